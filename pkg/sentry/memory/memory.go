@@ -94,12 +94,12 @@ func NewSize(name string, size uint64) (*File, error) {
 		return nil, fmt.Errorf("mmap memory file: %w", err)
 	}
 	return &File{
-		fd:      fd,
-		size:    size,
-		mapping: m,
+		fd:         fd,
+		size:       size,
+		mapping:    m,
 		free:       btree.NewG(16, extentLess),
 		freeBySize: btree.NewG(16, extentSizeLess),
-		refs:    btree.NewG(16, extentLess),
+		refs:       btree.NewG(16, extentLess),
 	}, nil
 }
 
