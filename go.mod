@@ -3,8 +3,11 @@ module bufferzone.dev
 go 1.26.0
 
 require (
+	github.com/opencontainers/runtime-spec v1.3.0
+	golang.org/x/sys v0.50.0
+)
+
+require (
 	github.com/google/btree v1.1.3 // indirect
 	github.com/google/subcommands v1.2.0 // indirect
-	github.com/opencontainers/runtime-spec v1.3.0 // indirect
-	golang.org/x/sys v0.50.0 // indirect
 )
