@@ -1,0 +1,193 @@
+//go:build linux && amd64
+
+// Package ptrace implements platform.Platform with PTRACE_SYSEMU: every
+// application address space is a stub process, forked from the Sentry
+// itself, that owns no memory of its own and maps ranges of the Sentry's
+// memory file; every application thread runs in a stub thread traced by the
+// OS thread of its task goroutine.
+//
+// # Stubs
+//
+// At the first New, the platform maps a small stub region at a fixed address
+// at the top of the user address space (above MaxUserAddress) and writes the
+// stub program into it (stub_amd64.go). A dedicated, locked "stub factory"
+// thread forks stubs with a raw clone (fork_amd64.s); the child jumps to the
+// stub program, which asks for SIGKILL when the factory thread dies, resets
+// every signal disposition, closes every descriptor but the memory file,
+// unmaps everything outside the stub region and stops itself with SIGSTOP.
+//
+// # Tracing
+//
+// The thread that calls Context.Switch for an address space becomes the
+// tracer of its stub thread (PTRACE_SEIZE with PTRACE_O_EXITKILL and
+// PTRACE_O_TRACESYSGOOD). ptrace binds tracer to an OS thread, so Switch
+// calls runtime.LockOSThread and never unlocks: a task goroutine stays
+// locked to its thread for life, and when it exits its thread is destroyed,
+// which kills every stub it traced. Today an address space has one stub
+// thread and accepts one tracer thread; a second tracer thread gets
+// ErrSecondTracer (multi-threaded address spaces, one stub thread per tracer
+// thread, come later).
+//
+// Address space changes (MapFile, Unmap) are remote system calls run in the
+// stub by its tracer: rip is pointed at a "syscall; int3" trampoline in the
+// stub region and the stub is resumed with PTRACE_CONT. Calls from other
+// threads are queued and applied by the tracer before application code runs
+// again (see AddressSpace.MapFile).
+//
+// # Faults
+//
+// On x86-64 the siginfo of a SIGSEGV does not say whether the access was a
+// read, a write or an instruction fetch: the hardware error code is only
+// written to the signal frame (sigcontext.err). So the stub has a SIGSEGV and
+// SIGBUS handler in the stub region running on an alternate stack there: on
+// a fault the tracer lets the signal through once, the handler stores err
+// and trapno in the stub's data page and returns to an int3 via
+// rt_sigreturn (which restores every register and the FP state), and the
+// tracer reads the two words with PTRACE_PEEKDATA. Application code never
+// runs in between and the application never sees the signal.
+package ptrace
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"bufferzone.dev/pkg/sentry/platform"
+	"golang.org/x/sys/unix"
+)
+
+// ErrSecondTracer is returned by Switch when a second OS thread tries to run
+// an address space that another thread already traces. Multi-threaded
+// address spaces are not supported yet.
+var ErrSecondTracer = errors.New("ptrace: address space is already traced by another thread (multi-threaded address spaces are not supported yet)")
+
+// ErrReleased is returned for operations on a released address space.
+var ErrReleased = errors.New("ptrace: address space released")
+
+// Platform is the ptrace platform. It is safe for concurrent use.
+type Platform struct {
+	memfd int
+	stub  *stubRegion
+
+	// remoteCalls counts remote system calls run in stubs.
+	remoteCalls atomic.Uint64
+	// fpSize is the size of the XSAVE area (or 512 with the FXSAVE
+	// fallback), or 0 before the first attach determined it.
+	fpSize atomic.Int64
+}
+
+var _ platform.Platform = (*Platform)(nil)
+
+// New returns a ptrace platform whose address spaces map pages of the
+// memory file memoryFileFD. The descriptor must stay open for the life of
+// the platform; stubs keep a copy of it at the same number.
+func New(memoryFileFD int) (*Platform, error) {
+	if memoryFileFD < 0 {
+		return nil, fmt.Errorf("ptrace: bad memory file descriptor %d", memoryFileFD)
+	}
+	s, err := setupStubRegion()
+	if err != nil {
+		return nil, err
+	}
+	startFactory()
+	return &Platform{memfd: memoryFileFD, stub: s}, nil
+}
+
+// Name implements platform.Platform.
+func (p *Platform) Name() string { return "ptrace" }
+
+// MinUserAddress implements platform.Platform.
+func (p *Platform) MinUserAddress() uintptr { return 0x10000 }
+
+// MaxUserAddress implements platform.Platform: the stub region starts there.
+func (p *Platform) MaxUserAddress() uintptr { return p.stub.start }
+
+// RemoteCalls returns how many remote system calls stubs have run, for
+// benchmarks and tests.
+func (p *Platform) RemoteCalls() uint64 { return p.remoteCalls.Load() }
+
+// NewAddressSpace implements platform.Platform. It forks a stub.
+func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
+	pid, err := forkFromFactory(p.memfd)
+	if err != nil {
+		return nil, err
+	}
+	as := &AddressSpace{p: p, pid: pid}
+	as.main = &stubThread{as: as, tid: pid, cpu: -1}
+	return as, nil
+}
+
+// NewContext implements platform.Platform.
+func (p *Platform) NewContext() (platform.Context, error) {
+	return &Context{p: p}, nil
+}
+
+// The stub factory: one locked OS thread, the parent of every stub, for the
+// life of the process. PR_SET_PDEATHSIG is tied to the parent thread, so
+// stubs die exactly when the Sentry does.
+
+type forkRequest struct {
+	memfd int
+	reply chan forkReply
+}
+
+type forkReply struct {
+	pid int
+	err error
+}
+
+var (
+	factoryOnce sync.Once
+	factoryReqs chan forkRequest
+)
+
+func startFactory() {
+	factoryOnce.Do(func() {
+		factoryReqs = make(chan forkRequest)
+		go factoryLoop(factoryReqs)
+	})
+}
+
+func factoryLoop(reqs chan forkRequest) {
+	runtime.LockOSThread() // never unlocked: the thread must live forever
+	for req := range reqs {
+		pid, err := forkOne(req.memfd)
+		req.reply <- forkReply{pid, err}
+	}
+}
+
+func forkFromFactory(memfd int) (int, error) {
+	reply := make(chan forkReply, 1)
+	factoryReqs <- forkRequest{memfd, reply}
+	r := <-reply
+	return r.pid, r.err
+}
+
+// forkOne forks a stub and waits until it has stopped itself, ready to be
+// traced. It runs on the factory thread.
+func forkOne(memfd int) (int, error) {
+	all := ^uint64(0)
+	var old uint64
+	r := int(forkStub(stub.entry, uintptr(memfd), &all, &old))
+	if r < 0 {
+		return 0, fmt.Errorf("ptrace: fork stub: %w", unix.Errno(-r))
+	}
+	for {
+		var ws unix.WaitStatus
+		_, err := unix.Wait4(r, &ws, wallFlag|unix.WUNTRACED, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("ptrace: wait for new stub %d: %w", r, err)
+		}
+		switch {
+		case ws.Stopped() && ws.StopSignal() == unix.SIGSTOP:
+			return r, nil
+		case ws.Exited() || ws.Signaled():
+			return 0, fmt.Errorf("ptrace: stub %d died during start-up (status %#x)", r, uint32(ws))
+		}
+	}
+}

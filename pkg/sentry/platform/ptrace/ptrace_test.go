@@ -1,0 +1,570 @@
+//go:build linux && amd64
+
+package ptrace
+
+import (
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"bufferzone.dev/pkg/sentry/platform"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	codeAddr = 0x400000
+	dataAddr = 0x500000
+	roAddr   = 0x501000
+	holeAddr = 0x600000
+
+	codeOff  = 0
+	dataOff  = 0x1000
+	roOff    = 0x2000
+	extraOff = 0x3000
+	memSize  = 1 << 20
+)
+
+// Machine code pieces used by the tests.
+var (
+	opSyscall = []byte{0x0f, 0x05}
+	opInt3    = []byte{0xcc}
+	opJmpSelf = []byte{0xeb, 0xfe}                         // jmp .
+	opStore   = []byte{0x48, 0x89, 0x37}                   // mov [rdi], rsi
+	opLoad    = []byte{0x48, 0x8b, 0x37}                   // mov rsi, [rdi]
+	opLoad8   = []byte{0x48, 0x8b, 0x47, 0x08}             // mov rax, [rdi+8]
+	opJmpRDI  = []byte{0xff, 0xe7}                         // jmp rdi
+	opDivZero = []byte{0x31, 0xd2, 0x31, 0xc9, 0xf7, 0xf1} // xor edx,edx; xor ecx,ecx; div ecx
+	opXmm0RAX = []byte{0x66, 0x48, 0x0f, 0x7e, 0xc0}       // movq rax, xmm0
+	opRDIXmm1 = []byte{0x66, 0x48, 0x0f, 0x6e, 0xcf}       // movq xmm1, rdi
+)
+
+func movEAX(v uint32) []byte { return le32(0xb8, v) } // mov eax, imm32
+func movEDI(v uint32) []byte { return le32(0xbf, v) } // mov edi, imm32
+func movESI(v uint32) []byte { return le32(0xbe, v) } // mov esi, imm32
+func movEDX(v uint32) []byte { return le32(0xba, v) } // mov edx, imm32
+
+func le32(op byte, v uint32) []byte {
+	return binary.LittleEndian.AppendUint32([]byte{op}, v)
+}
+
+func cat(parts ...[]byte) []byte {
+	var b []byte
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return b
+}
+
+// testApp is a tiny application: code at codeAddr (r-x), a data/stack page
+// at dataAddr (rw-) and a read-only page at roAddr, all in a memfd.
+type testApp struct {
+	p   *Platform
+	as  *AddressSpace
+	ctx *Context
+	mem []byte
+}
+
+var (
+	memOnce sync.Once
+	memFD   int
+	memErr  error
+)
+
+func newTestApp(t testing.TB, code []byte) *testApp {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for ptrace in this environment")
+	}
+	fd, err := unix.MemfdCreate("ptrace-test", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Ftruncate(fd, memSize); err != nil {
+		t.Fatal(err)
+	}
+	mem, err := unix.Mmap(fd, 0, memSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Munmap(mem) })
+	copy(mem[codeOff:], code)
+	p, err := New(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, err := p.NewAddressSpace()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(as.Release)
+	ctx, _ := p.NewContext()
+	a := &testApp{p: p, as: as.(*AddressSpace), ctx: ctx.(*Context), mem: mem}
+	for _, m := range []struct {
+		addr uintptr
+		off  int64
+		at   platform.AccessType
+	}{
+		{codeAddr, codeOff, platform.ReadExec},
+		{dataAddr, dataOff, platform.ReadWrite},
+		{roAddr, roOff, platform.Read},
+	} {
+		if err := as.MapFile(m.addr, m.off, pageSize, m.at); err != nil {
+			t.Fatalf("MapFile(%#x): %v", m.addr, err)
+		}
+	}
+	return a
+}
+
+func initialRegs() platform.Registers {
+	return platform.Registers{Rip: codeAddr, Rsp: dataAddr + 0x800, Eflags: 0x202}
+}
+
+func (a *testApp) switchOK(t testing.TB, regs *platform.Registers) platform.Event {
+	t.Helper()
+	ev, err := a.ctx.Switch(a.as, regs)
+	if err != nil {
+		t.Fatalf("Switch: %v", err)
+	}
+	return ev
+}
+
+func TestSyscallArgsAndReturn(t *testing.T) {
+	code := cat(movEDI(1), movESI(2), movEDX(3), movEAX(39), opSyscall, opInt3)
+	a := newTestApp(t, code)
+	regs := initialRegs()
+	ev := a.switchOK(t, &regs)
+	if ev.Kind != platform.EventSyscall || regs.Orig_rax != 39 || regs.Rdi != 1 || regs.Rsi != 2 || regs.Rdx != 3 {
+		t.Fatalf("got %+v orig_rax=%d rdi=%d rsi=%d rdx=%d, want syscall 39(1,2,3)", ev, regs.Orig_rax, regs.Rdi, regs.Rsi, regs.Rdx)
+	}
+	if want := uint64(codeAddr + 22); regs.Rip != want {
+		t.Errorf("rip = %#x, want %#x", regs.Rip, want)
+	}
+	regs.Rax = 777
+	ev = a.switchOK(t, &regs)
+	if ev.Kind != platform.EventSignal || ev.Signo != int32(unix.SIGTRAP) {
+		t.Fatalf("got %+v, want SIGTRAP", ev)
+	}
+	if regs.Rax != 777 {
+		t.Errorf("rax = %d after syscall return, want 777", regs.Rax)
+	}
+}
+
+func TestSharedMemory(t *testing.T) {
+	// mov edi, dataAddr; mov esi, 0x1234567; mov [rdi], rsi; mov rax, [rdi+8]; syscall
+	code := cat(movEDI(dataAddr), movESI(0x1234567), opStore, opLoad8, opSyscall, opInt3)
+	a := newTestApp(t, code)
+	binary.LittleEndian.PutUint64(a.mem[dataOff+8:], 0xabcdef)
+	regs := initialRegs()
+	ev := a.switchOK(t, &regs)
+	if ev.Kind != platform.EventSyscall {
+		t.Fatalf("got %+v", ev)
+	}
+	if got := binary.LittleEndian.Uint64(a.mem[dataOff:]); got != 0x1234567 {
+		t.Errorf("Sentry sees %#x, want 0x1234567", got)
+	}
+	if regs.Orig_rax != 0xabcdef {
+		t.Errorf("application read %#x, want 0xabcdef", regs.Orig_rax)
+	}
+}
+
+func TestFaults(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		code   []byte
+		addr   uintptr
+		access platform.AccessType
+		code2  int32
+	}{
+		{"unmapped write", cat(movEDI(holeAddr), opStore), holeAddr, platform.AccessType{Write: true}, 1},
+		{"unmapped read", cat(movEDI(holeAddr+8), opLoad), holeAddr + 8, platform.AccessType{Read: true}, 1},
+		{"read-only write", cat(movEDI(roAddr+16), opStore), roAddr + 16, platform.AccessType{Write: true}, 2},
+		{"exec non-exec", cat(movEDI(dataAddr+0x100), opJmpRDI), dataAddr + 0x100, platform.AccessType{Execute: true}, 2},
+		{"exec unmapped", cat(movEDI(holeAddr), opJmpRDI), holeAddr, platform.AccessType{Execute: true}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newTestApp(t, tc.code)
+			regs := initialRegs()
+			ev := a.switchOK(t, &regs)
+			if ev.Kind != platform.EventFault || ev.Addr != tc.addr || ev.Access != tc.access || ev.Signo != int32(unix.SIGSEGV) || ev.Code != tc.code2 {
+				t.Fatalf("got %+v, want fault at %#x access %+v code %d", ev, tc.addr, tc.access, tc.code2)
+			}
+			// The registers are those at the faulting instruction, and
+			// the fault is repeatable.
+			rip := regs.Rip
+			ev = a.switchOK(t, &regs)
+			if ev.Kind != platform.EventFault || regs.Rip != rip || regs.Rdi != uint64(tc.addr) && tc.access.Execute == false {
+				t.Fatalf("second run: %+v rip %#x (was %#x)", ev, regs.Rip, rip)
+			}
+		})
+	}
+}
+
+func TestFaultThenMap(t *testing.T) {
+	// mov edi, holeAddr; mov esi, 42; mov [rdi], rsi; syscall
+	a := newTestApp(t, cat(movEDI(holeAddr), movESI(42), opStore, opSyscall))
+	regs := initialRegs()
+	ev := a.switchOK(t, &regs)
+	if ev.Kind != platform.EventFault || !ev.Access.Write {
+		t.Fatalf("got %+v", ev)
+	}
+	if err := a.as.MapFile(holeAddr, extraOff, pageSize, platform.ReadWrite); err != nil {
+		t.Fatal(err)
+	}
+	ev = a.switchOK(t, &regs)
+	if ev.Kind != platform.EventSyscall {
+		t.Fatalf("got %+v", ev)
+	}
+	if got := binary.LittleEndian.Uint64(a.mem[extraOff:]); got != 42 {
+		t.Errorf("memory file holds %d, want 42", got)
+	}
+}
+
+func TestSignals(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		code []byte
+		sig  unix.Signal
+	}{
+		{"divide by zero", opDivZero, unix.SIGFPE},
+		{"int3", opInt3, unix.SIGTRAP},
+		{"ud2", []byte{0x0f, 0x0b}, unix.SIGILL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newTestApp(t, tc.code)
+			regs := initialRegs()
+			ev := a.switchOK(t, &regs)
+			if ev.Kind != platform.EventSignal || ev.Signo != int32(tc.sig) {
+				t.Fatalf("got %+v, want signal %d", ev, tc.sig)
+			}
+		})
+	}
+}
+
+func TestInterruptSpinning(t *testing.T) {
+	a := newTestApp(t, opJmpSelf)
+	regs := initialRegs()
+	var sent time.Time
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		sent = time.Now()
+		a.ctx.Interrupt()
+	}()
+	ev := a.switchOK(t, &regs)
+	lat := time.Since(sent)
+	if ev.Kind != platform.EventInterrupted {
+		t.Fatalf("got %+v, want interrupted", ev)
+	}
+	if regs.Rip != codeAddr {
+		t.Errorf("rip = %#x, want %#x", regs.Rip, codeAddr)
+	}
+	t.Logf("interrupt latency %v", lat)
+	if lat > 100*time.Millisecond {
+		t.Errorf("interrupt took %v", lat)
+	}
+	// A pending interrupt makes the next Switch return at once.
+	a.ctx.Interrupt()
+	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventInterrupted {
+		t.Fatalf("got %+v, want interrupted", ev)
+	}
+}
+
+// TestInterruptNoLostWakeup races Interrupt against a syscall loop: every
+// Interrupt must end a Switch loop.
+func TestInterruptNoLostWakeup(t *testing.T) {
+	// again: mov eax, 39; syscall; jmp again
+	code := cat(movEAX(39), opSyscall, []byte{0xeb, 0xf7})
+	a := newTestApp(t, code)
+	regs := initialRegs()
+	for i := 0; i < 300; i++ {
+		delay := time.Duration(i%30) * 5 * time.Microsecond
+		go func() {
+			time.Sleep(delay)
+			a.ctx.Interrupt()
+		}()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			ev := a.switchOK(t, &regs)
+			if ev.Kind == platform.EventInterrupted {
+				break
+			}
+			if ev.Kind != platform.EventSyscall {
+				t.Fatalf("iteration %d: got %+v", i, ev)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("iteration %d: interrupt lost", i)
+			}
+		}
+	}
+}
+
+func TestFPState(t *testing.T) {
+	// movq rax, xmm0; movq xmm1, rdi; syscall
+	a := newTestApp(t, cat(opXmm0RAX, opRDIXmm1, opSyscall, opInt3))
+	fp, err := a.ctx.FPState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cw := binary.LittleEndian.Uint16(fp); cw != 0x37f {
+		t.Errorf("initial FCW %#x", cw)
+	}
+	const xmm0 = 160
+	binary.LittleEndian.PutUint64(fp[xmm0:], 0x1122334455667788)
+	if err := a.ctx.SetFPState(fp); err != nil {
+		t.Fatal(err)
+	}
+	regs := initialRegs()
+	regs.Rdi = 0xfeedface
+	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventSyscall {
+		t.Fatalf("got %+v", ev)
+	}
+	if regs.Rax != 0x1122334455667788 {
+		t.Errorf("application saw xmm0 = %#x", regs.Rax)
+	}
+	fp, err = a.ctx.FPState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := binary.LittleEndian.Uint64(fp[xmm0+16:]); got != 0xfeedface {
+		t.Errorf("xmm1 = %#x, want 0xfeedface", got)
+	}
+	if err := a.ctx.ResetFPState(); err != nil {
+		t.Fatal(err)
+	}
+	fp, _ = a.ctx.FPState()
+	if got := binary.LittleEndian.Uint64(fp[xmm0+16:]); got != 0 {
+		t.Errorf("xmm1 = %#x after reset", got)
+	}
+	t.Logf("FP state size %d", len(fp))
+}
+
+func TestSecondTracerThread(t *testing.T) {
+	a := newTestApp(t, cat(movEAX(39), opSyscall, opInt3))
+	regs := initialRegs()
+	a.switchOK(t, &regs)
+	errc := make(chan error)
+	go func() {
+		ctx, _ := a.p.NewContext()
+		r := initialRegs()
+		_, err := ctx.Switch(a.as, &r)
+		errc <- err
+	}()
+	if err := <-errc; !errors.Is(err, ErrSecondTracer) {
+		t.Fatalf("second thread got %v, want ErrSecondTracer", err)
+	}
+}
+
+func TestMapFromOtherThread(t *testing.T) {
+	a := newTestApp(t, opJmpSelf)
+	regs := initialRegs()
+	done := make(chan error)
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		err := a.as.MapFile(holeAddr, extraOff, pageSize, platform.ReadWrite)
+		a.ctx.Interrupt()
+		done <- err
+	}()
+	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventInterrupted {
+		t.Fatalf("got %+v", ev)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// Now run code that writes the new page.
+	copy(a.mem[codeOff:], cat(movEDI(holeAddr), movESI(7), opStore, opSyscall))
+	regs = initialRegs()
+	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventSyscall {
+		t.Fatalf("got %+v", ev)
+	}
+	if got := a.mem[extraOff]; got != 7 {
+		t.Errorf("page holds %d", got)
+	}
+	// Queued while the stub is stopped: applied before it runs again.
+	go func() { done <- a.as.MapFile(holeAddr+pageSize, extraOff, pageSize, platform.ReadWrite) }()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	copy(a.mem[codeOff:], cat(movEDI(holeAddr+pageSize+8), movESI(9), opStore, opSyscall))
+	regs = initialRegs()
+	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventSyscall {
+		t.Fatalf("got %+v", ev)
+	}
+	if got := a.mem[extraOff+8]; got != 9 {
+		t.Errorf("page holds %d", got)
+	}
+}
+
+func TestStubIsClean(t *testing.T) {
+	a := newTestApp(t, cat(movEAX(39), opSyscall))
+	regs := initialRegs()
+	a.switchOK(t, &regs)
+	maps, err := os.ReadFile("/proc/" + strconv.Itoa(a.as.pid) + "/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(maps)), "\n")
+	// code, data, ro, the stub region (2 or 3 VMAs), and [vsyscall].
+	for _, l := range lines {
+		t.Log(l)
+	}
+	if len(lines) > 7 {
+		t.Errorf("stub has %d mappings", len(lines))
+	}
+	fds, _ := os.ReadDir("/proc/" + strconv.Itoa(a.as.pid) + "/fd")
+	if len(fds) != 1 {
+		t.Errorf("stub has %d fds, want 1 (the memory file)", len(fds))
+	}
+}
+
+func TestStubKilledFromOutside(t *testing.T) {
+	a := newTestApp(t, opJmpSelf)
+	regs := initialRegs()
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		unix.Kill(a.as.pid, unix.SIGKILL)
+	}()
+	if _, err := a.ctx.Switch(a.as, &regs); !errors.Is(err, platform.ErrContextDead) {
+		t.Fatalf("got %v, want ErrContextDead", err)
+	}
+	if _, err := a.ctx.Switch(a.as, &regs); !errors.Is(err, platform.ErrContextDead) {
+		t.Fatalf("got %v, want ErrContextDead", err)
+	}
+}
+
+func children(t testing.TB) []int {
+	me := strconv.Itoa(os.Getpid())
+	var kids []int
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, s := range stats {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 1 && f[1] == me {
+			pid, _ := strconv.Atoi(strings.Split(s, "/")[2])
+			kids = append(kids, pid)
+		}
+	}
+	return kids
+}
+
+func TestReleaseLeavesNoProcess(t *testing.T) {
+	a := newTestApp(t, cat(movEAX(39), opSyscall))
+	a.as.Release()
+	before := len(children(t))
+	for i := 0; i < 200; i++ {
+		as, err := a.p.NewAddressSpace()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 { // half of them traced and run
+			if err := as.MapFile(codeAddr, codeOff, pageSize, platform.ReadExec); err != nil {
+				t.Fatal(err)
+			}
+			regs := initialRegs()
+			if ev, err := a.ctx.Switch(as, &regs); err != nil || ev.Kind != platform.EventSyscall {
+				t.Fatalf("%+v %v", ev, err)
+			}
+		}
+		as.Release()
+	}
+	if kids := children(t); len(kids) > before {
+		t.Errorf("leftover children: %v", kids)
+	}
+}
+
+// TestReleaseOnThreadExit checks that a stub dies with its tracer thread.
+func TestTracerExitKillsStub(t *testing.T) {
+	a := newTestApp(t, cat(movEAX(39), opSyscall))
+	done := make(chan struct{})
+	go func() {
+		regs := initialRegs()
+		a.ctx.Switch(a.as, &regs)
+		close(done) // goroutine exits locked: its thread goes away
+	}()
+	<-done
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(a.as.pid) + "/stat")
+		if err != nil || strings.Contains(string(b), ") Z") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stub still alive after its tracer exited: %s", b)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func BenchmarkGetpidRoundTrip(b *testing.B) {
+	// again: mov eax, 39; syscall; jmp again
+	a := newTestApp(b, cat(movEAX(39), opSyscall, []byte{0xeb, 0xf7}))
+	regs := initialRegs()
+	a.switchOK(b, &regs)
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		regs.Rax = uint64(a.as.pid)
+		ev, err := a.ctx.Switch(a.as, &regs)
+		if err != nil || ev.Kind != platform.EventSyscall {
+			b.Fatalf("%+v %v", ev, err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	reportPercentiles(b, lat)
+}
+
+func reportPercentiles(b *testing.B, lat []time.Duration) {
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
+}
+
+func BenchmarkRemoteMap(b *testing.B) {
+	a := newTestApp(b, cat(movEAX(39), opSyscall))
+	regs := initialRegs()
+	a.switchOK(b, &regs)
+	calls := a.p.RemoteCalls()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := a.as.MapFile(holeAddr, extraOff, pageSize, platform.ReadWrite); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(a.p.RemoteCalls()-calls)/float64(b.N), "remote-calls/op")
+}
+
+func BenchmarkFault(b *testing.B) {
+	// mov edi, holeAddr; mov [rdi], rsi
+	a := newTestApp(b, cat(movEDI(holeAddr), opStore))
+	regs := initialRegs()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		ev, err := a.ctx.Switch(a.as, &regs)
+		if err != nil || ev.Kind != platform.EventFault {
+			b.Fatalf("%+v %v", ev, err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	reportPercentiles(b, lat)
+}
+
+func init() {
+	// Tests run Switch on their own goroutines; keep the main one unlocked.
+	_ = runtime.NumCPU
+}

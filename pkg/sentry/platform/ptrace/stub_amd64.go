@@ -1,0 +1,274 @@
+package ptrace
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The stub region is a small mapping the platform makes once in the Sentry,
+// at a fixed address above MaxUserAddress. Stub processes are forked from
+// the Sentry, so they inherit it (and, briefly, everything else: the stub
+// program unmaps all of it except this region). Layout:
+//
+//	page 0          code (r-x): the stub program, the remote syscall
+//	                trampoline, the fault probe handler
+//	page 1          data (rw-): sigactions, sigsets, stack_t, and the fault
+//	                probe's results
+//	pages 2..2+N    the alternate signal stack of the stub's main thread
+//
+// A later multi-threaded design adds one alternate stack (and a clone stack)
+// per stub thread after these pages.
+
+const (
+	pageSize = 4096
+
+	// stubSearchStart is where the stub region probe starts.
+	stubSearchStart = 0x7f0000000000
+	// stubSearchEnd bounds the probe.
+	stubSearchEnd = 0x7ff000000000
+	// taskSize is the end of the 47-bit user address space on x86-64
+	// (TASK_SIZE_MAX with 4-level paging).
+	taskSize = 0x7ffffffff000
+
+	altStackPages = 8
+	stubPages     = 2 + altStackPages
+	stubSize      = stubPages * pageSize
+
+	// Offsets in the data page.
+	dataDflAction   = 0   // struct kernel_sigaction, all zero: SIG_DFL
+	dataFaultAction = 32  // struct kernel_sigaction for SIGSEGV/SIGBUS
+	dataEmptySet    = 64  // sigset_t, all zero
+	dataAltStack    = 72  // stack_t for sigaltstack
+	dataFaultErr    = 128 // sigcontext.err of the last probed fault
+	dataFaultTrapno = 136 // sigcontext.trapno of the last probed fault
+
+	// Offsets in struct ucontext (x86-64): uc_mcontext starts at 40 and is
+	// a struct sigcontext: r8..r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp,
+	// rip, eflags, cs/gs/fs/ss, err, trapno, ...
+	ucRip    = 40 + 16*8
+	ucErr    = 40 + 19*8
+	ucTrapno = 40 + 20*8
+
+	saSiginfo  = 0x4
+	saOnstack  = 0x08000000
+	saRestorer = 0x04000000
+
+	sysCloseRange  = 436
+	prSetPdeathsig = 1
+)
+
+// stubRegion describes the stub region of this process.
+type stubRegion struct {
+	start uintptr
+	// Absolute addresses of entry points in the code page.
+	entry      uintptr // the stub program (jumped to by a forked child)
+	trampoline uintptr // "syscall; int3": remote system calls
+	faultTrap  uintptr // "int3": where a probed fault's sigreturn lands
+}
+
+var (
+	stubOnce sync.Once
+	stub     stubRegion
+	stubErr  error
+)
+
+// setupStubRegion maps and fills the stub region, once per process.
+func setupStubRegion() (*stubRegion, error) {
+	stubOnce.Do(func() { stubErr = stub.init() })
+	return &stub, stubErr
+}
+
+func (s *stubRegion) init() error {
+	var base unsafe.Pointer
+	for a := uintptr(stubSearchStart); a < stubSearchEnd; a += 1 << 30 {
+		p, err := unix.MmapPtr(-1, 0, unsafe.Add(nil, a), stubSize, unix.PROT_READ|unix.PROT_WRITE,
+			unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED_NOREPLACE)
+		if err == nil && uintptr(p) == a {
+			base = p
+			break
+		}
+		if err == nil {
+			// Old kernels treat MAP_FIXED_NOREPLACE as a hint.
+			unix.MunmapPtr(p, stubSize)
+		}
+	}
+	if base == nil {
+		return fmt.Errorf("ptrace: no free address for the stub region in [%#x, %#x)", stubSearchStart, stubSearchEnd)
+	}
+	addr := uintptr(base)
+	s.start = addr
+	code := unsafe.Slice((*byte)(base), pageSize)
+	data := unsafe.Slice((*byte)(unsafe.Add(base, pageSize)), pageSize)
+
+	prog, labels := stubProgram(addr, uint64(os.Getpid()))
+	if len(prog) > pageSize {
+		return fmt.Errorf("ptrace: stub program too large (%d bytes)", len(prog))
+	}
+	for i := range code {
+		code[i] = 0xcc // int3 padding
+	}
+	copy(code, prog)
+	s.entry = addr + uintptr(labels["entry"])
+	s.trampoline = addr + uintptr(labels["trampoline"])
+	s.faultTrap = addr + uintptr(labels["faultTrap"])
+
+	le := binary.LittleEndian
+	// SIGSEGV/SIGBUS action: run the probe handler on the alternate stack
+	// with every signal blocked.
+	le.PutUint64(data[dataFaultAction:], uint64(addr)+uint64(labels["faultHandler"]))
+	le.PutUint64(data[dataFaultAction+8:], saSiginfo|saOnstack|saRestorer)
+	le.PutUint64(data[dataFaultAction+16:], uint64(addr)+uint64(labels["restorer"]))
+	le.PutUint64(data[dataFaultAction+24:], ^uint64(0))
+	// stack_t{ss_sp, ss_flags, ss_size}.
+	le.PutUint64(data[dataAltStack:], uint64(addr)+2*pageSize)
+	le.PutUint64(data[dataAltStack+16:], altStackPages*pageSize)
+
+	if err := unix.Mprotect(code, unix.PROT_READ|unix.PROT_EXEC); err != nil {
+		return fmt.Errorf("ptrace: mprotect stub code: %w", err)
+	}
+	return nil
+}
+
+// stubProgram assembles the stub code for a region at base, in a process
+// whose pid is sentryPID. It returns the code and its label offsets.
+//
+// A forked child starts at "entry" with every signal blocked and the memory
+// file descriptor in r13 (see forkStub).
+func stubProgram(base uintptr, sentryPID uint64) ([]byte, map[string]int) {
+	data := uint64(base) + pageSize
+	a := newAssembler()
+
+	a.label("entry")
+	// prctl(PR_SET_PDEATHSIG, SIGKILL): die with the stub factory thread.
+	a.movImm(rax, unix.SYS_PRCTL)
+	a.movImm(rdi, prSetPdeathsig)
+	a.movImm(rsi, uint64(unix.SIGKILL))
+	a.syscall()
+	// If the Sentry already died we were reparented: exit.
+	a.movImm(rax, unix.SYS_GETPPID)
+	a.syscall()
+	a.movImm(rdi, sentryPID)
+	a.cmpReg(rax, rdi)
+	a.jcc(condNE, "exit")
+
+	// for rbx = 1; rbx != 65; rbx++ { rt_sigaction(rbx, &SIG_DFL, NULL, 8) }
+	// (fails harmlessly for SIGKILL and SIGSTOP).
+	a.movImm(rbx, 1)
+	a.label("sigloop")
+	a.movImm(rax, unix.SYS_RT_SIGACTION)
+	a.movReg(rdi, rbx)
+	a.movImm(rsi, data+dataDflAction)
+	a.movImm(rdx, 0)
+	a.movImm(r10, 8)
+	a.syscall()
+	a.inc(rbx)
+	a.movImm(rcx, 65)
+	a.cmpReg(rbx, rcx)
+	a.jcc(condNE, "sigloop")
+
+	// SIGSEGV and SIGBUS run the fault probe handler (see faultHandler).
+	for _, sig := range []unix.Signal{unix.SIGSEGV, unix.SIGBUS} {
+		a.movImm(rax, unix.SYS_RT_SIGACTION)
+		a.movImm(rdi, uint64(sig))
+		a.movImm(rsi, data+dataFaultAction)
+		a.movImm(rdx, 0)
+		a.movImm(r10, 8)
+		a.syscall()
+	}
+	// sigaltstack(&altstack, NULL)
+	a.movImm(rax, unix.SYS_SIGALTSTACK)
+	a.movImm(rdi, data+dataAltStack)
+	a.movImm(rsi, 0)
+	a.syscall()
+	// rt_sigprocmask(SIG_SETMASK, &empty, NULL, 8): unblock everything.
+	a.movImm(rax, unix.SYS_RT_SIGPROCMASK)
+	a.movImm(rdi, unix.SIG_SETMASK)
+	a.movImm(rsi, data+dataEmptySet)
+	a.movImm(rdx, 0)
+	a.movImm(r10, 8)
+	a.syscall()
+
+	// close_range(0, r13-1, 0) unless r13 == 0.
+	a.testReg(r13)
+	a.jcc(condE, "closeabove")
+	a.movImm(rax, sysCloseRange)
+	a.movImm(rdi, 0)
+	a.movReg(rsi, r13)
+	a.dec(rsi)
+	a.movImm(rdx, 0)
+	a.syscall()
+	a.label("closeabove")
+	// close_range(r13+1, ~0U, 0)
+	a.movImm(rax, sysCloseRange)
+	a.movReg(rdi, r13)
+	a.inc(rdi)
+	a.movImm(rsi, 0xffffffff)
+	a.movImm(rdx, 0)
+	a.syscall()
+
+	// munmap(0, base); munmap(base+stubSize, taskSize-(base+stubSize)):
+	// the copy of the Sentry, its stacks and the vDSO disappear.
+	a.movImm(rax, unix.SYS_MUNMAP)
+	a.movImm(rdi, 0)
+	a.movImm(rsi, uint64(base))
+	a.syscall()
+	a.movImm(rax, unix.SYS_MUNMAP)
+	a.movImm(rdi, uint64(base)+stubSize)
+	a.movImm(rsi, taskSize-(uint64(base)+stubSize))
+	a.syscall()
+
+	// for { kill(getpid(), SIGSTOP) }: wait to be traced.
+	a.label("stoploop")
+	a.movImm(rax, unix.SYS_GETPID)
+	a.syscall()
+	a.movReg(rdi, rax)
+	a.movImm(rsi, uint64(unix.SIGSTOP))
+	a.movImm(rax, unix.SYS_KILL)
+	a.syscall()
+	a.jmp("stoploop")
+
+	a.label("exit")
+	a.movImm(rax, unix.SYS_EXIT_GROUP)
+	a.movImm(rdi, 1)
+	a.syscall()
+	a.int3()
+
+	// Remote system calls: the tracer sets rip here and rax/args, resumes
+	// with PTRACE_CONT and waits for the SIGTRAP of the int3.
+	a.label("trampoline")
+	a.syscall()
+	a.int3()
+
+	// The fault probe: SIGSEGV/SIGBUS handler (rdx = ucontext). It records
+	// the hardware error code and trap number from the signal frame in the
+	// data page, points the frame's rip at faultTrap and returns through the
+	// restorer (rt_sigreturn), which restores every register and the FP
+	// state and stops at faultTrap's int3.
+	a.label("faultHandler")
+	a.load(rax, rdx, ucErr)
+	a.storeRAXAbs(data + dataFaultErr)
+	a.load(rax, rdx, ucTrapno)
+	a.storeRAXAbs(data + dataFaultTrapno)
+	a.movImm(rax, 0) // patched below: address of faultTrap
+	patch := len(a.code) - 8
+	a.store(rdx, ucRip, rax)
+	a.ret()
+
+	a.label("restorer")
+	a.movImm(rax, unix.SYS_RT_SIGRETURN)
+	a.syscall()
+	a.int3()
+
+	a.label("faultTrap")
+	a.int3()
+	a.int3()
+
+	code := a.finish()
+	binary.LittleEndian.PutUint64(code[patch:], uint64(base)+uint64(a.labels["faultTrap"]))
+	return code, a.labels
+}
