@@ -1,0 +1,287 @@
+package mm
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"golang.org/x/sys/unix"
+
+	"bufferzone.dev/pkg/abi/linux"
+	"bufferzone.dev/pkg/sentry/platform"
+)
+
+// FaultError is returned by HandleFault when a fault cannot be resolved and
+// the application must get a signal. It wraps unix.EFAULT for SIGSEGV and
+// unix.EIO for SIGBUS, so errors.Is works on it.
+type FaultError struct {
+	// Addr is the faulting address.
+	Addr uintptr
+	// Signo is SIGSEGV or SIGBUS.
+	Signo int32
+	// Code is the si_code: SEGV_MAPERR (no mapping), SEGV_ACCERR (the
+	// mapping does not permit the access) or BUS_ADRERR (beyond the end of
+	// a mapped file).
+	Code int32
+}
+
+// Error implements error.
+func (e *FaultError) Error() string {
+	return fmt.Sprintf("fault at %#x: signal %d code %d", e.Addr, e.Signo, e.Code)
+}
+
+// Unwrap returns EFAULT for SIGSEGV and EIO for SIGBUS.
+func (e *FaultError) Unwrap() error {
+	if e.Signo == int32(unix.SIGBUS) {
+		return unix.EIO
+	}
+	return unix.EFAULT
+}
+
+// errBeyondEOF is returned by populate when the range starts beyond the last
+// page of a mapped file.
+var errBeyondEOF = errors.New("access beyond the end of a mapped file")
+
+// HandleFault resolves an application fault at addr for an access of type
+// at. It returns nil if the fault is resolved (the application retries the
+// instruction), a *FaultError if the application must get SIGSEGV or
+// SIGBUS, or another error if the platform failed.
+//
+// The first fault in a chunk of a VMA populates the whole chunk (up to
+// faultChunk bytes, aligned, clipped to the VMA) and maps it with one
+// platform call.
+func (mm *MemoryManager) HandleFault(addr uintptr, at platform.AccessType) error {
+	if at == (platform.AccessType{}) {
+		at = platform.Read
+	}
+	mm.mu.Lock()
+	defer mm.unlock()
+	if mm.as == nil {
+		return &FaultError{Addr: addr, Signo: int32(unix.SIGSEGV), Code: linux.SEGV_MAPERR}
+	}
+	v := mm.vmas.find(addr)
+	if v == nil {
+		v = mm.growStack(addr)
+		if v == nil {
+			return &FaultError{Addr: addr, Signo: int32(unix.SIGSEGV), Code: linux.SEGV_MAPERR}
+		}
+	}
+	if !mm.allows(v, at) {
+		return &FaultError{Addr: addr, Signo: int32(unix.SIGSEGV), Code: linux.SEGV_ACCERR}
+	}
+	page := addr &^ pageMask
+	ws := max(page&^(faultChunk-1), v.start)
+	we := min(page&^(faultChunk-1)+faultChunk, v.end)
+	we, err := mm.populate(v, ws, we)
+	if err != nil {
+		if err == errBeyondEOF {
+			return &FaultError{Addr: addr, Signo: int32(unix.SIGBUS), Code: linux.BUS_ADRERR}
+		}
+		return err
+	}
+	if page >= we {
+		return &FaultError{Addr: addr, Signo: int32(unix.SIGBUS), Code: linux.BUS_ADRERR}
+	}
+	var cs, ce uintptr
+	if at.Write && v.val.private {
+		cs = max(page&^(cowChunk-1), ws)
+		ce = min(page&^(cowChunk-1)+cowChunk, we)
+		if err := mm.breakCOW(cs, ce, false); err != nil {
+			return err
+		}
+	}
+	return mm.mapLocked(v, ws, we, page, cs, ce)
+}
+
+// mapLocked maps the pages of [start, end) in v into the platform address
+// space: those not mapped yet, the page at addr, and those in [cs, ce)
+// (just made writable). Contiguous pages are mapped with one call. Callers
+// hold mu.
+func (mm *MemoryManager) mapLocked(v *seg[vma], start, end, addr, cs, ce uintptr) error {
+	type run struct {
+		start, end uintptr
+		off        int64
+		at         platform.AccessType
+	}
+	var runs []run
+	var segs []*seg[pma]
+	for _, p := range mm.pmas.isolate(start, end) {
+		if p.val.mapped && !(p.start <= addr && addr < p.end) && !(p.start < ce && cs < p.end) {
+			continue
+		}
+		at := v.val.perms
+		if p.val.needsCopy {
+			at.Write = false
+		}
+		if n := len(runs); n > 0 && runs[n-1].end == p.start && runs[n-1].at == at &&
+			runs[n-1].off+int64(runs[n-1].end-runs[n-1].start) == p.val.off {
+			runs[n-1].end = p.end
+		} else {
+			runs = append(runs, run{start: p.start, end: p.end, off: p.val.off, at: at})
+		}
+		segs = append(segs, p)
+	}
+	var err error
+	for _, r := range runs {
+		if err = mm.as.MapFile(r.start, r.off, r.end-r.start, r.at); err != nil {
+			break
+		}
+	}
+	for _, p := range segs {
+		// Even after a failed call, the pages may be partly mapped.
+		p.val.mapped = true
+	}
+	mm.mergePMAsAround(start, end)
+	return err
+}
+
+// allows reports whether v permits an access of type at, as the MMU would:
+// any present page is readable on x86-64.
+func (mm *MemoryManager) allows(v *seg[vma], at platform.AccessType) bool {
+	p := v.val.perms
+	if at.Write && !p.Write || at.Execute && !p.Execute || at.Read && !readable(p) {
+		return false
+	}
+	return true
+}
+
+// growStack extends a grows-down VMA just above addr down to addr's page, as
+// Linux does for stacks, and returns it; nil if there is none or the gap to
+// the mapping below is too small. Callers hold mu.
+func (mm *MemoryManager) growStack(addr uintptr) *seg[vma] {
+	next := mm.vmas.firstFrom(addr)
+	if next == nil || !next.val.growsDown || addr < mm.minAddr {
+		return nil
+	}
+	page := addr &^ pageMask
+	if next.start-page > linux.DefaultStackSize*16 {
+		// Far below the stack: a wild access, not stack growth.
+		return nil
+	}
+	if prev := mm.vmas.prev(next); prev != nil && (page < prev.end || page-prev.end < stackGuardGap) {
+		return nil
+	}
+	mm.vmas.remove(next)
+	if next.val.mappable != nil {
+		next.val.off -= int64(next.start - page)
+	}
+	next.start = page
+	mm.vmas.insert(next)
+	return next
+}
+
+// fileEnd returns the address in v past which its mappable has no pages
+// (its size rounded up to a page), or v.end for anonymous memory. Callers
+// hold mu.
+func fileEnd(v *seg[vma]) uintptr {
+	if v.val.mappable == nil {
+		return v.end
+	}
+	size := v.val.mappable.Size()
+	if size < 0 {
+		size = 0
+	}
+	limit := (uint64(size) + pageMask) &^ pageMask
+	if limit <= uint64(v.val.off) {
+		return v.start
+	}
+	if limit-uint64(v.val.off) >= uint64(v.end-v.start) {
+		return v.end
+	}
+	return v.start + uintptr(limit-uint64(v.val.off))
+}
+
+// populate makes sure pages back [start, end) of v (page aligned, within v)
+// and returns the end of what was populated: less than end if the mapped
+// file ends first. It returns errBeyondEOF if start is beyond the file's
+// last page. It does not break copy-on-write. Callers hold mu.
+func (mm *MemoryManager) populate(v *seg[vma], start, end uintptr) (uintptr, error) {
+	if fe := fileEnd(v); fe < end {
+		if start >= fe {
+			return fe, errBeyondEOF
+		}
+		end = fe
+	}
+	for _, g := range mm.pmas.gaps(start, end) {
+		if err := mm.fill(v, g[0], g[1]); err != nil {
+			return g[0], err
+		}
+	}
+	mm.mergePMAsAround(start, end)
+	return end, nil
+}
+
+// fill creates pmas for the unbacked range [start, end) of v. Callers hold
+// mu.
+func (mm *MemoryManager) fill(v *seg[vma], start, end uintptr) error {
+	length := uint64(end - start)
+	objOff := v.val.off + int64(start-v.start)
+	if v.val.mappable == nil {
+		off, err := mm.mf.Allocate(length)
+		if err != nil {
+			return err
+		}
+		mm.pmas.insert(&seg[pma]{start: start, end: end, val: pma{off: off}})
+		return nil
+	}
+	if shm, ok := v.val.mappable.(MemoryMappable); ok && !v.val.private {
+		ranges, err := shm.Pages(objOff, length)
+		if err != nil {
+			return err
+		}
+		addr := start
+		for _, r := range ranges {
+			mm.pmas.insert(&seg[pma]{start: addr, end: addr + uintptr(r.Length), val: pma{off: r.FileOff}})
+			addr += uintptr(r.Length)
+		}
+		return nil
+	}
+	// A private copy of the file's bytes (also used for shared mappings of
+	// files whose pages do not live in the memory file: they are never
+	// writable). Bytes past the end of the file in its last page stay zero.
+	off, err := mm.mf.Allocate(length)
+	if err != nil {
+		return err
+	}
+	buf := mm.mf.Bytes(off, length)
+	n, err := v.val.mappable.ReadAt(buf, objOff)
+	if err != nil && err != io.EOF && n < len(buf) {
+		mm.mf.DecRef(off, length)
+		return errBeyondEOF
+	}
+	mm.pmas.insert(&seg[pma]{start: start, end: end, val: pma{off: off}})
+	return nil
+}
+
+// breakCOW gives [start, end) private copies of any pages it shares
+// copy-on-write. With unmap set, pages whose backing changed are unmapped
+// from the platform (the Sentry's copy paths); otherwise the caller remaps
+// [start, end) (the fault path). Callers hold mu.
+func (mm *MemoryManager) breakCOW(start, end uintptr, unmap bool) error {
+	for _, p := range mm.pmas.isolate(start, end) {
+		if !p.val.needsCopy {
+			continue
+		}
+		length := uint64(p.end - p.start)
+		if mm.mf.Exclusive(p.val.off, length) {
+			// The other sharers are gone; the pages are ours. A
+			// read-only platform mapping of them stays valid.
+			p.val.needsCopy = false
+			continue
+		}
+		off, err := mm.mf.Allocate(length)
+		if err != nil {
+			return err
+		}
+		copy(mm.mf.Bytes(off, length), mm.mf.Bytes(p.val.off, length))
+		mm.mf.DecRef(p.val.off, length)
+		p.val.off = off
+		p.val.needsCopy = false
+		if unmap && p.val.mapped && mm.as != nil {
+			mm.as.Unmap(p.start, p.end-p.start)
+			p.val.mapped = false
+		}
+	}
+	mm.mergePMAsAround(start, end)
+	return nil
+}
