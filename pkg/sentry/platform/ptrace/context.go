@@ -118,50 +118,57 @@ func (c *Context) Switch(as platform.AddressSpace, regs *platform.Registers) (pl
 		if err := getRegs(t.tid, regs); err != nil {
 			return platform.Event{}, t.failed("getregs", err)
 		}
-		// Calls queued by other threads run now, whatever stopped us.
+		ev, report, err := c.classify(t, ws)
+		if err != nil {
+			return platform.Event{}, err
+		}
+		// Calls queued by other threads run now, whatever stopped us (after
+		// classify: remote calls leave the signal-delivery-stop).
 		if err := t.flushPending(); err != nil {
 			return platform.Event{}, err
 		}
-
-		sig := ws.stopSig()
-		if sig == syscallStopSig {
-			return platform.Event{Kind: platform.EventSyscall}, nil
+		if report {
+			return ev, nil
 		}
-		if ws.event() != 0 {
-			// A group-stop or PTRACE_INTERRUPT trap: nothing to report.
-			if c.takeInterrupt() {
-				return platform.Event{Kind: platform.EventInterrupted}, nil
-			}
-			continue
-		}
-		var si siginfo
-		if err := getSiginfo(t.tid, &si); err != nil {
-			return platform.Event{}, t.failed("getsiginfo", err)
-		}
-		if si.Code <= 0 {
-			// Sent by kill/tgkill: our interrupt, a signal from outside
-			// the sandbox, or a stale interrupt. Never delivered.
-			if c.takeInterrupt() {
-				return platform.Event{Kind: platform.EventInterrupted}, nil
-			}
-			continue
-		}
-		ev := platform.Event{
-			Kind:  platform.EventSignal,
-			Signo: si.Signo,
-			Code:  si.Code,
-			Addr:  uintptr(si.Addr),
-		}
-		if sig == int(unix.SIGSEGV) || sig == int(unix.SIGBUS) {
-			ev.Kind = platform.EventFault
-			at, err := t.probeFault(sig)
-			if err != nil {
-				return platform.Event{}, err
-			}
-			ev.Access = at
-		}
-		return ev, nil
 	}
+}
+
+// classify decodes the stop ws of t, whose registers were just read. It
+// returns report=false for stops that must not be reported (a stale
+// interrupt, a signal sent from outside the sandbox, a group-stop): Switch
+// then resumes the application. Faults are probed here, while t is still in
+// the signal-delivery-stop.
+func (c *Context) classify(t *stubThread, ws waitStatus) (ev platform.Event, report bool, err error) {
+	sig := ws.stopSig()
+	if sig == syscallStopSig {
+		return platform.Event{Kind: platform.EventSyscall}, true, nil
+	}
+	if ws.event() != 0 {
+		// A group-stop or PTRACE_INTERRUPT trap: nothing to report.
+		return platform.Event{Kind: platform.EventInterrupted}, c.takeInterrupt(), nil
+	}
+	var si siginfo
+	if err := getSiginfo(t.tid, &si); err != nil {
+		return ev, false, t.failed("getsiginfo", err)
+	}
+	if si.Code <= 0 {
+		// Sent by kill/tgkill: our interrupt, a stale interrupt, or a
+		// signal from outside the sandbox. Never delivered.
+		return platform.Event{Kind: platform.EventInterrupted}, c.takeInterrupt(), nil
+	}
+	ev = platform.Event{
+		Kind:  platform.EventSignal,
+		Signo: si.Signo,
+		Code:  si.Code,
+		Addr:  uintptr(si.Addr),
+	}
+	if sig == int(unix.SIGSEGV) || sig == int(unix.SIGBUS) {
+		ev.Kind = platform.EventFault
+		if ev.Access, err = t.probeFault(sig); err != nil {
+			return ev, false, err
+		}
+	}
+	return ev, true, nil
 }
 
 // takeInterrupt consumes a pending interrupt.

@@ -42,7 +42,7 @@ var (
 	opLoad8   = []byte{0x48, 0x8b, 0x47, 0x08}             // mov rax, [rdi+8]
 	opJmpRDI  = []byte{0xff, 0xe7}                         // jmp rdi
 	opDivZero = []byte{0x31, 0xd2, 0x31, 0xc9, 0xf7, 0xf1} // xor edx,edx; xor ecx,ecx; div ecx
-	opXmm0RAX = []byte{0x66, 0x48, 0x0f, 0x7e, 0xc0}       // movq rax, xmm0
+	opXmm0RSI = []byte{0x66, 0x48, 0x0f, 0x7e, 0xc6}       // movq rsi, xmm0
 	opRDIXmm1 = []byte{0x66, 0x48, 0x0f, 0x6e, 0xcf}       // movq xmm1, rdi
 )
 
@@ -307,8 +307,8 @@ func TestInterruptNoLostWakeup(t *testing.T) {
 }
 
 func TestFPState(t *testing.T) {
-	// movq rax, xmm0; movq xmm1, rdi; syscall
-	a := newTestApp(t, cat(opXmm0RAX, opRDIXmm1, opSyscall, opInt3))
+	// movq rsi, xmm0; movq xmm1, rdi; syscall
+	a := newTestApp(t, cat(opXmm0RSI, opRDIXmm1, opSyscall, opInt3))
 	fp, err := a.ctx.FPState()
 	if err != nil {
 		t.Fatal(err)
@@ -326,8 +326,8 @@ func TestFPState(t *testing.T) {
 	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventSyscall {
 		t.Fatalf("got %+v", ev)
 	}
-	if regs.Rax != 0x1122334455667788 {
-		t.Errorf("application saw xmm0 = %#x", regs.Rax)
+	if regs.Rsi != 0x1122334455667788 {
+		t.Errorf("application saw xmm0 = %#x", regs.Rsi)
 	}
 	fp, err = a.ctx.FPState()
 	if err != nil {
