@@ -29,6 +29,9 @@ func register(cdr *subcommands.Commander) {
 	cdr.Register(new(cmd.Flags), cmd.GroupHelpers)
 	cdr.Register(new(cmd.Version), cmd.GroupHelpers)
 	cdr.Register(new(cmd.Spec), cmd.GroupOCI)
+	cdr.Register(new(cmd.Do), cmd.GroupSandbox)
+	cdr.Register(new(cmd.Boot), cmd.GroupInternal)
+	cdr.Register(new(cmd.Gofer), cmd.GroupInternal)
 }
 
 func main() {

@@ -1,0 +1,357 @@
+// Package gofer is the Sentry's client file system for trees served by the
+// Gofer over 9P2000.L: every inode is a 9P fid; regular files opened by the
+// application are read and written through the host FD that the Gofer
+// donates with Rlopen, so data does not cross the 9P channel.
+//
+// Attributes are cached from the walk that found each file: the Gofer serves
+// a tree that belongs to this sandbox alone, and the Sentry updates its
+// cache when it changes a file itself.
+//
+// Lock order: inode.mu.
+package gofer
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"bufferzone.dev/pkg/p9"
+	"bufferzone.dev/pkg/sentry/mm"
+	"bufferzone.dev/pkg/sentry/vfs"
+)
+
+// Filesystem is one attached Gofer tree.
+type Filesystem struct {
+	client *p9.Client
+	root   *inode
+}
+
+// New attaches to the tree served on conn (one end of a socketpair to
+// `runsc gofer`) and returns the file system.
+func New(conn *os.File, aname string) (*Filesystem, error) {
+	c, err := p9.NewClient(conn, 1<<20)
+	if err != nil {
+		return nil, fmt.Errorf("gofer: connecting: %w", err)
+	}
+	f, qid, err := c.Attach(aname, 0)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("gofer: attaching %q: %w", aname, err)
+	}
+	_, valid, attr, err := f.GetAttr(p9.AttrBasic)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("gofer: getattr of root: %w", err)
+	}
+	fs := &Filesystem{client: c}
+	fs.root = fs.newInode(f, valid, attr)
+	fs.root.attr.Ino = qid.Path
+	return fs, nil
+}
+
+// Name implements vfs.Filesystem.
+func (fs *Filesystem) Name() string { return "9p" }
+
+// Root implements vfs.Filesystem.
+func (fs *Filesystem) Root() vfs.Inode { return fs.root }
+
+// Statfs implements vfs.Filesystem.
+func (fs *Filesystem) Statfs(ctx vfs.Context) (unix.Statfs_t, error) {
+	s, err := fs.root.file.StatFS()
+	if err != nil {
+		return unix.Statfs_t{}, err
+	}
+	return unix.Statfs_t{
+		Type:    0x01021997, // V9FS_MAGIC
+		Bsize:   int64(s.BlockSize),
+		Blocks:  s.Blocks,
+		Bfree:   s.BlocksFree,
+		Bavail:  s.BlocksAvailable,
+		Files:   s.Files,
+		Ffree:   s.FilesFree,
+		Namelen: int64(s.NameLength),
+		Frsize:  int64(s.BlockSize),
+	}, nil
+}
+
+// Close disconnects from the Gofer.
+func (fs *Filesystem) Close() error { return fs.client.Close() }
+
+// inode is one file of the tree, held as a walked 9P fid.
+type inode struct {
+	fs   *Filesystem
+	file *p9.File
+
+	mu   sync.Mutex
+	attr unix.Statx_t
+	// target caches a symlink's target.
+	target string
+	// readFD is a host FD opened read-only for mmap and exec, shared by
+	// every mapping of the file; nil until first needed.
+	readFD *os.File
+}
+
+func (fs *Filesystem) newInode(f *p9.File, valid p9.AttrMask, a p9.Attr) *inode {
+	return &inode{fs: fs, file: f, attr: toStatx(valid, a)}
+}
+
+func toStatx(valid p9.AttrMask, a p9.Attr) unix.Statx_t {
+	return unix.Statx_t{
+		Mask:       unix.STATX_BASIC_STATS,
+		Blksize:    uint32(a.BlockSize),
+		Nlink:      uint32(a.NLink),
+		Uid:        a.UID,
+		Gid:        a.GID,
+		Mode:       uint16(a.Mode),
+		Size:       a.Size,
+		Blocks:     a.Blocks,
+		Atime:      unix.StatxTimestamp{Sec: int64(a.ATimeSec), Nsec: uint32(a.ATimeNSec)},
+		Mtime:      unix.StatxTimestamp{Sec: int64(a.MTimeSec), Nsec: uint32(a.MTimeNSec)},
+		Ctime:      unix.StatxTimestamp{Sec: int64(a.CTimeSec), Nsec: uint32(a.CTimeNSec)},
+		Btime:      unix.StatxTimestamp{Sec: int64(a.BTimeSec), Nsec: uint32(a.BTimeNSec)},
+		Rdev_major: unix.Major(a.RDev),
+		Rdev_minor: unix.Minor(a.RDev),
+	}
+}
+
+// Stat implements vfs.Inode.
+func (i *inode) Stat(ctx vfs.Context) (unix.Statx_t, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.attr, nil
+}
+
+// Lookup implements vfs.Inode.
+func (i *inode) Lookup(ctx vfs.Context, name string) (vfs.Inode, error) {
+	i.mu.Lock()
+	isDir := vfs.FileType(i.attr.Mode) == unix.S_IFDIR
+	i.mu.Unlock()
+	if !isDir {
+		return nil, unix.ENOTDIR
+	}
+	qids, f, valid, attr, err := i.file.WalkGetAttr([]string{name}, p9.AttrBasic)
+	if err != nil {
+		return nil, err
+	}
+	n := i.fs.newInode(f, valid, attr)
+	// The Gofer's QID path is the host inode number.
+	n.attr.Ino = qids[len(qids)-1].Path
+	return n, nil
+}
+
+// Readlink implements vfs.Inode.
+func (i *inode) Readlink(ctx vfs.Context) (string, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if vfs.FileType(i.attr.Mode) != unix.S_IFLNK {
+		return "", unix.EINVAL
+	}
+	if i.target != "" {
+		return i.target, nil
+	}
+	t, err := i.file.Readlink()
+	if err != nil {
+		return "", err
+	}
+	i.target = t
+	return t, nil
+}
+
+// Open implements vfs.Inode.
+func (i *inode) Open(ctx vfs.Context, d *vfs.Dentry, flags uint32) (vfs.FileImpl, error) {
+	i.mu.Lock()
+	mode := i.attr.Mode
+	i.mu.Unlock()
+	if flags&unix.O_PATH != 0 {
+		return &pathFile{}, nil
+	}
+	switch vfs.FileType(mode) {
+	case unix.S_IFDIR:
+		_, f, err := i.file.Walk(nil)
+		if err != nil {
+			return nil, err
+		}
+		hostFD, _, _, err := f.Open(unix.O_RDONLY)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		if hostFD != nil {
+			hostFD.Close()
+		}
+		return &dirFile{inode: i, fid: f}, nil
+	case unix.S_IFREG:
+		_, f, err := i.file.Walk(nil)
+		if err != nil {
+			return nil, err
+		}
+		openFlags := flags & (unix.O_ACCMODE | unix.O_TRUNC | unix.O_APPEND | unix.O_SYNC | unix.O_DSYNC | unix.O_DIRECT)
+		hostFD, _, _, err := f.Open(openFlags)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		if flags&unix.O_TRUNC != 0 {
+			i.mu.Lock()
+			i.attr.Size = 0
+			i.mu.Unlock()
+		}
+		return &regularFile{inode: i, fid: f, host: hostFD}, nil
+	}
+	// Devices, fifos and sockets on the host are not reachable from the
+	// sandbox through the Gofer.
+	return nil, unix.ENXIO
+}
+
+// pathFile is an O_PATH file: it names a file but allows no I/O.
+type pathFile struct{ vfs.FileDefaults }
+
+// regularFile is an open regular file.
+type regularFile struct {
+	vfs.FileDefaults
+	inode *inode
+	fid   *p9.File
+	host  *os.File // donated host FD, or nil
+}
+
+// Release implements vfs.FileImpl.
+func (f *regularFile) Release() {
+	if f.host != nil {
+		f.host.Close()
+	}
+	f.fid.Close()
+}
+
+// Read implements vfs.FileImpl.
+func (f *regularFile) Read(ctx vfs.Context, p []byte, off int64) (int, error) {
+	if f.host != nil {
+		n, err := unix.Pread(int(f.host.Fd()), p, off)
+		if err != nil {
+			return 0, err
+		}
+		return n, nil
+	}
+	n, err := f.fid.ReadAt(p, uint64(off))
+	if err == io.EOF {
+		err = nil
+	}
+	return n, err
+}
+
+// Write implements vfs.FileImpl.
+func (f *regularFile) Write(ctx vfs.Context, p []byte, off int64) (int, error) {
+	var n int
+	var err error
+	if f.host != nil {
+		n, err = unix.Pwrite(int(f.host.Fd()), p, off)
+	} else {
+		n, err = f.fid.WriteAt(p, uint64(off))
+	}
+	if n > 0 {
+		f.inode.mu.Lock()
+		if end := uint64(off) + uint64(n); end > f.inode.attr.Size {
+			f.inode.attr.Size = end
+		}
+		f.inode.mu.Unlock()
+	}
+	return n, err
+}
+
+// Mappable implements vfs.Mappable.
+func (f *regularFile) Mappable() (mm.Mappable, error) {
+	return f.inode.mappable()
+}
+
+// mappable returns the inode's shared read handle for private mappings.
+func (i *inode) mappable() (mm.Mappable, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.readFD == nil {
+		_, f, err := i.file.Walk(nil)
+		if err != nil {
+			return nil, err
+		}
+		host, _, _, err := f.Open(unix.O_RDONLY)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		if host == nil {
+			return nil, unix.ENODEV
+		}
+		i.readFD = host
+	}
+	return &hostMappable{inode: i, fd: i.readFD}, nil
+}
+
+// hostMappable reads a file's bytes for mm through a host FD.
+type hostMappable struct {
+	inode *inode
+	fd    *os.File
+}
+
+// ReadAt implements mm.Mappable.
+func (m *hostMappable) ReadAt(p []byte, off int64) (int, error) {
+	n, err := unix.Pread(int(m.fd.Fd()), p, off)
+	if err != nil {
+		return 0, err
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// Size implements mm.Mappable.
+func (m *hostMappable) Size() int64 {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(m.fd.Fd()), &st); err != nil {
+		m.inode.mu.Lock()
+		defer m.inode.mu.Unlock()
+		return int64(m.inode.attr.Size)
+	}
+	return st.Size
+}
+
+// Ioctl implements vfs.FileImpl.
+func (f *regularFile) Ioctl(ctx vfs.Context, cmd uint32, arg uintptr) (uintptr, error) {
+	return 0, unix.ENOTTY
+}
+
+// dirFile is an open directory.
+type dirFile struct {
+	vfs.FileDefaults
+	inode *inode
+	fid   *p9.File
+}
+
+// Release implements vfs.FileImpl.
+func (f *dirFile) Release() { f.fid.Close() }
+
+// Read implements vfs.FileImpl.
+func (f *dirFile) Read(vfs.Context, []byte, int64) (int, error) { return 0, unix.EISDIR }
+
+// Write implements vfs.FileImpl.
+func (f *dirFile) Write(vfs.Context, []byte, int64) (int, error) { return 0, unix.EBADF }
+
+// IterDirents implements vfs.FileImpl.
+func (f *dirFile) IterDirents(ctx vfs.Context, off int64, emit func(vfs.Dirent) bool) (int64, error) {
+	for {
+		ents, err := f.fid.Readdir(uint64(off), 64*1024)
+		if err != nil {
+			return off, err
+		}
+		if len(ents) == 0 {
+			return off, nil
+		}
+		for _, e := range ents {
+			if !emit(vfs.Dirent{Name: e.Name, Ino: e.QID.Path, Type: e.Type, NextOff: int64(e.Offset)}) {
+				return off, nil
+			}
+			off = int64(e.Offset)
+		}
+	}
+}

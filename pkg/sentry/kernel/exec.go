@@ -1,0 +1,220 @@
+package kernel
+
+import (
+	"crypto/rand"
+	"path"
+
+	"golang.org/x/sys/unix"
+
+	"bufferzone.dev/pkg/sentry/kernel/auth"
+	"bufferzone.dev/pkg/sentry/loader"
+	"bufferzone.dev/pkg/sentry/mm"
+	"bufferzone.dev/pkg/sentry/platform"
+	"bufferzone.dev/pkg/sentry/vfs"
+)
+
+// MaxArgStrings bounds argv and envp counts, as Linux's MAX_ARG_STRINGS.
+const MaxArgStrings = 0x7fffffff
+
+// CreateProcessArgs describes the sandbox's first process.
+type CreateProcessArgs struct {
+	// Filename is the program to run, resolved in the sandbox (a name
+	// without a slash is looked up in PATH from Envv by the caller).
+	Filename string
+	Argv     []string
+	Envv     []string
+	// WorkingDirectory is an absolute path in the sandbox.
+	WorkingDirectory string
+	Credentials      *auth.Credentials
+	Umask            uint32
+	Limits           Limits
+	// Files are installed as descriptors 0, 1, 2, …; the kernel takes
+	// over the caller's references.
+	Files []*vfs.FileDescription
+}
+
+// CreateProcess starts the sandbox's first process, which becomes PID 1.
+// The kernel ends (Wait returns) when it exits.
+func (k *Kernel) CreateProcess(a CreateProcessArgs) (*Task, error) {
+	creds := a.Credentials
+	if creds == nil {
+		creds = rootCredentials()
+	}
+	root := k.VFS.Root()
+	tg := &ThreadGroup{k: k, tasks: make(map[*Task]struct{}), limits: a.Limits, isInit: true}
+	t := &Task{k: k, tg: tg, interrupt: make(chan struct{}, 1), fdTable: NewFDTable()}
+	t.creds.Store(creds)
+	t.fs = NewFSContext(root, root, a.Umask)
+	cwd := a.WorkingDirectory
+	if cwd == "" {
+		cwd = "/"
+	}
+	vd, err := k.VFS.GetDentry(t, vfs.Resolution{Root: root, Start: root, Path: cwd, FollowFinal: true})
+	if err != nil {
+		return nil, &ExecError{Path: cwd, Op: "changing to working directory", Err: err}
+	}
+	t.fs.SetCwd(vd)
+	for i, f := range a.Files {
+		if f == nil {
+			continue
+		}
+		if err := t.fdTable.SetFD(int32(i), f, false, Infinity); err != nil {
+			return nil, err
+		}
+		f.DecRef()
+	}
+	pctx, err := k.Platform.NewContext()
+	if err != nil {
+		return nil, err
+	}
+	t.pctx = pctx
+	m, res, err := k.load(t, a.Filename, a.Argv, a.Envv)
+	if err != nil {
+		pctx.Release()
+		return nil, &ExecError{Path: a.Filename, Op: "executing", Err: err}
+	}
+	t.mm = m
+	t.tid = k.allocTID(t)
+	tg.pid, tg.pgid, tg.sid = t.tid, t.tid, t.tid
+	tg.tasks[t] = struct{}{}
+	t.SetName(path.Base(res.Filename))
+	t.resetRegs(res)
+	t.start()
+	return t, nil
+}
+
+// ExecError is a failure to start a program, with the path and step.
+type ExecError struct {
+	Path string
+	Op   string
+	Err  error
+}
+
+func (e *ExecError) Error() string { return e.Op + " " + e.Path + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying errno.
+func (e *ExecError) Unwrap() error { return e.Err }
+
+// Exec replaces the task's program (execve(2)). On success the task's
+// registers are set for the new program and the caller must not write a
+// return value (ErrNoReturn).
+func (t *Task) Exec(filename string, argv, envv []string) error {
+	m, res, err := t.k.load(t, filename, argv, envv)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	old := t.mm
+	t.mm = m
+	t.mu.Unlock()
+	if old != nil {
+		old.DecUsers()
+	}
+	t.fdTable.CloseOnExec()
+	// Handled signals revert to their default action; ignored stay ignored.
+	t.tg.mu.Lock()
+	for i := range t.tg.actions {
+		if t.tg.actions[i].Handler != SigIgnore {
+			t.tg.actions[i] = SigAction{}
+		}
+	}
+	t.tg.mu.Unlock()
+	t.clearChildTID = 0
+	t.robustList, t.robustLen = 0, 0
+	t.SetName(path.Base(res.Filename))
+	if err := t.pctx.ResetFPState(); err != nil {
+		t.Debugf("exec: resetting FP state: %v", err)
+	}
+	t.resetRegs(res)
+	return ErrNoReturn
+}
+
+// x86-64 user segment selectors and the initial flags (IF set).
+const (
+	userCS       = 0x33
+	userSS       = 0x2b
+	initialFlags = 0x202
+)
+
+func (t *Task) resetRegs(res loader.LoadResult) {
+	t.regs = platform.Registers{}
+	t.regs.Rip = uint64(res.Entry)
+	t.regs.Rsp = uint64(res.StackTop)
+	t.regs.Cs = userCS
+	t.regs.Ss = userSS
+	t.regs.Eflags = initialFlags
+}
+
+// load creates a fresh address space and loads filename into it.
+func (k *Kernel) load(t *Task, filename string, argv, envv []string) (*mm.MemoryManager, loader.LoadResult, error) {
+	m, err := mm.New(k.Platform, k.MemoryFile)
+	if err != nil {
+		return nil, loader.LoadResult{}, err
+	}
+	creds := t.Credentials()
+	res, err := loader.Load(m, loader.LoadArgs{
+		Filename: filename,
+		Open:     func(p string) (loader.Executable, error) { return k.openExecutable(t, p) },
+		Argv:     argv,
+		Envv:     envv,
+		Random:   rand.Reader,
+		UID:      creds.RealUID,
+		EUID:     creds.EffectiveUID,
+		GID:      creds.RealGID,
+		EGID:     creds.EffectiveGID,
+		HWCap:    hwcap(),
+	})
+	if err != nil {
+		m.DecUsers()
+		return nil, loader.LoadResult{}, err
+	}
+	return m, res, nil
+}
+
+// openExecutable opens a program or interpreter for the loader, with the
+// checks execve makes: a regular file, executable by the caller.
+func (k *Kernel) openExecutable(t *Task, p string) (loader.Executable, error) {
+	fs := t.fs
+	r := vfs.Resolution{Root: fs.Root(), Start: fs.Cwd(), Path: p, FollowFinal: true}
+	vd, err := k.VFS.GetDentry(t, r)
+	if err != nil {
+		return nil, err
+	}
+	st, err := vd.Dentry.Inode().Stat(t)
+	if err != nil {
+		return nil, err
+	}
+	if vfs.FileType(st.Mode) != unix.S_IFREG {
+		return nil, unix.EACCES
+	}
+	if !t.Credentials().CanAccess(uint32(st.Mode), st.Uid, st.Gid, auth.MayExecute, false) {
+		return nil, unix.EACCES
+	}
+	f, err := k.VFS.Open(t, vd, unix.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	mf, ok := f.Impl().(vfs.Mappable)
+	if !ok {
+		f.DecRef()
+		return nil, unix.EACCES
+	}
+	mp, err := mf.Mappable()
+	if err != nil {
+		f.DecRef()
+		return nil, err
+	}
+	return &executable{Mappable: mp, file: f}, nil
+}
+
+// executable is an opened program file for the loader.
+type executable struct {
+	mm.Mappable
+	file *vfs.FileDescription
+}
+
+// Close releases the open file.
+func (e *executable) Close() error {
+	e.file.DecRef()
+	return nil
+}

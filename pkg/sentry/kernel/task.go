@@ -1,0 +1,295 @@
+package kernel
+
+import (
+	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"bufferzone.dev/pkg/sentry/kernel/auth"
+	"bufferzone.dev/pkg/sentry/mm"
+	"bufferzone.dev/pkg/sentry/platform"
+	"bufferzone.dev/pkg/sentry/vfs"
+)
+
+// Task is one application thread. Its goroutine runs the loop that switches
+// to application code and handles what comes back; everything a system call
+// handler needs is reached through the Task.
+type Task struct {
+	k    *Kernel
+	tid  int32
+	tg   *ThreadGroup
+	pctx platform.Context
+
+	// regs is the application's register state, owned by the task goroutine.
+	regs platform.Registers
+
+	// interrupt receives a value when a blocking wait must end.
+	interrupt chan struct{}
+
+	mu      sync.Mutex
+	mm      *mm.MemoryManager
+	fdTable *FDTable
+	fs      *FSContext
+	name    string
+
+	creds atomic.Pointer[auth.Credentials]
+
+	// sigMask is the blocked signal set (bit N-1 for signal N).
+	sigMask       atomic.Uint64
+	clearChildTID uintptr
+	robustList    uintptr
+	robustLen     uintptr
+
+	// exiting is set once the task must stop running application code.
+	exiting atomic.Bool
+}
+
+// Kernel returns the task's kernel.
+func (t *Task) Kernel() *Kernel { return t.k }
+
+// TID returns the task's thread ID.
+func (t *Task) TID() int32 { return t.tid }
+
+// ThreadGroup returns the task's thread group (process).
+func (t *Task) ThreadGroup() *ThreadGroup { return t.tg }
+
+// Regs returns the task's registers. Only the task goroutine may use them.
+func (t *Task) Regs() *platform.Registers { return &t.regs }
+
+// MemoryManager returns the task's address space.
+func (t *Task) MemoryManager() *mm.MemoryManager {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.mm
+}
+
+// FDTable returns the task's file descriptor table.
+func (t *Task) FDTable() *FDTable { return t.fdTable }
+
+// FSContext returns the task's root, working directory and umask.
+func (t *Task) FSContext() *FSContext { return t.fs }
+
+// Credentials returns the task's credentials.
+func (t *Task) Credentials() *auth.Credentials { return t.creds.Load() }
+
+// SetCredentials replaces the task's credentials.
+func (t *Task) SetCredentials(c *auth.Credentials) { t.creds.Store(c) }
+
+// Name returns the task's command name (comm).
+func (t *Task) Name() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.name
+}
+
+// SetName sets the task's command name, truncated as Linux does to 15 bytes.
+func (t *Task) SetName(name string) {
+	if len(name) > 15 {
+		name = name[:15]
+	}
+	t.mu.Lock()
+	t.name = name
+	t.mu.Unlock()
+}
+
+// SignalMask returns the blocked signal set.
+func (t *Task) SignalMask() uint64 { return t.sigMask.Load() }
+
+// SetSignalMask sets the blocked signal set; SIGKILL and SIGSTOP can never
+// be blocked.
+func (t *Task) SetSignalMask(m uint64) {
+	m &^= 1<<(unix.SIGKILL-1) | 1<<(unix.SIGSTOP-1)
+	t.sigMask.Store(m)
+}
+
+// SetClearChildTID records set_tid_address(2)'s address.
+func (t *Task) SetClearChildTID(addr uintptr) { t.clearChildTID = addr }
+
+// SetRobustList records set_robust_list(2)'s list head.
+func (t *Task) SetRobustList(head, length uintptr) { t.robustList, t.robustLen = head, length }
+
+// RobustList returns the robust futex list head and length.
+func (t *Task) RobustList() (uintptr, uintptr) { return t.robustList, t.robustLen }
+
+// CopyIn copies from the task's memory.
+func (t *Task) CopyIn(addr uintptr, dst []byte) (int, error) {
+	return t.MemoryManager().CopyIn(addr, dst)
+}
+
+// CopyOut copies to the task's memory.
+func (t *Task) CopyOut(addr uintptr, src []byte) (int, error) {
+	return t.MemoryManager().CopyOut(addr, src)
+}
+
+// CopyInString copies a NUL-terminated string of at most maxLen bytes.
+func (t *Task) CopyInString(addr uintptr, maxLen int) (string, error) {
+	return t.MemoryManager().CopyInString(addr, maxLen)
+}
+
+// Interrupted returns the channel a blocking operation selects on to learn
+// that it must stop (EINTR or restart).
+func (t *Task) Interrupted() <-chan struct{} { return t.interrupt }
+
+// Interrupt wakes the task from whatever it is doing: a blocking wait in the
+// Sentry returns, application code stops at the next opportunity.
+func (t *Task) Interrupt() {
+	select {
+	case t.interrupt <- struct{}{}:
+	default:
+	}
+	t.pctx.Interrupt()
+}
+
+// Debugf logs a message about the task.
+func (t *Task) Debugf(format string, args ...any) {
+	t.k.Logf("[%d] "+format, append([]any{t.tid}, args...)...)
+}
+
+// errExitTask is returned by handlers of system calls after which the task
+// runs no more application code.
+var errExitTask = errors.New("task exiting")
+
+// ErrNoReturn is returned by a system call handler that has set the task's
+// registers itself (execve, rt_sigreturn): the return value is not written.
+var ErrNoReturn = errors.New("system call does not return a value")
+
+// start begins running the task on its own goroutine.
+func (t *Task) start() {
+	go t.run()
+}
+
+// run is the task goroutine: switch to the application, handle the event,
+// repeat, until the task exits.
+func (t *Task) run() {
+	// The ptrace platform requires every Switch of a task to come from one
+	// OS thread; a task keeps its thread for life, and the thread is
+	// discarded with it.
+	runtime.LockOSThread()
+	for !t.exiting.Load() {
+		as := t.MemoryManager().AddressSpace()
+		ev, err := t.pctx.Switch(as, &t.regs)
+		if err != nil {
+			t.Debugf("platform: %v", err)
+			t.tg.exitGroup(Signaled(unix.SIGKILL, false))
+			break
+		}
+		switch ev.Kind {
+		case platform.EventSyscall:
+			t.doSyscall()
+		case platform.EventFault:
+			if err := t.MemoryManager().HandleFault(ev.Addr, ev.Access); err != nil {
+				t.forceSignal(unix.Signal(ev.Signo), ev.Addr)
+			}
+		case platform.EventSignal:
+			t.forceSignal(unix.Signal(ev.Signo), ev.Addr)
+		case platform.EventInterrupted:
+			// Drain a stale wakeup; exits and signals are checked by the loop.
+			select {
+			case <-t.interrupt:
+			default:
+			}
+		}
+	}
+	t.exit()
+}
+
+// forceSignal delivers a synchronous signal raised by the application's
+// own instruction (a fault, a trap). Handlers are not yet delivered; the
+// default action for these signals is to dump core, so the process dies.
+func (t *Task) forceSignal(sig unix.Signal, addr uintptr) {
+	if sig == 0 {
+		sig = unix.SIGSEGV
+	}
+	t.Debugf("fatal signal %v at %#x (rip %#x)", sig, addr, t.regs.Rip)
+	t.tg.exitGroup(Signaled(sig, true))
+}
+
+// exit releases the task's resources once its goroutine stops running
+// application code.
+func (t *Task) exit() {
+	if t.clearChildTID != 0 {
+		var zero [4]byte
+		t.CopyOut(t.clearChildTID, zero[:])
+	}
+	t.fdTable.DecRef()
+	t.fs.DecRef()
+	t.pctx.Release()
+	t.mu.Lock()
+	m := t.mm
+	t.mm = nil
+	t.mu.Unlock()
+	if m != nil {
+		m.DecUsers()
+	}
+	t.k.mu.Lock()
+	delete(t.k.tasks, t.tid)
+	t.k.mu.Unlock()
+	t.tg.taskExited(t)
+}
+
+// FSContext is a task's root directory, working directory and umask,
+// shared by CLONE_FS.
+type FSContext struct {
+	refs  atomic.Int64
+	mu    sync.Mutex
+	root  vfs.VirtualDentry
+	cwd   vfs.VirtualDentry
+	umask uint32
+}
+
+// NewFSContext returns a context with one reference.
+func NewFSContext(root, cwd vfs.VirtualDentry, umask uint32) *FSContext {
+	f := &FSContext{root: root, cwd: cwd, umask: umask}
+	f.refs.Store(1)
+	return f
+}
+
+// DecRef drops a reference.
+func (f *FSContext) DecRef() { f.refs.Add(-1) }
+
+// Root returns the root directory.
+func (f *FSContext) Root() vfs.VirtualDentry {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.root
+}
+
+// Cwd returns the working directory.
+func (f *FSContext) Cwd() vfs.VirtualDentry {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.cwd
+}
+
+// SetCwd changes the working directory.
+func (f *FSContext) SetCwd(vd vfs.VirtualDentry) {
+	f.mu.Lock()
+	f.cwd = vd
+	f.mu.Unlock()
+}
+
+// SetRoot changes the root directory (chroot(2)).
+func (f *FSContext) SetRoot(vd vfs.VirtualDentry) {
+	f.mu.Lock()
+	f.root = vd
+	f.mu.Unlock()
+}
+
+// Umask returns the file mode creation mask.
+func (f *FSContext) Umask() uint32 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.umask
+}
+
+// SwapUmask sets the umask and returns the old one.
+func (f *FSContext) SwapUmask(m uint32) uint32 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	old := f.umask
+	f.umask = m & 0o777
+	return old
+}

@@ -1,0 +1,180 @@
+package kernel
+
+import (
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// SigAction is a signal's disposition as rt_sigaction(2) sets it.
+type SigAction struct {
+	Handler  uintptr
+	Flags    uint64
+	Restorer uintptr
+	Mask     uint64
+}
+
+// Signal dispositions with special meaning.
+const (
+	SigDefault = 0
+	SigIgnore  = 1
+)
+
+// NumSignals is the number of signals (1..64).
+const NumSignals = 64
+
+// ThreadGroup is a process: the tasks that share a PID, signal handlers,
+// resource limits and an exit status.
+type ThreadGroup struct {
+	k    *Kernel
+	pid  int32
+	ppid int32
+
+	mu        sync.Mutex
+	tasks     map[*Task]struct{}
+	actions   [NumSignals]SigAction
+	limits    Limits
+	exiting   bool
+	status    WaitStatus
+	pgid, sid int32
+	// isInit marks the sandbox's first process: its exit ends the sandbox.
+	isInit bool
+}
+
+// PID returns the process ID.
+func (tg *ThreadGroup) PID() int32 { return tg.pid }
+
+// PPID returns the parent's process ID (0 for the sandbox's first process).
+func (tg *ThreadGroup) PPID() int32 { return tg.ppid }
+
+// ProcessGroup and Session return the process group and session IDs.
+func (tg *ThreadGroup) ProcessGroup() int32 { return tg.pgid }
+
+// Session returns the session ID.
+func (tg *ThreadGroup) Session() int32 { return tg.sid }
+
+// Limits returns the process's resource limits.
+func (tg *ThreadGroup) Limits() *Limits { return &tg.limits }
+
+// SigAction returns the disposition of sig (1..64).
+func (tg *ThreadGroup) SigAction(sig int) SigAction {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return tg.actions[sig-1]
+}
+
+// SetSigAction sets the disposition of sig and returns the old one. SIGKILL
+// and SIGSTOP cannot be changed (EINVAL), as in Linux.
+func (tg *ThreadGroup) SetSigAction(sig int, act SigAction) (SigAction, error) {
+	if sig < 1 || sig > NumSignals {
+		return SigAction{}, unix.EINVAL
+	}
+	if sig == int(unix.SIGKILL) || sig == int(unix.SIGSTOP) {
+		return SigAction{}, unix.EINVAL
+	}
+	act.Mask &^= 1<<(unix.SIGKILL-1) | 1<<(unix.SIGSTOP-1)
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	old := tg.actions[sig-1]
+	tg.actions[sig-1] = act
+	return old, nil
+}
+
+// exitGroup makes every task of the process exit with the given status
+// (exit_group(2), or death by signal). The first caller's status wins.
+func (tg *ThreadGroup) exitGroup(status WaitStatus) {
+	tg.mu.Lock()
+	if !tg.exiting {
+		tg.exiting = true
+		tg.status = status
+	}
+	tasks := make([]*Task, 0, len(tg.tasks))
+	for t := range tg.tasks {
+		tasks = append(tasks, t)
+	}
+	tg.mu.Unlock()
+	for _, t := range tasks {
+		t.exiting.Store(true)
+		t.Interrupt()
+	}
+}
+
+// taskExited removes t; when the last task is gone the process is dead.
+func (tg *ThreadGroup) taskExited(t *Task) {
+	tg.mu.Lock()
+	delete(tg.tasks, t)
+	last := len(tg.tasks) == 0
+	status := tg.status
+	tg.mu.Unlock()
+	if last && tg.isInit {
+		tg.k.exitStatus = status
+		close(tg.k.exited)
+	}
+}
+
+// Limits are a process's resource limits (getrlimit(2)).
+type Limits struct {
+	mu sync.Mutex
+	l  [NumLimits]unix.Rlimit
+}
+
+// Infinity is RLIM_INFINITY.
+const Infinity = ^uint64(0)
+
+// DefaultLimits returns the limits a new sandbox's first process gets,
+// matching a typical Linux host's defaults.
+func DefaultLimits() Limits {
+	var l Limits
+	for i := range l.l {
+		l.l[i] = unix.Rlimit{Cur: Infinity, Max: Infinity}
+	}
+	l.l[unix.RLIMIT_STACK] = unix.Rlimit{Cur: 8 << 20, Max: Infinity}
+	l.l[unix.RLIMIT_CORE] = unix.Rlimit{Cur: 0, Max: Infinity}
+	l.l[unix.RLIMIT_NOFILE] = unix.Rlimit{Cur: 1024, Max: 1048576}
+	l.l[unix.RLIMIT_NPROC] = unix.Rlimit{Cur: 63469, Max: 63469}
+	l.l[unix.RLIMIT_MEMLOCK] = unix.Rlimit{Cur: 8 << 20, Max: 8 << 20}
+	l.l[unix.RLIMIT_SIGPENDING] = unix.Rlimit{Cur: 63469, Max: 63469}
+	l.l[unix.RLIMIT_MSGQUEUE] = unix.Rlimit{Cur: 819200, Max: 819200}
+	l.l[unix.RLIMIT_NICE] = unix.Rlimit{Cur: 0, Max: 0}
+	l.l[unix.RLIMIT_RTPRIO] = unix.Rlimit{Cur: 0, Max: 0}
+	return l
+}
+
+// Get returns limit r.
+func (l *Limits) Get(r int) unix.Rlimit {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.l[r]
+}
+
+// Set replaces limit r, returning the old value. Raising the hard limit
+// needs privilege (privileged says whether the caller has CAP_SYS_RESOURCE).
+func (l *Limits) Set(r int, v unix.Rlimit, privileged bool) (unix.Rlimit, error) {
+	if r < 0 || r >= len(l.l) {
+		return unix.Rlimit{}, unix.EINVAL
+	}
+	if v.Cur > v.Max {
+		return unix.Rlimit{}, unix.EINVAL
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	old := l.l[r]
+	if v.Max > old.Max && !privileged {
+		return unix.Rlimit{}, unix.EPERM
+	}
+	if r == unix.RLIMIT_NOFILE && v.Max > 1048576 {
+		return unix.Rlimit{}, unix.EPERM
+	}
+	l.l[r] = v
+	return old, nil
+}
+
+// Copy returns an independent copy of the limits (fork).
+func (l *Limits) Copy() Limits {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return Limits{l: l.l}
+}
+
+// NumLimits is the number of resource limits (RLIM_NLIMITS).
+const NumLimits = 16

@@ -1,0 +1,181 @@
+package linux
+
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"bufferzone.dev/pkg/sentry/kernel"
+)
+
+// Clock IDs beyond those x/sys/unix names.
+const (
+	clockMonotonicRaw    = 4
+	clockRealtimeCoarse  = 5
+	clockMonotonicCoarse = 6
+	clockBoottime        = 7
+	clockRealtimeAlarm   = 8
+	clockBoottimeAlarm   = 9
+	clockTAI             = 11
+)
+
+// clockNow reads a clock. CPU-time clocks report the Sentry's view of the
+// process, which is only approximate until per-task accounting lands.
+func clockNow(t *kernel.Task, id int32) (unix.Timespec, error) {
+	var host int32
+	switch id {
+	case unix.CLOCK_REALTIME, clockRealtimeCoarse, clockRealtimeAlarm, clockTAI:
+		host = unix.CLOCK_REALTIME
+	case unix.CLOCK_MONOTONIC, clockMonotonicCoarse, clockMonotonicRaw:
+		host = unix.CLOCK_MONOTONIC
+	case clockBoottime, clockBoottimeAlarm:
+		host = clockBoottime
+	case unix.CLOCK_PROCESS_CPUTIME_ID, unix.CLOCK_THREAD_CPUTIME_ID:
+		host = id
+	default:
+		if id < 0 {
+			// Dynamic CPU clocks of other processes and fd clocks.
+			return unix.Timespec{}, unix.EINVAL
+		}
+		return unix.Timespec{}, unix.EINVAL
+	}
+	var ts unix.Timespec
+	if err := unix.ClockGettime(host, &ts); err != nil {
+		return ts, err
+	}
+	return ts, nil
+}
+
+// ClockGettime implements clock_gettime(2).
+func ClockGettime(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
+	ts, err := clockNow(t, argInt(a[0]))
+	if err != nil {
+		return 0, err
+	}
+	return 0, copyOutObj(t, a[1], &ts)
+}
+
+// ClockGetres implements clock_getres(2).
+func ClockGetres(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
+	id := argInt(a[0])
+	if _, err := clockNow(t, id); err != nil {
+		return 0, err
+	}
+	if a[1] == 0 {
+		return 0, nil
+	}
+	ts := unix.Timespec{Nsec: 1}
+	if id == clockRealtimeCoarse || id == clockMonotonicCoarse {
+		ts.Nsec = 4000000
+	}
+	return 0, copyOutObj(t, a[1], &ts)
+}
+
+// Gettimeofday implements gettimeofday(2).
+func Gettimeofday(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
+	if a[0] != 0 {
+		now := time.Now()
+		tv := unix.Timeval{Sec: now.Unix(), Usec: int64(now.Nanosecond() / 1000)}
+		if err := copyOutObj(t, a[0], &tv); err != nil {
+			return 0, err
+		}
+	}
+	if a[1] != 0 {
+		var tz [2]int32 // UTC: minuteswest 0, dsttime 0.
+		if err := copyOutObj(t, a[1], &tz); err != nil {
+			return 0, err
+		}
+	}
+	return 0, nil
+}
+
+// Time implements time(2).
+func Time(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
+	now := time.Now().Unix()
+	if a[0] != 0 {
+		if err := copyOutObj(t, a[0], &now); err != nil {
+			return 0, err
+		}
+	}
+	return uintptr(now), nil
+}
+
+func validTimespec(ts unix.Timespec) bool {
+	return ts.Sec >= 0 && ts.Nsec >= 0 && ts.Nsec < 1e9
+}
+
+// sleepUntil blocks until the deadline on the given host clock, or until the
+// task is interrupted (then it returns the remaining time and EINTR).
+func sleepFor(t *kernel.Task, d time.Duration) (time.Duration, error) {
+	if d <= 0 {
+		return 0, nil
+	}
+	start := time.Now()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return 0, nil
+	case <-t.Interrupted():
+		left := d - time.Since(start)
+		if left < 0 {
+			left = 0
+		}
+		return left, unix.EINTR
+	}
+}
+
+// Nanosleep implements nanosleep(2).
+func Nanosleep(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
+	var ts unix.Timespec
+	if err := copyInObj(t, a[0], &ts); err != nil {
+		return 0, err
+	}
+	if !validTimespec(ts) {
+		return 0, unix.EINVAL
+	}
+	left, err := sleepFor(t, time.Duration(ts.Sec)*time.Second+time.Duration(ts.Nsec))
+	if err != nil && a[1] != 0 {
+		rem := unix.NsecToTimespec(left.Nanoseconds())
+		copyOutObj(t, a[1], &rem)
+	}
+	return 0, err
+}
+
+// ClockNanosleep implements clock_nanosleep(2).
+func ClockNanosleep(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
+	id, flags := argInt(a[0]), argInt(a[1])
+	switch id {
+	case unix.CLOCK_REALTIME, unix.CLOCK_MONOTONIC, clockBoottime, clockTAI, clockRealtimeAlarm, clockBoottimeAlarm:
+	case unix.CLOCK_THREAD_CPUTIME_ID:
+		return 0, unix.EINVAL
+	case unix.CLOCK_PROCESS_CPUTIME_ID:
+		return 0, unix.EOPNOTSUPP
+	default:
+		return 0, unix.EINVAL
+	}
+	var ts unix.Timespec
+	if err := copyInObj(t, a[2], &ts); err != nil {
+		return 0, err
+	}
+	if !validTimespec(ts) {
+		return 0, unix.EINVAL
+	}
+	d := time.Duration(ts.Sec)*time.Second + time.Duration(ts.Nsec)
+	if flags&unix.TIMER_ABSTIME != 0 {
+		now, err := clockNow(t, id)
+		if err != nil {
+			return 0, err
+		}
+		d -= time.Duration(now.Nano())
+		left, err := sleepFor(t, d)
+		_ = left
+		return 0, err
+	}
+	left, err := sleepFor(t, d)
+	if err != nil && a[3] != 0 {
+		rem := unix.NsecToTimespec(left.Nanoseconds())
+		copyOutObj(t, a[3], &rem)
+	}
+	return 0, err
+}

@@ -1,0 +1,105 @@
+package linux
+
+import (
+	"bufferzone.dev/pkg/abi/sysno"
+	"bufferzone.dev/pkg/sentry/kernel"
+)
+
+// implemented lists the system calls this package implements. Every other
+// number returns ENOSYS and is logged once by the kernel.
+var implemented = map[uintptr]kernel.SyscallFn{
+	sysno.Read:             Read,
+	sysno.Write:            Write,
+	sysno.Open:             Open,
+	sysno.Close:            Close,
+	sysno.Stat:             Stat,
+	sysno.Fstat:            Fstat,
+	sysno.Lstat:            Lstat,
+	sysno.Lseek:            Lseek,
+	sysno.Mmap:             Mmap,
+	sysno.Mprotect:         Mprotect,
+	sysno.Munmap:           Munmap,
+	sysno.Brk:              Brk,
+	sysno.RtSigaction:      RtSigaction,
+	sysno.RtSigprocmask:    RtSigprocmask,
+	sysno.Ioctl:            Ioctl,
+	sysno.Pread64:          Pread64,
+	sysno.Pwrite64:         Pwrite64,
+	sysno.Readv:            Readv,
+	sysno.Writev:           Writev,
+	sysno.Access:           Access,
+	sysno.SchedYield:       SchedYield,
+	sysno.Mremap:           Mremap,
+	sysno.Madvise:          Madvise,
+	sysno.Dup:              Dup,
+	sysno.Dup2:             Dup2,
+	sysno.Nanosleep:        Nanosleep,
+	sysno.Getpid:           Getpid,
+	sysno.Execve:           Execve,
+	sysno.Exit:             Exit,
+	sysno.Uname:            Uname,
+	sysno.Fcntl:            Fcntl,
+	sysno.Getdents:         Getdents,
+	sysno.Getcwd:           Getcwd,
+	sysno.Chdir:            Chdir,
+	sysno.Fchdir:           Fchdir,
+	sysno.Creat:            Creat,
+	sysno.Readlink:         Readlink,
+	sysno.Umask:            Umask,
+	sysno.Gettimeofday:     Gettimeofday,
+	sysno.Getrlimit:        Getrlimit,
+	sysno.Sysinfo:          Sysinfo,
+	sysno.Getuid:           Getuid,
+	sysno.Getgid:           Getgid,
+	sysno.Geteuid:          Geteuid,
+	sysno.Getegid:          Getegid,
+	sysno.Getppid:          Getppid,
+	sysno.Getpgrp:          Getpgrp,
+	sysno.Getgroups:        Getgroups,
+	sysno.Getresuid:        Getresuid,
+	sysno.Getresgid:        Getresgid,
+	sysno.Getpgid:          Getpgid,
+	sysno.Getsid:           Getsid,
+	sysno.Statfs:           Statfs,
+	sysno.Fstatfs:          Fstatfs,
+	sysno.Prctl:            Prctl,
+	sysno.ArchPrctl:        ArchPrctl,
+	sysno.Setrlimit:        Setrlimit,
+	sysno.Gettid:           Gettid,
+	sysno.Time:             Time,
+	sysno.Futex:            Futex,
+	sysno.SchedSetaffinity: SchedSetaffinity,
+	sysno.SchedGetaffinity: SchedGetaffinity,
+	sysno.Getdents64:       Getdents64,
+	sysno.SetTidAddress:    SetTidAddress,
+	sysno.ClockGettime:     ClockGettime,
+	sysno.ClockGetres:      ClockGetres,
+	sysno.ClockNanosleep:   ClockNanosleep,
+	sysno.ExitGroup:        ExitGroup,
+	sysno.Openat:           Openat,
+	sysno.Newfstatat:       Newfstatat,
+	sysno.Readlinkat:       Readlinkat,
+	sysno.Faccessat:        Faccessat,
+	sysno.SetRobustList:    SetRobustList,
+	sysno.GetRobustList:    GetRobustList,
+	sysno.Dup3:             Dup3,
+	sysno.Preadv:           Preadv,
+	sysno.Pwritev:          Pwritev,
+	sysno.Prlimit64:        Prlimit64,
+	sysno.Getcpu:           Getcpu,
+	sysno.Getrandom:        Getrandom,
+	sysno.Preadv2:          Preadv,
+	sysno.Pwritev2:         Pwritev,
+	sysno.Statx:            Statx,
+	sysno.CloseRange:       CloseRange,
+	sysno.Faccessat2:       Faccessat2,
+}
+
+// Table returns the system call table for x86-64.
+func Table() *kernel.SyscallTable {
+	t := &kernel.SyscallTable{Calls: make(map[uintptr]kernel.Syscall, len(implemented)), Name: sysno.Name}
+	for n, fn := range implemented {
+		t.Calls[n] = kernel.Syscall{Name: sysno.Name(n), Fn: fn}
+	}
+	return t
+}

@@ -1,0 +1,290 @@
+package vfs
+
+// Lock order: FileDescription.offMu > file system locks.
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"bufferzone.dev/pkg/sentry/mm"
+)
+
+// FileImpl is a file system's implementation of an open file. Methods that
+// do not apply return the errno Linux gives; embed FileDefaults for those.
+type FileImpl interface {
+	// Release is called when the last reference to the open file goes away.
+	Release()
+	// Read reads into p at offset off (ignored by non-seekable files).
+	Read(ctx Context, p []byte, off int64) (int, error)
+	// Write writes p at offset off (ignored by non-seekable files); for
+	// O_APPEND files FileDescription passes the current size.
+	Write(ctx Context, p []byte, off int64) (int, error)
+	// Seekable reports whether the file has a position (regular files,
+	// directories, block devices) rather than being a stream.
+	Seekable() bool
+	// IterDirents calls emit for each directory entry from position off on,
+	// until emit returns false; it returns the position after the last
+	// entry emitted. ENOTDIR for non-directories.
+	IterDirents(ctx Context, off int64, emit func(Dirent) bool) (int64, error)
+	// Ioctl carries out an ioctl; arg is the raw argument.
+	Ioctl(ctx Context, cmd uint32, arg uintptr) (uintptr, error)
+}
+
+// Dirent is one directory entry as getdents64 returns it.
+type Dirent struct {
+	Name string
+	Ino  uint64
+	// Type is a DT_* value.
+	Type uint8
+	// NextOff is the position of the entry after this one.
+	NextOff int64
+}
+
+// FileDefaults gives the Linux errors for operations a file does not support.
+type FileDefaults struct{}
+
+// Release does nothing.
+func (FileDefaults) Release() {}
+
+// Read returns EINVAL.
+func (FileDefaults) Read(Context, []byte, int64) (int, error) { return 0, unix.EINVAL }
+
+// Write returns EINVAL.
+func (FileDefaults) Write(Context, []byte, int64) (int, error) { return 0, unix.EINVAL }
+
+// Seekable returns true.
+func (FileDefaults) Seekable() bool { return true }
+
+// IterDirents returns ENOTDIR.
+func (FileDefaults) IterDirents(Context, int64, func(Dirent) bool) (int64, error) {
+	return 0, unix.ENOTDIR
+}
+
+// Ioctl returns ENOTTY.
+func (FileDefaults) Ioctl(Context, uint32, uintptr) (uintptr, error) { return 0, unix.ENOTTY }
+
+// FileDescription is an open file description: what open(2) creates and
+// dup(2) shares. It carries the offset and status flags.
+type FileDescription struct {
+	refs  atomic.Int64
+	impl  FileImpl
+	vd    VirtualDentry
+	flags atomic.Uint32
+
+	offMu sync.Mutex
+	off   int64
+}
+
+// NewFileDescription returns a file description with one reference.
+// vd may be empty for files with no place in the tree (pipes, sockets).
+func NewFileDescription(impl FileImpl, vd VirtualDentry, flags uint32) *FileDescription {
+	fd := &FileDescription{impl: impl, vd: vd}
+	fd.refs.Store(1)
+	fd.flags.Store(flags &^ (unix.O_CREAT | unix.O_EXCL | unix.O_NOCTTY | unix.O_TRUNC | unix.O_CLOEXEC))
+	return fd
+}
+
+// IncRef takes a reference.
+func (fd *FileDescription) IncRef() { fd.refs.Add(1) }
+
+// DecRef drops a reference, releasing the file at zero.
+func (fd *FileDescription) DecRef() {
+	if fd.refs.Add(-1) == 0 {
+		fd.impl.Release()
+	}
+}
+
+// Impl returns the file system's implementation.
+func (fd *FileDescription) Impl() FileImpl { return fd.impl }
+
+// VirtualDentry returns where the file is in the tree (empty for anonymous files).
+func (fd *FileDescription) VirtualDentry() VirtualDentry { return fd.vd }
+
+// Flags returns the file status flags and access mode.
+func (fd *FileDescription) Flags() uint32 { return fd.flags.Load() }
+
+// settableFlags are the status flags fcntl(F_SETFL) may change.
+const settableFlags = unix.O_APPEND | unix.O_ASYNC | unix.O_DIRECT | unix.O_NOATIME | unix.O_NONBLOCK
+
+// SetStatusFlags sets the flags F_SETFL may change, keeping the rest.
+func (fd *FileDescription) SetStatusFlags(flags uint32) {
+	for {
+		old := fd.flags.Load()
+		n := old&^settableFlags | flags&settableFlags
+		if fd.flags.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+// IsReadable and IsWritable report the access mode.
+func (fd *FileDescription) IsReadable() bool {
+	m := fd.flags.Load() & unix.O_ACCMODE
+	return m == unix.O_RDONLY || m == unix.O_RDWR
+}
+
+// IsWritable reports whether the file was opened for writing.
+func (fd *FileDescription) IsWritable() bool {
+	m := fd.flags.Load() & unix.O_ACCMODE
+	return m == unix.O_WRONLY || m == unix.O_RDWR
+}
+
+// isPath reports an O_PATH file, on which I/O fails with EBADF.
+func (fd *FileDescription) isPath() bool { return fd.flags.Load()&unix.O_PATH != 0 }
+
+// Read reads at the file's offset and advances it.
+func (fd *FileDescription) Read(ctx Context, p []byte) (int, error) {
+	if fd.isPath() || !fd.IsReadable() {
+		return 0, unix.EBADF
+	}
+	if !fd.impl.Seekable() {
+		return fd.impl.Read(ctx, p, -1)
+	}
+	fd.offMu.Lock()
+	defer fd.offMu.Unlock()
+	n, err := fd.impl.Read(ctx, p, fd.off)
+	fd.off += int64(n)
+	return n, err
+}
+
+// PRead reads at off without moving the offset.
+func (fd *FileDescription) PRead(ctx Context, p []byte, off int64) (int, error) {
+	if fd.isPath() || !fd.IsReadable() {
+		return 0, unix.EBADF
+	}
+	if !fd.impl.Seekable() {
+		return 0, unix.ESPIPE
+	}
+	if off < 0 {
+		return 0, unix.EINVAL
+	}
+	return fd.impl.Read(ctx, p, off)
+}
+
+// Write writes at the file's offset (or its end, with O_APPEND) and advances it.
+func (fd *FileDescription) Write(ctx Context, p []byte) (int, error) {
+	if fd.isPath() || !fd.IsWritable() {
+		return 0, unix.EBADF
+	}
+	if !fd.impl.Seekable() {
+		return fd.impl.Write(ctx, p, -1)
+	}
+	fd.offMu.Lock()
+	defer fd.offMu.Unlock()
+	off := fd.off
+	if fd.flags.Load()&unix.O_APPEND != 0 {
+		st, err := fd.vd.Dentry.inode.Stat(ctx)
+		if err != nil {
+			return 0, err
+		}
+		off = int64(st.Size)
+	}
+	n, err := fd.impl.Write(ctx, p, off)
+	fd.off = off + int64(n)
+	return n, err
+}
+
+// PWrite writes at off without moving the offset.
+func (fd *FileDescription) PWrite(ctx Context, p []byte, off int64) (int, error) {
+	if fd.isPath() || !fd.IsWritable() {
+		return 0, unix.EBADF
+	}
+	if !fd.impl.Seekable() {
+		return 0, unix.ESPIPE
+	}
+	if off < 0 {
+		return 0, unix.EINVAL
+	}
+	return fd.impl.Write(ctx, p, off)
+}
+
+// Seek moves the offset as lseek(2) does.
+func (fd *FileDescription) Seek(ctx Context, off int64, whence int) (int64, error) {
+	if fd.isPath() {
+		return 0, unix.EBADF
+	}
+	if !fd.impl.Seekable() {
+		return 0, unix.ESPIPE
+	}
+	fd.offMu.Lock()
+	defer fd.offMu.Unlock()
+	var base int64
+	switch whence {
+	case unix.SEEK_SET:
+	case unix.SEEK_CUR:
+		base = fd.off
+	case unix.SEEK_END:
+		st, err := fd.Stat(ctx)
+		if err != nil {
+			return 0, err
+		}
+		base = int64(st.Size)
+	case unix.SEEK_DATA, unix.SEEK_HOLE:
+		st, err := fd.Stat(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if off < 0 || off >= int64(st.Size) {
+			return 0, unix.ENXIO
+		}
+		if whence == unix.SEEK_HOLE {
+			off = int64(st.Size)
+		}
+	default:
+		return 0, unix.EINVAL
+	}
+	n := base + off
+	if (off > 0 && n < base) || n < 0 {
+		return 0, unix.EINVAL
+	}
+	fd.off = n
+	return n, nil
+}
+
+// Stat returns the attributes of the open file.
+func (fd *FileDescription) Stat(ctx Context) (unix.Statx_t, error) {
+	if fd.vd.Dentry == nil {
+		if s, ok := fd.impl.(interface {
+			Stat(Context) (unix.Statx_t, error)
+		}); ok {
+			return s.Stat(ctx)
+		}
+		return unix.Statx_t{}, unix.EINVAL
+	}
+	st, err := fd.vd.Dentry.inode.Stat(ctx)
+	if err == nil && st.Dev_minor == 0 && st.Dev_major == 0 {
+		st.Dev_minor = fd.vd.Dentry.fs.Dev
+	}
+	return st, err
+}
+
+// IterDirents reads directory entries from the file's offset and advances it
+// past those emit accepted.
+func (fd *FileDescription) IterDirents(ctx Context, emit func(Dirent) bool) error {
+	if fd.isPath() {
+		return unix.EBADF
+	}
+	fd.offMu.Lock()
+	defer fd.offMu.Unlock()
+	next, err := fd.impl.IterDirents(ctx, fd.off, emit)
+	if err == nil {
+		fd.off = next
+	}
+	return err
+}
+
+// Ioctl forwards an ioctl to the implementation.
+func (fd *FileDescription) Ioctl(ctx Context, cmd uint32, arg uintptr) (uintptr, error) {
+	if fd.isPath() {
+		return 0, unix.EBADF
+	}
+	return fd.impl.Ioctl(ctx, cmd, arg)
+}
+
+// Mappable is implemented by FileImpls whose files can be mmapped.
+type Mappable interface {
+	// Mappable returns the object mm maps for this open file.
+	Mappable() (mm.Mappable, error)
+}

@@ -1,0 +1,478 @@
+// Package vfs is the Sentry's virtual file system: the dentry tree that file
+// systems fill in, mounts, path resolution (symlinks, "..", mount crossings,
+// chroot), and open file descriptions with their offsets and status flags.
+//
+// A file system implements Inode (and, for open files, FileImpl); vfs owns
+// the Dentry cache above them and every rule of path resolution, so each file
+// system only answers questions about one directory or one file at a time.
+//
+// Lock order: VFS.mountMu > Dentry.mu (a parent's before its child's).
+package vfs
+
+import (
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"bufferzone.dev/pkg/sentry/kernel/auth"
+)
+
+// Limits from Linux.
+const (
+	// MaxSymlinkTraversals is the number of symlinks one resolution may
+	// follow before failing with ELOOP (Linux's MAXSYMLINKS).
+	MaxSymlinkTraversals = 40
+	// MaxPathLen is PATH_MAX including the terminating NUL.
+	MaxPathLen = 4096
+	// MaxNameLen is NAME_MAX.
+	MaxNameLen = 255
+)
+
+// Context is what file operations may need from the calling task.
+type Context interface {
+	// Credentials returns the caller's credentials.
+	Credentials() *auth.Credentials
+	// CopyIn and CopyOut move bytes between the caller's address space and
+	// the Sentry (ioctl arguments).
+	CopyIn(addr uintptr, dst []byte) (int, error)
+	CopyOut(addr uintptr, src []byte) (int, error)
+	// Interrupted is closed or readable when a blocking operation must
+	// return EINTR (a signal, a stop, an exit).
+	Interrupted() <-chan struct{}
+}
+
+// Inode is a file system's view of one file. Methods that do not apply to
+// the file's type return the errno Linux gives (embed NotDirectory or
+// DirectoryOnly to get the usual defaults).
+type Inode interface {
+	// Stat returns the file's attributes.
+	Stat(ctx Context) (unix.Statx_t, error)
+	// Lookup returns the child called name of a directory (ENOENT if there
+	// is none, ENOTDIR for a non-directory). name is never "", "." or "..".
+	Lookup(ctx Context, name string) (Inode, error)
+	// Readlink returns a symlink's target (EINVAL for other files).
+	Readlink(ctx Context) (string, error)
+	// Open opens the file; flags are the open(2) flags. Permission checks
+	// have been done by vfs.
+	Open(ctx Context, d *Dentry, flags uint32) (FileImpl, error)
+}
+
+// Filesystem is one mounted file system instance.
+type Filesystem interface {
+	// Name is the file system type as /proc/mounts shows it ("9p", "tmpfs").
+	Name() string
+	// Root returns the root inode.
+	Root() Inode
+	// Statfs reports file system statistics.
+	Statfs(ctx Context) (unix.Statfs_t, error)
+}
+
+// Dentry is a node of the cached directory tree: a name in a parent
+// directory bound to an inode. Dentries are created by vfs during path
+// resolution and cached in their parent.
+type Dentry struct {
+	parent *Dentry
+	name   string
+	inode  Inode
+	fs     *FilesystemInstance
+
+	mu       sync.Mutex
+	children map[string]*Dentry
+}
+
+// Inode returns the dentry's inode.
+func (d *Dentry) Inode() Inode { return d.inode }
+
+// Name returns the dentry's name in its parent ("/" for a root).
+func (d *Dentry) Name() string { return d.name }
+
+// Parent returns the dentry's parent, or nil for a file system root.
+func (d *Dentry) Parent() *Dentry { return d.parent }
+
+// Filesystem returns the file system instance the dentry belongs to.
+func (d *Dentry) Filesystem() *FilesystemInstance { return d.fs }
+
+// FilesystemInstance is a Filesystem with its root dentry.
+type FilesystemInstance struct {
+	FS   Filesystem
+	root *Dentry
+	// Dev is the device number reported by stat for files of this
+	// instance.
+	Dev uint32
+}
+
+// Root returns the file system's root dentry.
+func (f *FilesystemInstance) Root() *Dentry { return f.root }
+
+// Mount is one mount of a file system instance at a mount point.
+type Mount struct {
+	ID       int
+	fs       *FilesystemInstance
+	root     *Dentry
+	parent   *Mount  // nil for the root mount
+	point    *Dentry // dentry in parent this mount covers
+	ReadOnly bool
+	// Source is the mount's source as /proc/mounts shows it.
+	Source string
+}
+
+// Filesystem returns the mount's file system instance.
+func (m *Mount) Filesystem() *FilesystemInstance { return m.fs }
+
+// Root returns the mount's root dentry.
+func (m *Mount) Root() *Dentry { return m.root }
+
+// VirtualDentry is a position in the mount tree: a dentry within a mount.
+type VirtualDentry struct {
+	Mount  *Mount
+	Dentry *Dentry
+}
+
+// Ok reports whether vd refers to something.
+func (vd VirtualDentry) Ok() bool { return vd.Dentry != nil }
+
+// VFS is the mount table and the operations that resolve paths through it.
+type VFS struct {
+	mountMu sync.RWMutex
+	// mounts maps a mount point (parent mount, dentry) to the mount on it.
+	mounts  map[VirtualDentry]*Mount
+	nextID  int
+	nextDev uint32
+	rootMnt *Mount
+	allMnts []*Mount
+}
+
+// New returns an empty VFS.
+func New() *VFS {
+	return &VFS{mounts: make(map[VirtualDentry]*Mount), nextID: 1, nextDev: 1}
+}
+
+// NewFilesystemInstance wraps fs for mounting.
+func (v *VFS) NewFilesystemInstance(fs Filesystem) *FilesystemInstance {
+	v.mountMu.Lock()
+	dev := v.nextDev
+	v.nextDev++
+	v.mountMu.Unlock()
+	fi := &FilesystemInstance{FS: fs, Dev: dev}
+	fi.root = &Dentry{name: "/", inode: fs.Root(), fs: fi}
+	return fi
+}
+
+// MountRoot makes fi the root mount. It may be called once.
+func (v *VFS) MountRoot(fi *FilesystemInstance, source string, readOnly bool) *Mount {
+	v.mountMu.Lock()
+	defer v.mountMu.Unlock()
+	m := &Mount{ID: v.nextID, fs: fi, root: fi.root, ReadOnly: readOnly, Source: source}
+	v.nextID++
+	v.rootMnt = m
+	v.allMnts = append(v.allMnts, m)
+	return m
+}
+
+// Mount mounts fi over the directory at.
+func (v *VFS) Mount(fi *FilesystemInstance, at VirtualDentry, source string, readOnly bool) (*Mount, error) {
+	v.mountMu.Lock()
+	defer v.mountMu.Unlock()
+	m := &Mount{ID: v.nextID, fs: fi, root: fi.root, parent: at.Mount, point: at.Dentry, ReadOnly: readOnly, Source: source}
+	v.nextID++
+	// Stack on top of whatever is mounted there already.
+	for {
+		top, ok := v.mounts[at]
+		if !ok {
+			break
+		}
+		at = VirtualDentry{Mount: top, Dentry: top.root}
+		m.parent, m.point = at.Mount, at.Dentry
+	}
+	v.mounts[at] = m
+	v.allMnts = append(v.allMnts, m)
+	return m, nil
+}
+
+// Root returns the root of the mount tree.
+func (v *VFS) Root() VirtualDentry {
+	v.mountMu.RLock()
+	defer v.mountMu.RUnlock()
+	return VirtualDentry{Mount: v.rootMnt, Dentry: v.rootMnt.root}
+}
+
+// Mounts returns every mount, in the order they were made.
+func (v *VFS) Mounts() []*Mount {
+	v.mountMu.RLock()
+	defer v.mountMu.RUnlock()
+	return append([]*Mount(nil), v.allMnts...)
+}
+
+// Parent returns the mount's parent mount and mount point, or ok=false for
+// the root mount.
+func (m *Mount) Parent() (VirtualDentry, bool) {
+	if m.parent == nil {
+		return VirtualDentry{}, false
+	}
+	return VirtualDentry{Mount: m.parent, Dentry: m.point}, true
+}
+
+// mountedOn returns the mount covering vd, following stacked mounts to the
+// top one, or vd itself.
+func (v *VFS) mountedOn(vd VirtualDentry) VirtualDentry {
+	v.mountMu.RLock()
+	defer v.mountMu.RUnlock()
+	for {
+		m, ok := v.mounts[vd]
+		if !ok {
+			return vd
+		}
+		vd = VirtualDentry{Mount: m, Dentry: m.root}
+	}
+}
+
+// child returns d's cached or looked-up child called name.
+func (d *Dentry) child(ctx Context, name string) (*Dentry, error) {
+	d.mu.Lock()
+	if c, ok := d.children[name]; ok {
+		d.mu.Unlock()
+		return c, nil
+	}
+	d.mu.Unlock()
+	inode, err := d.inode.Lookup(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c, ok := d.children[name]; ok {
+		return c, nil
+	}
+	if d.children == nil {
+		d.children = make(map[string]*Dentry)
+	}
+	c := &Dentry{parent: d, name: name, inode: inode, fs: d.fs}
+	d.children[name] = c
+	return c, nil
+}
+
+// Invalidate drops d's cached child called name (after it is removed or
+// renamed by a file system operation).
+func (d *Dentry) Invalidate(name string) {
+	d.mu.Lock()
+	delete(d.children, name)
+	d.mu.Unlock()
+}
+
+// FileType returns the S_IFMT bits of a stat mode.
+func FileType(mode uint16) uint16 { return mode & unix.S_IFMT }
+
+// Resolution describes where a path resolution starts and what it may see.
+type Resolution struct {
+	// Root is the caller's root directory (chroot); ".." never leaves it and
+	// absolute paths and symlinks start there.
+	Root VirtualDentry
+	// Start is where a relative path starts (cwd or a dirfd).
+	Start VirtualDentry
+	// Path is the path to resolve.
+	Path string
+	// FollowFinal says whether a symlink in the last component is followed.
+	FollowFinal bool
+}
+
+// resolver carries state across the components of one resolution.
+type resolver struct {
+	v        *VFS
+	ctx      Context
+	root     VirtualDentry
+	symlinks int
+}
+
+// GetDentry resolves r to an existing file.
+func (v *VFS) GetDentry(ctx Context, r Resolution) (VirtualDentry, error) {
+	rs := &resolver{v: v, ctx: ctx, root: r.Root}
+	return rs.walkPath(r.Start, r.Path, r.FollowFinal)
+}
+
+// GetParent resolves all but the last component of r.Path and returns the
+// parent directory and the last component's name. The name may be "." or
+// ".." (callers creating or removing files reject those with the errno their
+// system call gives). A path with trailing slashes reports mustBeDir.
+func (v *VFS) GetParent(ctx Context, r Resolution) (parent VirtualDentry, name string, mustBeDir bool, err error) {
+	path := r.Path
+	if path == "" {
+		return VirtualDentry{}, "", false, unix.ENOENT
+	}
+	if len(path) >= MaxPathLen {
+		return VirtualDentry{}, "", false, unix.ENAMETOOLONG
+	}
+	trimmed := strings.TrimRight(path, "/")
+	if trimmed == "" {
+		// "/" itself: its parent is itself, name ".".
+		return r.Root, ".", true, nil
+	}
+	mustBeDir = len(trimmed) != len(path)
+	dir, name := "", trimmed
+	if i := strings.LastIndexByte(trimmed, '/'); i >= 0 {
+		dir, name = trimmed[:i+1], trimmed[i+1:]
+	}
+	if len(name) > MaxNameLen {
+		return VirtualDentry{}, "", false, unix.ENAMETOOLONG
+	}
+	rs := &resolver{v: v, ctx: ctx, root: r.Root}
+	start := r.Start
+	if dir != "" {
+		start, err = rs.walkPath(r.Start, dir, true)
+		if err != nil {
+			return VirtualDentry{}, "", false, err
+		}
+	}
+	if err := rs.checkSearchable(start); err != nil {
+		return VirtualDentry{}, "", false, err
+	}
+	return start, name, mustBeDir, nil
+}
+
+func (rs *resolver) checkSearchable(vd VirtualDentry) error {
+	st, err := vd.Dentry.inode.Stat(rs.ctx)
+	if err != nil {
+		return err
+	}
+	if FileType(st.Mode) != unix.S_IFDIR {
+		return unix.ENOTDIR
+	}
+	if !rs.ctx.Credentials().CanAccess(uint32(st.Mode), st.Uid, st.Gid, auth.MayExecute, true) {
+		return unix.EACCES
+	}
+	return nil
+}
+
+// walkPath resolves path from start.
+func (rs *resolver) walkPath(start VirtualDentry, path string, followFinal bool) (VirtualDentry, error) {
+	if path == "" {
+		return VirtualDentry{}, unix.ENOENT
+	}
+	if len(path) >= MaxPathLen {
+		return VirtualDentry{}, unix.ENAMETOOLONG
+	}
+	cur := start
+	if path[0] == '/' {
+		cur = rs.root
+	}
+	cur = rs.v.mountedOn(cur)
+	mustBeDir := strings.HasSuffix(path, "/")
+	comps := strings.Split(path, "/")
+	// Drop empty components (repeated or trailing slashes).
+	n := 0
+	for _, c := range comps {
+		if c != "" {
+			comps[n] = c
+			n++
+		}
+	}
+	comps = comps[:n]
+	for i, name := range comps {
+		last := i == len(comps)-1
+		next, err := rs.step(cur, name, !last || followFinal || mustBeDir)
+		if err != nil {
+			return VirtualDentry{}, err
+		}
+		cur = next
+	}
+	if mustBeDir {
+		st, err := cur.Dentry.inode.Stat(rs.ctx)
+		if err != nil {
+			return VirtualDentry{}, err
+		}
+		if FileType(st.Mode) != unix.S_IFDIR {
+			return VirtualDentry{}, unix.ENOTDIR
+		}
+	}
+	return cur, nil
+}
+
+// step resolves one component name in directory cur, following a symlink
+// there if follow is set.
+func (rs *resolver) step(cur VirtualDentry, name string, follow bool) (VirtualDentry, error) {
+	if len(name) > MaxNameLen {
+		return VirtualDentry{}, unix.ENAMETOOLONG
+	}
+	if err := rs.checkSearchable(cur); err != nil {
+		return VirtualDentry{}, err
+	}
+	switch name {
+	case ".":
+		return cur, nil
+	case "..":
+		return rs.parentOf(cur), nil
+	}
+	d, err := cur.Dentry.child(rs.ctx, name)
+	if err != nil {
+		return VirtualDentry{}, err
+	}
+	next := rs.v.mountedOn(VirtualDentry{Mount: cur.Mount, Dentry: d})
+	if !follow {
+		return next, nil
+	}
+	st, err := next.Dentry.inode.Stat(rs.ctx)
+	if err != nil {
+		return VirtualDentry{}, err
+	}
+	if FileType(st.Mode) != unix.S_IFLNK {
+		return next, nil
+	}
+	rs.symlinks++
+	if rs.symlinks > MaxSymlinkTraversals {
+		return VirtualDentry{}, unix.ELOOP
+	}
+	target, err := next.Dentry.inode.Readlink(rs.ctx)
+	if err != nil {
+		return VirtualDentry{}, err
+	}
+	if target == "" {
+		return VirtualDentry{}, unix.ENOENT
+	}
+	return rs.walkPath(cur, target, true)
+}
+
+// parentOf returns the parent of vd, staying within the resolution's root
+// and crossing mount boundaries upwards.
+func (rs *resolver) parentOf(vd VirtualDentry) VirtualDentry {
+	for {
+		if vd == rs.root {
+			return vd
+		}
+		if vd.Dentry != vd.Mount.root {
+			return rs.v.mountedOn(VirtualDentry{Mount: vd.Mount, Dentry: vd.Dentry.parent})
+		}
+		up, ok := vd.Mount.Parent()
+		if !ok {
+			return vd // the root of everything
+		}
+		vd = up
+	}
+}
+
+// PathName returns the path of vd as seen from root, as getcwd(2) and
+// /proc/[pid]/fd links report it. A vd outside root gets a path from the
+// real root.
+func (v *VFS) PathName(root, vd VirtualDentry) string {
+	var parts []string
+	for vd != root {
+		if vd.Dentry == vd.Mount.root {
+			up, ok := vd.Mount.Parent()
+			if !ok {
+				break
+			}
+			vd = up
+			continue
+		}
+		parts = append(parts, vd.Dentry.name)
+		vd = VirtualDentry{Mount: vd.Mount, Dentry: vd.Dentry.parent}
+	}
+	if len(parts) == 0 {
+		return "/"
+	}
+	var b strings.Builder
+	for i := len(parts) - 1; i >= 0; i-- {
+		b.WriteByte('/')
+		b.WriteString(parts[i])
+	}
+	return b.String()
+}

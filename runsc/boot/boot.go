@@ -1,0 +1,219 @@
+// Package boot turns an OCI spec into a running sandbox kernel: it creates
+// the memory file and the platform, mounts the root file system served by
+// the Gofer, wires the caller's stdio, starts the container's first process
+// and waits for it. It runs in the `runsc boot` process, the Sentry.
+package boot
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"runtime"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"bufferzone.dev/pkg/sentry/fsimpl/gofer"
+	"bufferzone.dev/pkg/sentry/fsimpl/host"
+	"bufferzone.dev/pkg/sentry/kernel"
+	"bufferzone.dev/pkg/sentry/kernel/auth"
+	"bufferzone.dev/pkg/sentry/memory"
+	"bufferzone.dev/pkg/sentry/platform"
+	"bufferzone.dev/pkg/sentry/platform/ptrace"
+	"bufferzone.dev/pkg/sentry/strace"
+	"bufferzone.dev/pkg/sentry/syscalls/linux"
+	"bufferzone.dev/pkg/sentry/vfs"
+	"bufferzone.dev/runsc/config"
+)
+
+// Args are what the Sentry needs to start.
+type Args struct {
+	Config *config.Config
+	Spec   *specs.Spec
+	// GoferConn is the Sentry's end of the 9P connection to the Gofer
+	// serving the root file system.
+	GoferConn *os.File
+	// Stdio are the host FDs given to the application as 0, 1 and 2.
+	Stdio []*os.File
+	// Log receives kernel messages and --strace output.
+	Log io.Writer
+}
+
+// Run starts the sandbox and waits for its first process; it returns the
+// process's status as a shell reports it (128+N for death by signal N).
+func Run(a Args) (int, error) {
+	spec := a.Spec
+	if spec.Process == nil || len(spec.Process.Args) == 0 {
+		return 0, errors.New("spec has no process to run")
+	}
+	mf, err := memory.New("runsc-memory")
+	if err != nil {
+		return 0, fmt.Errorf("creating the memory file: %w", err)
+	}
+	p, err := newPlatform(a.Config, mf)
+	if err != nil {
+		return 0, err
+	}
+	v := vfs.New()
+	fs, err := gofer.New(a.GoferConn, "/")
+	if err != nil {
+		return 0, fmt.Errorf("mounting the root file system: %w", err)
+	}
+	readOnly := spec.Root != nil && spec.Root.Readonly
+	v.MountRoot(v.NewFilesystemInstance(fs), "/", readOnly)
+
+	var tracer kernel.SyscallTracer
+	if a.Config.Strace {
+		tr, err := strace.New(a.Log, a.Config.StraceSyscalls)
+		if err != nil {
+			return 0, fmt.Errorf("--strace-syscalls: %w", err)
+		}
+		tracer = straceShim{tr}
+	}
+	release := a.Config.KernelRelease
+	if r := spec.Annotations[AnnotationKernelRelease]; r != "" {
+		release = r
+	}
+	hostname := spec.Hostname
+	if hostname == "" {
+		hostname = "buffer-zone"
+	}
+	k, err := kernel.New(kernel.Config{
+		Platform:   p,
+		MemoryFile: mf,
+		VFS:        v,
+		Syscalls:   linux.Table(),
+		Release:    release,
+		Version:    "#1 SMP Sun Jan 10 15:06:54 PST 2016",
+		Hostname:   hostname,
+		Domainname: spec.Domainname,
+		Tracer:     tracer,
+		Log:        a.Log,
+		NumCPU:     runtime.NumCPU(),
+	})
+	if err != nil {
+		return 0, err
+	}
+	files := make([]*vfs.FileDescription, len(a.Stdio))
+	for i, f := range a.Stdio {
+		fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
+		if err != nil {
+			return 0, fmt.Errorf("stdio fd %d: %w", i, err)
+		}
+		files[i] = host.New(f, uint32(fl)&unix.O_ACCMODE)
+	}
+	proc := spec.Process
+	creds := auth.NewUser(proc.User.UID, proc.User.GID, proc.User.AdditionalGids)
+	limits := kernel.DefaultLimits()
+	for _, rl := range proc.Rlimits {
+		if r, ok := rlimitByName[rl.Type]; ok {
+			limits.Set(r, unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}, true)
+		}
+	}
+	filename, err := lookPath(k, proc.Args[0], proc.Env, proc.Cwd, creds)
+	if err != nil {
+		return 0, err
+	}
+	umask := uint32(0o022)
+	if proc.User.Umask != nil {
+		umask = *proc.User.Umask
+	}
+	if _, err := k.CreateProcess(kernel.CreateProcessArgs{
+		Filename:         filename,
+		Argv:             proc.Args,
+		Envv:             proc.Env,
+		WorkingDirectory: proc.Cwd,
+		Credentials:      creds,
+		Umask:            umask,
+		Limits:           limits,
+		Files:            files,
+	}); err != nil {
+		return 0, err
+	}
+	return k.Wait().ShellStatus(), nil
+}
+
+// AnnotationKernelRelease is the OCI annotation that sets the kernel
+// release uname(2) reports, overriding --kernel-release.
+const AnnotationKernelRelease = "dev.bufferzone.kernel-release"
+
+func newPlatform(c *config.Config, mf *memory.File) (platform.Platform, error) {
+	switch c.Platform {
+	case config.PlatformPtrace:
+		p, err := ptrace.New(mf.FD())
+		if err != nil {
+			return nil, fmt.Errorf("ptrace platform: %w", err)
+		}
+		return p, nil
+	}
+	return nil, fmt.Errorf("platform %q is not available yet", c.Platform)
+}
+
+// lookPath finds a command the way execvp does: a name with a slash is
+// used as is; otherwise each PATH directory is tried in the sandbox's file
+// system.
+func lookPath(k *kernel.Kernel, name string, env []string, cwd string, creds *auth.Credentials) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	pathEnv := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			pathEnv = v
+		}
+	}
+	ctx := &bootContext{creds: creds}
+	root := k.VFS.Root()
+	for _, dir := range strings.Split(pathEnv, ":") {
+		if dir == "" {
+			dir = "."
+		}
+		p := path.Join(dir, name)
+		if !path.IsAbs(p) {
+			p = path.Join(cwd, p)
+		}
+		vd, err := k.VFS.GetDentry(ctx, vfs.Resolution{Root: root, Start: root, Path: p, FollowFinal: true})
+		if err != nil {
+			continue
+		}
+		st, err := vd.Dentry.Inode().Stat(ctx)
+		if err != nil || vfs.FileType(st.Mode) != unix.S_IFREG {
+			continue
+		}
+		if creds.CanAccess(uint32(st.Mode), st.Uid, st.Gid, auth.MayExecute, false) {
+			return p, nil
+		}
+	}
+	return "", &kernel.ExecError{Path: name, Op: "executing", Err: unix.ENOENT}
+}
+
+// bootContext is the vfs.Context of work done before any task exists.
+type bootContext struct{ creds *auth.Credentials }
+
+func (c *bootContext) Credentials() *auth.Credentials       { return c.creds }
+func (c *bootContext) CopyIn(uintptr, []byte) (int, error)  { return 0, unix.EFAULT }
+func (c *bootContext) CopyOut(uintptr, []byte) (int, error) { return 0, unix.EFAULT }
+func (c *bootContext) Interrupted() <-chan struct{}         { return nil }
+
+// straceShim adapts the strace package to the kernel's tracer interface.
+type straceShim struct{ tr *strace.Tracer }
+
+func (s straceShim) Enter(t *kernel.Task, sysno uintptr, args kernel.SyscallArgs) any {
+	return s.tr.Enter(t, sysno, args)
+}
+
+func (s straceShim) Exit(t *kernel.Task, sysno uintptr, args kernel.SyscallArgs, ret uintptr, err error, state any) {
+	s.tr.Exit(t, sysno, args, ret, err, state)
+}
+
+var rlimitByName = map[string]int{
+	"RLIMIT_CPU": unix.RLIMIT_CPU, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_DATA": unix.RLIMIT_DATA,
+	"RLIMIT_STACK": unix.RLIMIT_STACK, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_RSS": unix.RLIMIT_RSS,
+	"RLIMIT_NPROC": unix.RLIMIT_NPROC, "RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK,
+	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS, "RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING,
+	"RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE, "RLIMIT_NICE": unix.RLIMIT_NICE, "RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO,
+	"RLIMIT_RTTIME": unix.RLIMIT_RTTIME,
+}

@@ -1,0 +1,90 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+
+	"github.com/google/subcommands"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"bufferzone.dev/pkg/sentry/kernel"
+	"bufferzone.dev/runsc/boot"
+)
+
+// Boot is `runsc boot`, the Sentry process. It is started by other runsc
+// commands, never by users.
+type Boot struct {
+	ioFD   int
+	specFD int
+}
+
+// Name implements subcommands.Command.
+func (*Boot) Name() string { return "boot" }
+
+// Synopsis implements subcommands.Command.
+func (*Boot) Synopsis() string { return "run the Sentry (internal)" }
+
+// Usage implements subcommands.Command.
+func (*Boot) Usage() string {
+	return "boot --io-fd FD --spec-fd FD\n\nRuns the sandbox kernel for the spec read from --spec-fd, with its root served by the Gofer on --io-fd.\n"
+}
+
+// SetFlags implements subcommands.Command.
+func (b *Boot) SetFlags(f *flag.FlagSet) {
+	f.IntVar(&b.ioFD, "io-fd", -1, "socket connected to the Gofer serving the root")
+	f.IntVar(&b.specFD, "spec-fd", -1, "file descriptor to read the OCI spec (JSON) from")
+}
+
+// Execute implements subcommands.Command.
+func (b *Boot) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcommands.ExitStatus {
+	if b.ioFD < 0 || b.specFD < 0 {
+		return Usagef(args, "boot: --io-fd and --spec-fd are required")
+	}
+	conf := ConfigFrom(args)
+	specFile := os.NewFile(uintptr(b.specFD), "spec")
+	var spec specs.Spec
+	err := json.NewDecoder(specFile).Decode(&spec)
+	specFile.Close()
+	if err != nil {
+		return Fatalf(args, "boot: reading the spec: %v", err)
+	}
+	log, closeLog, err := openDebugLog(conf, "boot")
+	if err != nil {
+		return Fatalf(args, "boot: %v", err)
+	}
+	defer closeLog()
+	stdio := make([]*os.File, 3)
+	for i := range stdio {
+		fd, err := unix.FcntlInt(uintptr(i), unix.F_DUPFD_CLOEXEC, 3)
+		if err != nil {
+			return Fatalf(args, "boot: stdio %d: %v", i, err)
+		}
+		stdio[i] = os.NewFile(uintptr(fd), "stdio")
+	}
+	code, err := boot.Run(boot.Args{
+		Config:    conf,
+		Spec:      &spec,
+		GoferConn: os.NewFile(uintptr(b.ioFD), "gofer"),
+		Stdio:     stdio,
+		Log:       log,
+	})
+	if err != nil {
+		Fatalf(args, "%v", err)
+		// As a shell does: 127 when the command is not found, 126 when it
+		// cannot be executed.
+		var ee *kernel.ExecError
+		if errors.As(err, &ee) {
+			if errors.Is(err, unix.ENOENT) {
+				os.Exit(127)
+			}
+			os.Exit(126)
+		}
+		return subcommands.ExitFailure
+	}
+	os.Exit(code)
+	return subcommands.ExitSuccess
+}

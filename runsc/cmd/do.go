@@ -1,0 +1,189 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+
+	"github.com/google/subcommands"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Do is `runsc do`: run a command in a new sandbox whose root is a host
+// directory (the host's / by default), with the caller's stdio, and exit
+// with the command's status.
+type Do struct {
+	rootfs string
+	cwd    string
+	env    stringList
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// Name implements subcommands.Command.
+func (*Do) Name() string { return "do" }
+
+// Synopsis implements subcommands.Command.
+func (*Do) Synopsis() string { return "run a command in a new sandbox (no OCI bundle needed)" }
+
+// Usage implements subcommands.Command.
+func (*Do) Usage() string {
+	return `do [--rootfs DIR] [--cwd DIR] [--env K=V]... CMD [ARG]...
+
+Runs CMD in a new sandbox and exits with its status (128+N if it is killed by
+signal N). The root file system is DIR (the host's / by default), served
+read-only by a Gofer. The environment is the caller's, with --env added.
+`
+}
+
+// SetFlags implements subcommands.Command.
+func (d *Do) SetFlags(f *flag.FlagSet) {
+	f.StringVar(&d.rootfs, "rootfs", "/", "host directory to use as the root file system")
+	f.StringVar(&d.cwd, "cwd", "", "working directory in the sandbox (default: the caller's, if it exists there, else /)")
+	f.Var(&d.env, "env", "set an environment variable K=V (repeatable)")
+}
+
+// Execute implements subcommands.Command.
+func (d *Do) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcommands.ExitStatus {
+	if f.NArg() == 0 {
+		fmt.Fprint(StreamsFrom(args).Stderr, "runsc: do: no command given\nusage: runsc "+d.Usage())
+		return subcommands.ExitUsageError
+	}
+	conf := ConfigFrom(args)
+	rootfs, err := absDir(d.rootfs)
+	if err != nil {
+		return Fatalf(args, "do: --rootfs: %v", err)
+	}
+	cwd := d.cwd
+	if cwd == "" {
+		cwd = "/"
+		if wd, err := os.Getwd(); err == nil && rootfs == "/" {
+			cwd = wd
+		}
+	}
+	env := os.Environ()
+	for _, kv := range d.env {
+		if !strings.Contains(kv, "=") {
+			return Usagef(args, "do: --env %q: want K=V", kv)
+		}
+		env = append(env, kv)
+	}
+	spec := &specs.Spec{
+		Version: specs.Version,
+		Process: &specs.Process{
+			Args: f.Args(),
+			Env:  env,
+			Cwd:  cwd,
+			User: specs.User{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())},
+		},
+		Root: &specs.Root{Path: rootfs, Readonly: true},
+	}
+	if h, err := os.Hostname(); err == nil {
+		spec.Hostname = h
+	}
+	code, err := runSandbox(conf.ToFlags(), spec)
+	if err != nil {
+		return Fatalf(args, "do: %v", err)
+	}
+	os.Exit(code)
+	return subcommands.ExitSuccess
+}
+
+func absDir(p string) (string, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return "", err
+	}
+	if !st.IsDir() {
+		return "", fmt.Errorf("%s is not a directory", p)
+	}
+	if p[0] != '/' {
+		wd, err := os.Getwd()
+		if err != nil {
+			return "", err
+		}
+		p = wd + "/" + p
+	}
+	return p, nil
+}
+
+// runSandbox starts a Gofer for spec's root and a Sentry (runsc boot) for
+// spec's process, connected by a socketpair, waits for the Sentry and
+// returns its exit code.
+func runSandbox(globalFlags []string, spec *specs.Spec) (int, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return 0, fmt.Errorf("finding runsc: %w", err)
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("creating the gofer socket: %w", err)
+	}
+	sentryEnd, goferEnd := os.NewFile(uintptr(fds[0]), "sentry-9p"), os.NewFile(uintptr(fds[1]), "gofer-9p")
+	defer sentryEnd.Close()
+
+	goferArgs := append(append([]string(nil), globalFlags...), "gofer", "--root", spec.Root.Path, "--io-fd", "3")
+	if spec.Root.Readonly {
+		goferArgs = append(goferArgs, "--read-only")
+	}
+	gofer := exec.Command(exe, goferArgs...)
+	gofer.ExtraFiles = []*os.File{goferEnd}
+	gofer.Stderr = os.Stderr
+	gofer.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := gofer.Start(); err != nil {
+		goferEnd.Close()
+		return 0, fmt.Errorf("starting the gofer: %w", err)
+	}
+	goferEnd.Close()
+	defer func() {
+		gofer.Process.Kill()
+		gofer.Wait()
+	}()
+
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	bootArgs := append(append([]string(nil), globalFlags...), "boot", "--io-fd", "3", "--spec-fd", "4")
+	boot := exec.Command(exe, bootArgs...)
+	boot.ExtraFiles = []*os.File{sentryEnd, specR}
+	boot.Stdin, boot.Stdout, boot.Stderr = os.Stdin, os.Stdout, os.Stderr
+	boot.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := boot.Start(); err != nil {
+		specR.Close()
+		specW.Close()
+		return 0, fmt.Errorf("starting the sentry: %w", err)
+	}
+	specR.Close()
+	err = json.NewEncoder(specW).Encode(spec)
+	specW.Close()
+	if err != nil {
+		boot.Process.Kill()
+		boot.Wait()
+		return 0, fmt.Errorf("sending the spec to the sentry: %w", err)
+	}
+	err = boot.Wait()
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		ws := exitErr.Sys().(syscall.WaitStatus)
+		if ws.Signaled() {
+			return 128 + int(ws.Signal()), nil
+		}
+		return ws.ExitStatus(), nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("waiting for the sentry: %w", err)
+	}
+	return 0, nil
+}
