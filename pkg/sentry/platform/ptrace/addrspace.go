@@ -180,6 +180,7 @@ func (t *stubThread) runOp(op *remoteOp) error {
 // clobbered; Switch sets them all before resuming application code.
 func (t *stubThread) remoteSyscall(nr uintptr, args ...uintptr) (uintptr, error) {
 	t.as.p.remoteCalls.Add(1)
+	t.pinToTracerCPU()
 	var a [6]uintptr
 	copy(a[:], args)
 	r := t.baseRegs
@@ -343,5 +344,23 @@ func (as *AddressSpace) Release() {
 		if err != nil || !waitStatus(ws).stopped() {
 			return
 		}
+	}
+}
+
+// pinToTracerCPU pins t to the CPU the calling (tracer) thread runs on, if
+// it is not pinned there already, so that the two hand off on one CPU (a
+// same-CPU ptrace round trip costs a fraction of a cross-CPU one). The
+// tracer itself is not pinned: if the host scheduler moves it, the stub
+// follows at the next resume.
+func (t *stubThread) pinToTracerCPU() {
+	cpu := getcpu()
+	if cpu == t.cpu {
+		return
+	}
+	var set unix.CPUSet
+	set.Set(cpu)
+	if unix.SchedSetaffinity(t.tid, &set) == nil {
+		t.cpu = cpu
+		t.as.p.repins.Add(1)
 	}
 }

@@ -68,13 +68,7 @@ func (c *Context) Switch(as platform.AddressSpace, regs *platform.Registers) (pl
 	if err := c.loadFP(t); err != nil {
 		return platform.Event{}, err
 	}
-	if cpu := getcpu(); cpu != t.cpu {
-		var set unix.CPUSet
-		set.Set(cpu)
-		if unix.SchedSetaffinity(t.tid, &set) == nil {
-			t.cpu = cpu
-		}
-	}
+	t.pinToTracerCPU()
 
 	// Publish that we run, unless an interrupt is already pending.
 	c.mu.Lock()

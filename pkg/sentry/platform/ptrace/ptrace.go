@@ -73,6 +73,8 @@ type Platform struct {
 
 	// remoteCalls counts remote system calls run in stubs.
 	remoteCalls atomic.Uint64
+	// repins counts stub threads moved to their tracer's CPU.
+	repins atomic.Uint64
 	// fpSize is the size of the XSAVE area (or 512 with the FXSAVE
 	// fallback), or 0 before the first attach determined it.
 	fpSize atomic.Int64
