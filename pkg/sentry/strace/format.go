@@ -40,6 +40,18 @@ type arg struct {
 	out func(c *call, i int) string
 }
 
+// enter decodes the argument as it is on entry: with in, or as a pointer for
+// results not yet written, or in hex.
+func (a arg) enter(c *call, i int) string {
+	switch {
+	case a.in != nil:
+		return a.in(c, i)
+	case a.out != nil:
+		return fmtPtr(c, i)
+	}
+	return fmtHex(c, i)
+}
+
 // hex formats v as 0x....
 func hex(v uint64) string {
 	return "0x" + strconv.FormatUint(v, 16)

@@ -136,11 +136,7 @@ func (tr *Tracer) Enter(t Task, n uintptr, args [6]uintptr) any {
 	r := &record{in: make([]string, len(info.args))}
 	safely(func() {
 		for i, a := range info.args {
-			if a.in != nil {
-				r.in[i] = a.in(c, i)
-			} else {
-				r.in[i] = fmtHex(c, i)
-			}
+			r.in[i] = a.enter(c, i)
 		}
 	}, r.in)
 	if info.announce(args) {
@@ -175,10 +171,8 @@ func (tr *Tracer) Exit(t Task, n uintptr, args [6]uintptr, ret uintptr, err erro
 				hasOut = true
 			case r != nil && i < len(r.in):
 				out[i] = r.in[i]
-			case a.in != nil:
-				out[i] = a.in(c, i)
 			default:
-				out[i] = fmtHex(c, i)
+				out[i] = a.enter(c, i)
 			}
 		}
 	}, out)
