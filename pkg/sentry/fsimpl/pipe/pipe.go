@@ -125,9 +125,10 @@ func NewPipe(ctx vfs.Context, capacity int, flags uint32) (r, w *vfs.FileDescrip
 	p.mu.Lock()
 	p.readers, p.writers = 1, 1
 	p.rOpens, p.wOpens = 1, 1
-	wOpens := p.wOpens
 	p.mu.Unlock()
-	rf := &File{pipe: p, readable: true, openFlags: unix.O_RDONLY | status, wSeen: wOpens}
+	// wSeen 0: the read end has had its writer, so it hangs up when the
+	// writer goes.
+	rf := &File{pipe: p, readable: true, openFlags: unix.O_RDONLY | status}
 	wf := &File{pipe: p, writable: true, openFlags: unix.O_WRONLY | status}
 	r = vfs.NewFileDescription(rf, vfs.VirtualDentry{}, unix.O_RDONLY|status)
 	w = vfs.NewFileDescription(wf, vfs.VirtualDentry{}, unix.O_WRONLY|status)
