@@ -578,7 +578,7 @@ var fmtPipeFDs = structArg(8, func(b []byte) string {
 
 var aPipeFDs = arg{out: fmtPipeFDs}
 
-// fmtIovec decodes an array of struct iovec whose length is argument n.
+// iovecArg decodes an array of struct iovec whose length is argument n.
 func iovecArg(n int) arg {
 	return arg{in: func(c *call, i int) string {
 		count := uint64(c.args[n])
@@ -706,7 +706,7 @@ var fmtCloneArgs = structArg(64, func(b []byte) string {
 		", tls=" + ptr(uintptr(u64(b, 56))) + "}"
 })
 
-// stringArray decodes a NULL-terminated array of string pointers (argv).
+// fmtStringArray decodes a NULL-terminated array of string pointers (argv).
 func fmtStringArray(c *call, i int) string {
 	addr := c.args[i]
 	if addr == 0 {

@@ -61,14 +61,25 @@ func main() {
 	out := flag.String("o", "sysno_amd64.go", "output file")
 	flag.Parse()
 
-	byNr, err := parseHeader(*header)
+	src, err := generate(*header)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if err := os.WriteFile(*out, src, 0o644); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// generate returns the source of sysno_amd64.go for the given header.
+func generate(header string) ([]byte, error) {
+	byNr, err := parseHeader(header)
+	if err != nil {
+		return nil, err
 	}
 	for _, n := range newer {
 		if have, ok := byNr[n.nr]; ok {
 			if have != n.name {
-				log.Fatalf("%s defines %d as %q, generator's list says %q", *header, n.nr, have, n.name)
+				return nil, fmt.Errorf("%s defines %d as %q, generator's list says %q", header, n.nr, have, n.name)
 			}
 			continue
 		}
@@ -80,20 +91,13 @@ func main() {
 	for nr, name := range byNr {
 		g := goName(name)
 		if other, ok := seen[g]; ok {
-			log.Fatalf("Go name %s used by both %q and %q", g, other, name)
+			return nil, fmt.Errorf("Go name %s used by both %q and %q", g, other, name)
 		}
 		seen[g] = name
 		calls = append(calls, syscall{name: name, goName: g, nr: nr})
 	}
 	sort.Slice(calls, func(i, j int) bool { return calls[i].nr < calls[j].nr })
-
-	src, err := render(calls)
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := os.WriteFile(*out, src, 0o644); err != nil {
-		log.Fatal(err)
-	}
+	return render(calls)
 }
 
 // parseHeader reads "#define __NR_name N" lines.
