@@ -108,14 +108,24 @@ func readString(t Task, addr uintptr, max int) string {
 		return "NULL"
 	}
 	s, err := t.CopyInString(addr, max+1)
-	if err != nil && len(s) <= max {
-		// A fault before the end of the string, not just a long one.
+	switch {
+	case len(s) > max:
+		return quote([]byte(s[:max])) + "..."
+	case err == nil:
+		return quote([]byte(s))
+	}
+	// Either the string is longer than max+1 and CopyInString gave none of
+	// it, or the memory cannot be read: read the first max bytes directly.
+	b := make([]byte, max)
+	if n, err := t.CopyIn(addr, b); err != nil || n != max {
 		return hex(uint64(addr))
 	}
-	if len(s) > max {
-		return quote([]byte(s[:max])) + "..."
+	for i, c := range b {
+		if c == 0 {
+			return quote(b[:i])
+		}
 	}
-	return quote([]byte(s))
+	return quote(b) + "..."
 }
 
 // readBuffer reads n bytes at addr and quotes the first maxBuffer of them,

@@ -40,9 +40,9 @@ type Task interface {
 	// it could not copy them all.
 	CopyIn(addr uintptr, dst []byte) (int, error)
 	// CopyInString copies the NUL-terminated string at addr, without its
-	// NUL. When there is no NUL in the first maxLen bytes it returns those
-	// bytes and an error (ENAMETOOLONG-style); when the memory cannot be read
-	// it returns an error.
+	// NUL. When there is no NUL in the first maxLen bytes it returns an
+	// error (ENAMETOOLONG-style), with or without those bytes; when the
+	// memory cannot be read it returns an error.
 	CopyInString(addr uintptr, maxLen int) (string, error)
 }
 
@@ -188,7 +188,7 @@ func (tr *Tracer) Exit(t Task, n uintptr, args [6]uintptr, ret uintptr, err erro
 		line.WriteString(name + "(" + joinArgs(out) + ")")
 	}
 	line.WriteString(" = ")
-	if err != nil {
+	if err != nil && info.ret != retNone {
 		line.WriteString(formatError(err))
 	} else {
 		line.WriteString(info.ret.format(ret))

@@ -17,6 +17,9 @@ import (
 type fakeTask struct {
 	tid int32
 	mem []byte
+	// partialLong makes CopyInString return the first maxLen bytes of a
+	// string too long for it, with its error; otherwise it returns none.
+	partialLong bool
 }
 
 const base = 0x10000
@@ -43,7 +46,10 @@ func (t *fakeTask) CopyInString(addr uintptr, maxLen int) (string, error) {
 	b := t.mem[addr-base:]
 	for i := 0; i < len(b); i++ {
 		if i == maxLen {
-			return string(b[:i]), unix.ENAMETOOLONG
+			if t.partialLong {
+				return string(b[:i]), unix.ENAMETOOLONG
+			}
+			return "", unix.ENAMETOOLONG
 		}
 		if b[i] == 0 {
 			return string(b[:i]), nil
@@ -136,6 +142,31 @@ func TestFormat(t *testing.T) {
 			sysno: sysno.Chdir,
 			args:  [6]uintptr{p1},
 			want:  `[  12] chdir("` + strings.Repeat("a", 64) + `"...) = 0 (12.3µs)`,
+		},
+		{
+			name: "long path, partial CopyInString",
+			setup: func(m *fakeTask) {
+				m.partialLong = true
+				m.putString(p1, strings.Repeat("b", 65))
+			},
+			sysno: sysno.Chdir,
+			args:  [6]uintptr{p1},
+			want:  `[  12] chdir("` + strings.Repeat("b", 64) + `"...) = 0 (12.3µs)`,
+		},
+		{
+			name:  "path of 64 bytes",
+			setup: func(m *fakeTask) { m.putString(p1, strings.Repeat("c", 64)) },
+			sysno: sysno.Chdir,
+			args:  [6]uintptr{p1},
+			want:  `[  12] chdir("` + strings.Repeat("c", 64) + `") = 0 (12.3µs)`,
+		},
+		{
+			name:  "path running off memory",
+			setup: func(m *fakeTask) { m.put(base+4096-10, []byte(strings.Repeat("d", 10))) },
+			sysno: sysno.Chdir,
+			args:  [6]uintptr{base + 4096 - 10},
+			err:   unix.EFAULT,
+			want:  `[  12] chdir(0x10ff6) = -1 EFAULT (Bad address) (12.3µs)`,
 		},
 		{
 			name:  "write escapes",
@@ -469,6 +500,17 @@ func TestNoReturn(t *testing.T) {
 	tr, buf := newTestTracer(t)
 	tr.Enter(newFakeTask(), sysno.ExitGroup, [6]uintptr{2})
 	if got, want := buf.String(), "[  12] exit_group(2) ...\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestExitGroupExits(t *testing.T) {
+	tr, buf := newTestTracer(t)
+	m := newFakeTask()
+	st := tr.Enter(m, sysno.ExitGroup, [6]uintptr{1})
+	tr.Exit(m, sysno.ExitGroup, [6]uintptr{1}, 0, errors.New("task exiting"), st)
+	want := "[  12] exit_group(1) ...\n[  12] ... exit_group resumed> = ? (12.3µs)\n"
+	if got := buf.String(); got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }

@@ -14,6 +14,9 @@ const (
 	retInt retKind = iota // signed decimal
 	retHex                // an address: mmap, brk
 	retOct                // a mode: umask
+	// retNone is for calls that do not return (exit): whatever the kernel
+	// reports, the application never sees a result, and "?" is printed.
+	retNone
 )
 
 func (k retKind) format(v uintptr) string {
@@ -22,6 +25,8 @@ func (k retKind) format(v uintptr) string {
 		return hex(uint64(v))
 	case retOct:
 		return octal(uint64(v))
+	case retNone:
+		return "?"
 	}
 	return strconv.FormatInt(int64(v), 10)
 }
@@ -233,8 +238,8 @@ func init() {
 	def(sysno.Vfork).blocking(always)
 	def(sysno.Execve, aPath, aArgv, aEnvp).blocking(always)
 	def(sysno.Execveat, aDirFD, aPath, aArgv, aEnvp, aAtFlags).blocking(always)
-	def(sysno.Exit, aInt).blocking(always)
-	def(sysno.ExitGroup, aInt).blocking(always)
+	def(sysno.Exit, aInt).blocking(always).returns(retNone)
+	def(sysno.ExitGroup, aInt).blocking(always).returns(retNone)
 	def(sysno.Wait4, aInt, aWaitStatus, aWaitOptions, aPtr).blocking(func(a [6]uintptr) bool {
 		return a[2]&unix.WNOHANG == 0
 	})
