@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"math/rand"
 	"strings"
 	"testing"
@@ -623,5 +624,26 @@ func TestFormatDuration(t *testing.T) {
 		if got := formatDuration(d); got != want {
 			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+func BenchmarkUntraced(b *testing.B) {
+	tr, _ := New(&bytes.Buffer{}, []string{"openat"})
+	m := newFakeTask()
+	args := [6]uintptr{0, base, 1}
+	for i := 0; i < b.N; i++ {
+		st := tr.Enter(m, sysno.Read, args)
+		tr.Exit(m, sysno.Read, args, 1, nil, st)
+	}
+}
+
+func BenchmarkTracedOpenat(b *testing.B) {
+	tr, _ := New(io.Discard, nil)
+	m := newFakeTask()
+	m.putString(base, "/etc/passwd")
+	args := [6]uintptr{uintptr(0xffffff9c), base, unix.O_RDONLY | unix.O_CLOEXEC}
+	for i := 0; i < b.N; i++ {
+		st := tr.Enter(m, sysno.Openat, args)
+		tr.Exit(m, sysno.Openat, args, 3, nil, st)
 	}
 }
