@@ -53,8 +53,8 @@ func (mm *MemoryManager) access(addr uintptr, n int, write bool, fn func(b []byt
 				pe = c
 			}
 		}
-		popEnd, err := mm.populate(v, ps, pe)
-		if err != nil && popEnd <= a {
+		popEnd, _ := mm.populate(v, ps, pe)
+		if popEnd <= a {
 			return done, unix.EFAULT
 		}
 		segEnd = min(segEnd, popEnd)
