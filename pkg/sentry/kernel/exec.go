@@ -27,7 +27,7 @@ type CreateProcessArgs struct {
 	WorkingDirectory string
 	Credentials      *auth.Credentials
 	Umask            uint32
-	Limits           Limits
+	Limits           *Limits
 	// Files are installed as descriptors 0, 1, 2, …; the kernel takes
 	// over the caller's references.
 	Files []*vfs.FileDescription
@@ -41,7 +41,12 @@ func (k *Kernel) CreateProcess(a CreateProcessArgs) (*Task, error) {
 		creds = rootCredentials()
 	}
 	root := k.VFS.Root()
-	tg := &ThreadGroup{k: k, tasks: make(map[*Task]struct{}), limits: a.Limits, isInit: true}
+	limits := a.Limits
+	if limits == nil {
+		limits = DefaultLimits()
+	}
+	tg := &ThreadGroup{k: k, tasks: make(map[*Task]struct{}), limits: limits,
+		children: make(map[*ThreadGroup]struct{}), childEvent: make(chan struct{}), exitSignal: unix.SIGCHLD}
 	t := &Task{k: k, tg: tg, interrupt: make(chan struct{}, 1), fdTable: NewFDTable()}
 	t.creds.Store(creds)
 	t.fs = NewFSContext(root, root, a.Umask)
@@ -77,6 +82,9 @@ func (k *Kernel) CreateProcess(a CreateProcessArgs) (*Task, error) {
 	t.tid = k.allocTID(t)
 	tg.pid, tg.pgid, tg.sid = t.tid, t.tid, t.tid
 	tg.tasks[t] = struct{}{}
+	k.treeMu.Lock()
+	k.initTG = tg
+	k.treeMu.Unlock()
 	t.SetName(path.Base(res.Filename))
 	t.resetRegs(res)
 	t.start()
@@ -103,6 +111,15 @@ func (t *Task) Exec(filename string, argv, envv []string) error {
 	if err != nil {
 		return err
 	}
+	if !t.deThread() {
+		// Another thread is exiting the process or execing.
+		m.DecUsers()
+		return errExitTask
+	}
+	t.k.treeMu.Lock()
+	t.tg.execed = true
+	t.k.treeMu.Unlock()
+	t.releaseVfork()
 	t.mu.Lock()
 	old := t.mm
 	t.mm = m
@@ -217,4 +234,47 @@ type executable struct {
 func (e *executable) Close() error {
 	e.file.DecRef()
 	return nil
+}
+
+// deThread makes t the only thread of its process, as execve does: every
+// other thread is killed, and t takes over the process's PID if it is not
+// the leader. It returns false if the process is exiting.
+func (t *Task) deThread() bool {
+	tg := t.tg
+	for {
+		tg.mu.Lock()
+		if tg.exiting || t.exiting.Load() {
+			tg.mu.Unlock()
+			return false
+		}
+		if len(tg.tasks) == 1 {
+			tg.mu.Unlock()
+			break
+		}
+		if tg.threadExit == nil {
+			tg.threadExit = make(chan struct{})
+		}
+		wait := tg.threadExit
+		var others []*Task
+		for o := range tg.tasks {
+			if o != t {
+				others = append(others, o)
+			}
+		}
+		tg.mu.Unlock()
+		for _, o := range others {
+			o.exiting.Store(true)
+			o.Interrupt()
+		}
+		<-wait
+	}
+	if t.tid != tg.pid {
+		k := t.k
+		k.mu.Lock()
+		delete(k.tasks, t.tid)
+		t.tid = tg.pid
+		k.tasks[t.tid] = t
+		k.mu.Unlock()
+	}
+	return true
 }

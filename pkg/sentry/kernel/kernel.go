@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"bufferzone.dev/pkg/sentry/kernel/auth"
+	"bufferzone.dev/pkg/sentry/kernel/futex"
 	"bufferzone.dev/pkg/sentry/memory"
 	"bufferzone.dev/pkg/sentry/platform"
 	"bufferzone.dev/pkg/sentry/vfs"
@@ -49,11 +50,18 @@ type Kernel struct {
 	Platform   platform.Platform
 	MemoryFile *memory.File
 	VFS        *vfs.VFS
-	syscalls   *SyscallTable
-	tracer     SyscallTracer
-	logger     *log.Logger
-	numCPU     int
-	bootTime   time.Time
+	// Futexes holds every futex waiter of the sandbox.
+	Futexes  *futex.Manager
+	syscalls *SyscallTable
+	tracer   SyscallTracer
+	logger   *log.Logger
+	numCPU   int
+	bootTime time.Time
+
+	// treeMu guards the process tree (parents, children, zombies).
+	treeMu sync.Mutex
+	// initTG is the sandbox's first process (PID 1).
+	initTG *ThreadGroup
 
 	mu         sync.Mutex
 	release    string
@@ -86,6 +94,7 @@ func New(c Config) (*Kernel, error) {
 		Platform:   c.Platform,
 		MemoryFile: c.MemoryFile,
 		VFS:        c.VFS,
+		Futexes:    futex.NewManager(),
 		syscalls:   c.Syscalls,
 		tracer:     c.Tracer,
 		logger:     log.New(out, "sentry: ", log.Lmicroseconds),

@@ -69,16 +69,12 @@ func (t *Task) doSyscall() {
 			t.Debugf("system call %d: unexpected error %v; returning EIO", sysno, err)
 			errno = unix.EIO
 		}
-		switch errno {
-		case ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK:
-			// Signal handlers are not yet delivered, so an interrupted
-			// call is simply restarted: back up over the syscall
-			// instruction with the original number.
-			t.regs.Rax = t.regs.Orig_rax
-			t.regs.Rip -= 2
-			return
-		}
 		t.regs.Rax = uint64(-int64(errno))
+		if syserr.IsRestart(errno) {
+			// Signal handling decides: restart or EINTR.
+			t.restartErr = errno
+			t.regs.Rax = negErrno(unix.EINTR)
+		}
 	}
 }
 
@@ -110,6 +106,10 @@ func (t *Task) ExitThread(code int) error {
 	if only {
 		return t.ExitGroup(code)
 	}
+	t.exitStatus = Exited(code)
 	t.exiting.Store(true)
 	return errExitTask
 }
+
+// negErrno is the rax value of a system call failing with e.
+func negErrno(e unix.Errno) uint64 { return uint64(-int64(e)) }

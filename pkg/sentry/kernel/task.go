@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"bufferzone.dev/pkg/sentry/kernel/auth"
+	"bufferzone.dev/pkg/sentry/kernel/futex"
 	"bufferzone.dev/pkg/sentry/mm"
 	"bufferzone.dev/pkg/sentry/platform"
 	"bufferzone.dev/pkg/sentry/vfs"
@@ -38,13 +39,33 @@ type Task struct {
 	creds atomic.Pointer[auth.Credentials]
 
 	// sigMask is the blocked signal set (bit N-1 for signal N).
-	sigMask       atomic.Uint64
+	sigMask atomic.Uint64
+	// pending holds signals directed at this thread; guarded by tg.mu.
+	pending pendingSignals
+	// altStack is the sigaltstack(2) setting (task goroutine only).
+	altStack SignalStack
+	// restartErr is the restart errno of the system call just
+	// interrupted, until signal handling decides to restart it or fail it
+	// with EINTR (task goroutine only).
+	restartErr error
+	// savedMask is the mask to restore after a handler when a call such
+	// as rt_sigsuspend replaced it temporarily (task goroutine only).
+	savedMask    uint64
+	hasSavedMask bool
+	// restartBlock continues a call interrupted with
+	// ERESTART_RESTARTBLOCK (restart_syscall(2)).
+	restartBlock func(t *Task) (uintptr, error)
+
 	clearChildTID uintptr
 	robustList    uintptr
 	robustLen     uintptr
 
 	// exiting is set once the task must stop running application code.
 	exiting atomic.Bool
+	// exitStatus is the status of an exit(2) of this thread alone.
+	exitStatus WaitStatus
+	// vforkDone is closed when a vfork child execs or exits.
+	vforkDone chan struct{}
 }
 
 // Kernel returns the task's kernel.
@@ -168,7 +189,11 @@ func (t *Task) run() {
 	// OS thread; a task keeps its thread for life, and the thread is
 	// discarded with it.
 	runtime.LockOSThread()
-	for !t.exiting.Load() {
+	for {
+		t.handleSignals()
+		if t.exiting.Load() {
+			break
+		}
 		as := t.MemoryManager().AddressSpace()
 		ev, err := t.pctx.Switch(as, &t.regs)
 		if err != nil {
@@ -181,10 +206,17 @@ func (t *Task) run() {
 			t.doSyscall()
 		case platform.EventFault:
 			if err := t.MemoryManager().HandleFault(ev.Addr, ev.Access); err != nil {
-				t.forceSignal(unix.Signal(ev.Signo), ev.Addr)
+				sig, code := unix.SIGSEGV, int32(SegvMapErr)
+				switch {
+				case errors.Is(err, unix.EACCES):
+					code = SegvAccErr
+				case errors.Is(err, unix.EIO):
+					sig, code = unix.SIGBUS, 2 // BUS_ADRERR
+				}
+				t.forceSignal(sig, code, ev.Addr)
 			}
 		case platform.EventSignal:
-			t.forceSignal(unix.Signal(ev.Signo), ev.Addr)
+			t.forceSignal(unix.Signal(ev.Signo), ev.Code, ev.Addr)
 		case platform.EventInterrupted:
 			// Drain a stale wakeup; exits and signals are checked by the loop.
 			select {
@@ -196,24 +228,16 @@ func (t *Task) run() {
 	t.exit()
 }
 
-// forceSignal delivers a synchronous signal raised by the application's
-// own instruction (a fault, a trap). Handlers are not yet delivered; the
-// default action for these signals is to dump core, so the process dies.
-func (t *Task) forceSignal(sig unix.Signal, addr uintptr) {
-	if sig == 0 {
-		sig = unix.SIGSEGV
-	}
-	t.Debugf("fatal signal %v at %#x (rip %#x)", sig, addr, t.regs.Rip)
-	t.tg.exitGroup(Signaled(sig, true))
-}
-
 // exit releases the task's resources once its goroutine stops running
 // application code.
 func (t *Task) exit() {
 	if t.clearChildTID != 0 {
 		var zero [4]byte
-		t.CopyOut(t.clearChildTID, zero[:])
+		if _, err := t.CopyOut(t.clearChildTID, zero[:]); err == nil {
+			t.k.Futexes.Wake(t.futexKey(t.clearChildTID), 1, futex.BitsetMatchAny)
+		}
 	}
+	t.exitRobustList()
 	t.fdTable.DecRef()
 	t.fs.DecRef()
 	t.pctx.Release()
@@ -224,9 +248,13 @@ func (t *Task) exit() {
 	if m != nil {
 		m.DecUsers()
 	}
-	t.k.mu.Lock()
-	delete(t.k.tasks, t.tid)
-	t.k.mu.Unlock()
+	t.releaseVfork()
+	if t.tid != t.tg.pid {
+		// A leader's PID stays taken until its process is reaped.
+		t.k.mu.Lock()
+		delete(t.k.tasks, t.tid)
+		t.k.mu.Unlock()
+	}
 	t.tg.taskExited(t)
 }
 
@@ -292,4 +320,12 @@ func (f *FSContext) SwapUmask(m uint32) uint32 {
 	old := f.umask
 	f.umask = m & 0o777
 	return old
+}
+
+// releaseVfork wakes a vfork parent waiting for this task.
+func (t *Task) releaseVfork() {
+	if t.vforkDone != nil {
+		close(t.vforkDone)
+		t.vforkDone = nil
+	}
 }

@@ -26,35 +26,43 @@ const NumSignals = 64
 // ThreadGroup is a process: the tasks that share a PID, signal handlers,
 // resource limits and an exit status.
 type ThreadGroup struct {
-	k    *Kernel
-	pid  int32
-	ppid int32
+	k   *Kernel
+	pid int32
 
-	mu        sync.Mutex
-	tasks     map[*Task]struct{}
-	actions   [NumSignals]SigAction
-	limits    Limits
-	exiting   bool
-	status    WaitStatus
-	pgid, sid int32
-	// isInit marks the sandbox's first process: its exit ends the sandbox.
-	isInit bool
+	// Process tree state, guarded by Kernel.treeMu.
+	parent     *ThreadGroup
+	children   map[*ThreadGroup]struct{}
+	childEvent chan struct{}
+	exitSignal unix.Signal
+	zombie     bool
+	reaped     bool
+	stopReport int
+	stopSignal unix.Signal
+	pgid, sid  int32
+	// execed is set once a child has called execve (setpgid's EACCES).
+	execed bool
+
+	mu      sync.Mutex
+	tasks   map[*Task]struct{}
+	actions [NumSignals]SigAction
+	limits  *Limits
+	exiting bool
+	status  WaitStatus
+	// pending holds process-directed signals.
+	pending pendingSignals
+	// stopped is non-nil during a group stop; it is closed when the group
+	// continues.
+	stopped chan struct{}
+	// threadExit, when non-nil, is closed when a task of the group exits
+	// (execve waits on it to de-thread).
+	threadExit chan struct{}
 }
 
 // PID returns the process ID.
 func (tg *ThreadGroup) PID() int32 { return tg.pid }
 
-// PPID returns the parent's process ID (0 for the sandbox's first process).
-func (tg *ThreadGroup) PPID() int32 { return tg.ppid }
-
-// ProcessGroup and Session return the process group and session IDs.
-func (tg *ThreadGroup) ProcessGroup() int32 { return tg.pgid }
-
-// Session returns the session ID.
-func (tg *ThreadGroup) Session() int32 { return tg.sid }
-
 // Limits returns the process's resource limits.
-func (tg *ThreadGroup) Limits() *Limits { return &tg.limits }
+func (tg *ThreadGroup) Limits() *Limits { return tg.limits }
 
 // SigAction returns the disposition of sig (1..64).
 func (tg *ThreadGroup) SigAction(sig int) SigAction {
@@ -88,6 +96,7 @@ func (tg *ThreadGroup) exitGroup(status WaitStatus) {
 		tg.exiting = true
 		tg.status = status
 	}
+	tg.continueLocked()
 	tasks := make([]*Task, 0, len(tg.tasks))
 	for t := range tg.tasks {
 		tasks = append(tasks, t)
@@ -104,11 +113,18 @@ func (tg *ThreadGroup) taskExited(t *Task) {
 	tg.mu.Lock()
 	delete(tg.tasks, t)
 	last := len(tg.tasks) == 0
-	status := tg.status
+	if last && !tg.exiting {
+		// The last thread left with exit(2): that is the process's status.
+		tg.exiting = true
+		tg.status = t.exitStatus
+	}
+	if tg.threadExit != nil {
+		close(tg.threadExit)
+		tg.threadExit = nil
+	}
 	tg.mu.Unlock()
-	if last && tg.isInit {
-		tg.k.exitStatus = status
-		close(tg.k.exited)
+	if last {
+		tg.groupExited()
 	}
 }
 
@@ -123,8 +139,8 @@ const Infinity = ^uint64(0)
 
 // DefaultLimits returns the limits a new sandbox's first process gets,
 // matching a typical Linux host's defaults.
-func DefaultLimits() Limits {
-	var l Limits
+func DefaultLimits() *Limits {
+	l := &Limits{}
 	for i := range l.l {
 		l.l[i] = unix.Rlimit{Cur: Infinity, Max: Infinity}
 	}
@@ -170,11 +186,31 @@ func (l *Limits) Set(r int, v unix.Rlimit, privileged bool) (unix.Rlimit, error)
 }
 
 // Copy returns an independent copy of the limits (fork).
-func (l *Limits) Copy() Limits {
+func (l *Limits) Copy() *Limits {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return Limits{l: l.l}
+	return &Limits{l: l.l}
 }
 
 // NumLimits is the number of resource limits (RLIM_NLIMITS).
 const NumLimits = 16
+
+// continueLocked ends a group stop.
+func (tg *ThreadGroup) continueLocked() {
+	if tg.stopped != nil {
+		close(tg.stopped)
+		tg.stopped = nil
+	}
+}
+
+// stopLocked begins a group stop: every task of the process stops before
+// running application code again, until SIGCONT or SIGKILL.
+func (tg *ThreadGroup) stopLocked() {
+	if tg.stopped != nil || tg.exiting {
+		return
+	}
+	tg.stopped = make(chan struct{})
+	for t := range tg.tasks {
+		t.Interrupt()
+	}
+}

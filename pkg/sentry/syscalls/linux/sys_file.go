@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"bufferzone.dev/pkg/sentry/fsimpl/pipe"
 	"bufferzone.dev/pkg/sentry/kernel"
 	"bufferzone.dev/pkg/sentry/kernel/auth"
 	"bufferzone.dev/pkg/sentry/vfs"
@@ -139,6 +140,16 @@ func Fcntl(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 		return 0, nil
 	case unix.F_GETOWN, unix.F_GETSIG:
 		return 0, nil
+	case unix.F_GETPIPE_SZ, unix.F_SETPIPE_SZ:
+		pf, ok := f.Impl().(*pipe.File)
+		if !ok {
+			return 0, unix.EBADF
+		}
+		if cmd == unix.F_GETPIPE_SZ {
+			return uintptr(pf.Pipe().Capacity()), nil
+		}
+		n, err := pf.Pipe().SetCapacity(uint64(a[2]))
+		return uintptr(n), err
 	}
 	return 0, unix.EINVAL
 }

@@ -6,42 +6,53 @@ import (
 	"golang.org/x/sys/unix"
 
 	"bufferzone.dev/pkg/sentry/kernel"
+	"bufferzone.dev/pkg/sentry/kernel/futex"
 )
 
-// futex operations and flags.
+// futex operations and flags (futex(2)).
 const (
 	futexWait          = 0
 	futexWake          = 1
+	futexRequeue       = 3
+	futexCmpRequeue    = 4
+	futexWakeOp        = 5
+	futexLockPI        = 6
+	futexUnlockPI      = 7
+	futexTrylockPI     = 8
 	futexWaitBitset    = 9
 	futexWakeBitset    = 10
+	futexWaitRequeuePI = 11
+	futexCmpRequeuePI  = 12
+	futexLockPI2       = 13
 	futexPrivateFlag   = 128
 	futexClockRealtime = 256
 	futexCmdMask       = ^(futexPrivateFlag | futexClockRealtime)
 )
 
-// Futex implements futex(2) for a single-threaded process: a wait checks
-// the value and sleeps until its timeout or an interruption (no other
-// thread exists to wake it); a wake finds no waiters. Shared waiting
-// between threads and processes arrives with the processes issue.
+// Futex implements futex(2). Priority-inheritance operations are not
+// implemented (ENOSYS), as on kernels built without CONFIG_FUTEX_PI.
 func Futex(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 	addr, op, val := a[0], argInt(a[1]), argUint(a[2])
 	cmd := op & futexCmdMask
+	private := op&futexPrivateFlag != 0
+	if addr%4 != 0 {
+		return 0, unix.EINVAL
+	}
+	if op&futexClockRealtime != 0 && cmd != futexWait && cmd != futexWaitBitset && cmd != futexWaitRequeuePI && cmd != futexLockPI2 {
+		return 0, unix.ENOSYS
+	}
+	m := t.Kernel().Futexes
+	key := func(addr uintptr) (futex.Key, error) { return t.FutexKey(addr, private) }
 	switch cmd {
 	case futexWait, futexWaitBitset:
-		if addr%4 != 0 {
-			return 0, unix.EINVAL
+		bitset := uint32(futex.BitsetMatchAny)
+		if cmd == futexWaitBitset {
+			bitset = argUint(a[5])
+			if bitset == 0 {
+				return 0, unix.EINVAL
+			}
 		}
-		if cmd == futexWaitBitset && argUint(a[5]) == 0 {
-			return 0, unix.EINVAL
-		}
-		var cur uint32
-		if err := copyInObj(t, addr, &cur); err != nil {
-			return 0, err
-		}
-		if cur != val {
-			return 0, unix.EAGAIN
-		}
-		var d time.Duration = -1
+		var deadline time.Time
 		if a[3] != 0 {
 			var ts unix.Timespec
 			if err := copyInObj(t, a[3], &ts); err != nil {
@@ -50,9 +61,9 @@ func Futex(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 			if !validTimespec(ts) {
 				return 0, unix.EINVAL
 			}
-			d = time.Duration(ts.Sec)*time.Second + time.Duration(ts.Nsec)
+			d := time.Duration(ts.Nano())
 			if cmd == futexWaitBitset {
-				// The timeout is absolute on the chosen clock.
+				// Absolute on CLOCK_MONOTONIC, or CLOCK_REALTIME.
 				clock := int32(unix.CLOCK_MONOTONIC)
 				if op&futexClockRealtime != 0 {
 					clock = unix.CLOCK_REALTIME
@@ -63,26 +74,96 @@ func Futex(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 				}
 				d -= time.Duration(now.Nano())
 			}
-			if d <= 0 {
-				return 0, unix.ETIMEDOUT
+			deadline = time.Now().Add(d)
+		}
+		k, err := key(addr)
+		if err != nil {
+			return 0, err
+		}
+		mm := t.MemoryManager()
+		err = m.Wait(t, k, bitset, func() (bool, error) {
+			cur, err := mm.LoadUint32(addr)
+			return cur == val, err
+		}, deadline)
+		if err == kernel.ERESTARTSYS && cmd == futexWait && a[3] != 0 {
+			// A relative timeout must not restart from scratch.
+			return 0, unix.EINTR
+		}
+		return 0, err
+	case futexWake, futexWakeBitset:
+		bitset := uint32(futex.BitsetMatchAny)
+		if cmd == futexWakeBitset {
+			bitset = argUint(a[5])
+			if bitset == 0 {
+				return 0, unix.EINVAL
 			}
 		}
-		if d < 0 {
-			<-t.Interrupted()
-			return 0, kernel.ERESTARTSYS
+		k, err := key(addr)
+		if err != nil {
+			return 0, err
 		}
-		if _, err := sleepFor(t, d); err != nil {
-			return 0, kernel.ERESTARTSYS
-		}
-		return 0, unix.ETIMEDOUT
-	case futexWake, futexWakeBitset:
-		if addr%4 != 0 {
+		return uintptr(m.Wake(k, int(val), bitset)), nil
+	case futexRequeue, futexCmpRequeue:
+		if a[4]%4 != 0 {
 			return 0, unix.EINVAL
 		}
-		if cmd == futexWakeBitset && argUint(a[5]) == 0 {
+		nRequeue := int(int32(a[3]))
+		if int32(val) < 0 || nRequeue < 0 {
 			return 0, unix.EINVAL
 		}
-		return 0, nil
+		from, err := key(addr)
+		if err != nil {
+			return 0, err
+		}
+		to, err := key(a[4])
+		if err != nil {
+			return 0, err
+		}
+		if cmd == futexRequeue {
+			return uintptr(m.Requeue(from, to, int(val), nRequeue)), nil
+		}
+		mm := t.MemoryManager()
+		n, err := m.CmpRequeue(from, to, int(val), nRequeue, func() (bool, error) {
+			cur, err := mm.LoadUint32(addr)
+			return cur == argUint(a[5]), err
+		})
+		return uintptr(n), err
+	case futexWakeOp:
+		if a[4]%4 != 0 {
+			return 0, unix.EINVAL
+		}
+		wop, err := futex.DecodeWakeOp(argUint(a[5]))
+		if err != nil {
+			return 0, err
+		}
+		k1, err := key(addr)
+		if err != nil {
+			return 0, err
+		}
+		k2, err := key(a[4])
+		if err != nil {
+			return 0, err
+		}
+		mm := t.MemoryManager()
+		addr2 := a[4]
+		n, err := m.WakeOp(k1, k2, int(val), int(int32(a[3])), wop, func(modify func(uint32) uint32) (uint32, error) {
+			for {
+				old, err := mm.LoadUint32(addr2)
+				if err != nil {
+					return 0, err
+				}
+				prev, err := mm.CompareAndSwapUint32(addr2, old, modify(old))
+				if err != nil {
+					return 0, err
+				}
+				if prev == old {
+					return old, nil
+				}
+			}
+		})
+		return uintptr(n), err
+	case futexLockPI, futexUnlockPI, futexTrylockPI, futexWaitRequeuePI, futexCmpRequeuePI, futexLockPI2:
+		return 0, unix.ENOSYS
 	}
 	return 0, unix.ENOSYS
 }

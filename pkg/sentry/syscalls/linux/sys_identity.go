@@ -86,21 +86,36 @@ func Getpgrp(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 	return uintptr(t.ThreadGroup().ProcessGroup()), nil
 }
 
-// Getpgid implements getpgid(2) for the caller (other processes arrive
-// with the processes issue).
+// Getpgid implements getpgid(2).
 func Getpgid(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
-	pid := argInt(a[0])
-	if pid != 0 && pid != t.ThreadGroup().PID() {
-		return 0, unix.ESRCH
+	tg, err := processByPID(t, argInt(a[0]))
+	if err != nil {
+		return 0, err
 	}
-	return uintptr(t.ThreadGroup().ProcessGroup()), nil
+	return uintptr(tg.ProcessGroup()), nil
 }
 
-// Getsid implements getsid(2) for the caller.
+// Getsid implements getsid(2).
 func Getsid(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
-	pid := argInt(a[0])
-	if pid != 0 && pid != t.ThreadGroup().PID() {
-		return 0, unix.ESRCH
+	tg, err := processByPID(t, argInt(a[0]))
+	if err != nil {
+		return 0, err
 	}
-	return uintptr(t.ThreadGroup().Session()), nil
+	return uintptr(tg.Session()), nil
+}
+
+// processByPID returns the caller's process for pid 0, else the process
+// with that PID (ESRCH if none).
+func processByPID(t *kernel.Task, pid int32) (*kernel.ThreadGroup, error) {
+	if pid < 0 {
+		return nil, unix.EINVAL
+	}
+	if pid == 0 {
+		return t.ThreadGroup(), nil
+	}
+	tg := t.Kernel().ThreadGroupByPID(pid)
+	if tg == nil {
+		return nil, unix.ESRCH
+	}
+	return tg, nil
 }

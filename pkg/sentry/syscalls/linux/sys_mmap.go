@@ -13,7 +13,7 @@ import (
 const mmapFlagsKnown = unix.MAP_SHARED | unix.MAP_PRIVATE | unix.MAP_SHARED_VALIDATE | unix.MAP_FIXED |
 	unix.MAP_ANONYMOUS | unix.MAP_32BIT | unix.MAP_GROWSDOWN | unix.MAP_DENYWRITE | unix.MAP_EXECUTABLE |
 	unix.MAP_LOCKED | unix.MAP_NORESERVE | unix.MAP_POPULATE | unix.MAP_NONBLOCK | unix.MAP_STACK |
-	unix.MAP_HUGETLB | unix.MAP_SYNC | unix.MAP_FIXED_NOREPLACE | unix.MAP_UNINITIALIZED | 0x3f<<unix.MAP_HUGE_SHIFT
+	unix.MAP_HUGETLB | unix.MAP_SYNC | unix.MAP_FIXED_NOREPLACE | mapUninitialized | 0x3f<<unix.MAP_HUGE_SHIFT
 
 // Mmap implements mmap(2).
 func Mmap(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
@@ -99,3 +99,6 @@ func Mremap(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 func Madvise(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 	return 0, t.MemoryManager().MAdvise(a[0], a[1], int(argInt(a[2])))
 }
+
+// mapUninitialized is MAP_UNINITIALIZED (ignored without CONFIG_MMAP_ALLOW_UNINITIALIZED).
+const mapUninitialized = 0x4000000

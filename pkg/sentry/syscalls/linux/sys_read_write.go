@@ -18,7 +18,10 @@ type readFn func(p []byte) (int, error)
 
 // readToUser reads up to n bytes with read and copies them to addr, in
 // chunks so a huge length costs no huge buffer. It stops at a short read.
-func readToUser(t *kernel.Task, addr uintptr, n uint64, read func(p []byte, done int64) (int, error)) (int64, error) {
+//
+// A stream (pipe, socket, terminal) is read once: a second read could block
+// after the first returned data.
+func readToUser(t *kernel.Task, addr uintptr, n uint64, stream bool, read func(p []byte, done int64) (int, error)) (int64, error) {
 	if n > maxRW {
 		n = maxRW
 	}
@@ -43,7 +46,7 @@ func readToUser(t *kernel.Task, addr uintptr, n uint64, read func(p []byte, done
 			}
 			return 0, err
 		}
-		if uint64(got) < want {
+		if uint64(got) < want || stream {
 			break
 		}
 	}
@@ -68,6 +71,10 @@ func writeFromUser(t *kernel.Task, addr uintptr, n uint64, write func(p []byte, 
 		}
 		got, err := write(buf[:c], done)
 		done += int64(got)
+		if err == unix.EPIPE {
+			// Writing to a pipe or socket with no reader raises SIGPIPE.
+			t.SendSignal(kernel.SignalInfo{Signo: int32(unix.SIGPIPE), Code: kernel.SIKernel})
+		}
 		if err != nil {
 			if done > 0 {
 				return done, nil
@@ -99,7 +106,7 @@ func Read(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 	if int64(a[2]) < 0 {
 		return 0, unix.EINVAL
 	}
-	n, err := readToUser(t, a[1], uint64(a[2]), func(p []byte, _ int64) (int, error) { return f.Read(t, p) })
+	n, err := readToUser(t, a[1], uint64(a[2]), !f.Impl().Seekable(), func(p []byte, _ int64) (int, error) { return f.Read(t, p) })
 	return uintptr(n), err
 }
 
@@ -114,7 +121,7 @@ func Pread64(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 	if off < 0 || int64(a[2]) < 0 {
 		return 0, unix.EINVAL
 	}
-	n, err := readToUser(t, a[1], uint64(a[2]), func(p []byte, done int64) (int, error) { return f.PRead(t, p, off+done) })
+	n, err := readToUser(t, a[1], uint64(a[2]), false, func(p []byte, done int64) (int, error) { return f.PRead(t, p, off+done) })
 	return uintptr(n), err
 }
 
@@ -177,7 +184,7 @@ func copyInIovecs(t *kernel.Task, addr uintptr, count int32) ([]iovec, error) {
 
 // vectorIO runs a read or write over each iovec in turn, stopping at the
 // first short transfer, as readv/writev do.
-func vectorIO(t *kernel.Task, iovs []iovec, write bool, op func(p []byte, done int64) (int, error)) (uintptr, error) {
+func vectorIO(t *kernel.Task, iovs []iovec, write, stream bool, op func(p []byte, done int64) (int, error)) (uintptr, error) {
 	var total int64
 	for _, iov := range iovs {
 		if iov.Len == 0 {
@@ -190,7 +197,7 @@ func vectorIO(t *kernel.Task, iovs []iovec, write bool, op func(p []byte, done i
 		if write {
 			n, err = writeFromUser(t, iov.Base, iov.Len, step)
 		} else {
-			n, err = readToUser(t, iov.Base, iov.Len, step)
+			n, err = readToUser(t, iov.Base, iov.Len, stream, step)
 		}
 		total += n
 		if err != nil {
@@ -199,7 +206,7 @@ func vectorIO(t *kernel.Task, iovs []iovec, write bool, op func(p []byte, done i
 			}
 			return 0, err
 		}
-		if uint64(n) < iov.Len || total >= maxRW {
+		if uint64(n) < iov.Len || total >= maxRW || (stream && !write) {
 			break
 		}
 	}
@@ -225,7 +232,7 @@ func readvCommon(t *kernel.Task, a kernel.SyscallArgs, positional bool, write bo
 	if write && !f.IsWritable() || !write && !f.IsReadable() {
 		return 0, unix.EBADF
 	}
-	return vectorIO(t, iovs, write, func(p []byte, done int64) (int, error) {
+	return vectorIO(t, iovs, write, !f.Impl().Seekable(), func(p []byte, done int64) (int, error) {
 		switch {
 		case positional && write:
 			return f.PWrite(t, p, off+done)
