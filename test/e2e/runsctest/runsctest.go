@@ -32,13 +32,25 @@ var (
 	buildPath string
 	buildErr  error
 	tempRoot  string
+	atExit    []func()
+	atExitMu  sync.Mutex
 )
+
+// AtExit registers f to run when Main returns, after all tests.
+func AtExit(f func()) {
+	atExitMu.Lock()
+	defer atExitMu.Unlock()
+	atExit = append(atExit, f)
+}
 
 // Main runs the tests of a package that uses runsctest and removes the files
 // runsctest made (a runsc binary built for this process) before exiting.
 // Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
+	for _, f := range atExit {
+		f()
+	}
 	if tempRoot != "" {
 		os.RemoveAll(tempRoot)
 	}
