@@ -281,8 +281,16 @@ func (f *file) hostOpenFlags(flags uint32) (int, error) {
 	return fl | unix.O_CLOEXEC | unix.O_NOFOLLOW | unix.O_NOCTTY, nil
 }
 
-// reopen opens this file's inode with hostFlags.
+// reopen opens this file's inode with hostFlags. f.mu must not be held.
 func (f *file) reopen(hostFlags int) (int, error) {
+	f.mu.Lock()
+	parent, name := f.parent, f.name
+	f.mu.Unlock()
+	return f.reopenAt(parent, name, hostFlags)
+}
+
+// reopenAt is reopen with f's parent and name already read.
+func (f *file) reopenAt(parent *hostFD, name string, hostFlags int) (int, error) {
 	if f.a.procFD {
 		// The magic link names exactly our inode; O_NOFOLLOW must not be
 		// set or the magic link itself would be refused.
@@ -291,9 +299,6 @@ func (f *file) reopen(hostFlags int) (int, error) {
 			return fd, err
 		}
 	}
-	f.mu.Lock()
-	parent, name := f.parent, f.name
-	f.mu.Unlock()
 	var fd int
 	var err error
 	if parent == nil {
@@ -324,7 +329,7 @@ func (f *file) Open(flags uint32) (*os.File, p9.QID, uint32, error) {
 	if f.opened != nil {
 		return nil, p9.QID{}, 0, errno("open", f.name, unix.EBUSY)
 	}
-	fd, err := f.reopen(hf)
+	fd, err := f.reopenAt(f.parent, f.name, hf)
 	if err != nil {
 		return nil, p9.QID{}, 0, errno("open", f.name, err)
 	}
