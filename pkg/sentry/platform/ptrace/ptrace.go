@@ -53,6 +53,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"bufferzone.dev/pkg/sentry/platform"
 	"golang.org/x/sys/unix"
@@ -154,7 +155,12 @@ func startFactory() {
 
 func factoryLoop(reqs chan forkRequest) {
 	runtime.LockOSThread() // never unlocked: the thread must live forever
+	probeErr := probeRseq()
 	for req := range reqs {
+		if probeErr != nil {
+			req.reply <- forkReply{0, probeErr}
+			continue
+		}
 		pid, err := forkOne(req.memfd)
 		req.reply <- forkReply{pid, err}
 	}
@@ -170,9 +176,15 @@ func forkFromFactory(memfd int) (int, error) {
 // forkOne forks a stub and waits until it has stopped itself, ready to be
 // traced. It runs on the factory thread.
 func forkOne(memfd int) (int, error) {
+	return forkAt(stub.entry, memfd)
+}
+
+// forkAt forks a child that starts at entry and waits until it stopped
+// itself with SIGSTOP.
+func forkAt(entry uintptr, memfd int) (int, error) {
 	all := ^uint64(0)
 	var old uint64
-	r := int(forkStub(stub.entry, uintptr(memfd), &all, &old))
+	r := int(forkStub(entry, uintptr(memfd), &all, &old))
 	if r < 0 {
 		return 0, fmt.Errorf("ptrace: fork stub: %w", unix.Errno(-r))
 	}
@@ -192,4 +204,53 @@ func forkOne(memfd int) (int, error) {
 			return 0, fmt.Errorf("ptrace: stub %d died during start-up (status %#x)", r, uint32(ws))
 		}
 	}
+}
+
+// rseqConfig is struct ptrace_rseq_configuration.
+type rseqConfig struct {
+	Pointer   uint64
+	Size      uint32
+	Signature uint32
+	Flags     uint32
+	_         uint32
+}
+
+// probeRseq finds the restartable sequence (rseq) registration the factory
+// thread's children inherit and writes it to the stub data page, so that
+// stubs unregister it before unmapping the Sentry's memory: a registered
+// rseq area that is no longer mapped makes the kernel kill the stub with
+// SIGSEGV at its next preemption. A pure Go binary (CGO_ENABLED=0) has no
+// registration; a cgo build (glibc) has one per thread. It forks a probe
+// child that stops at once and asks with PTRACE_GET_RSEQ_CONFIGURATION
+// (Linux 5.13+; on older kernels nothing is unregistered). It runs on the
+// factory thread.
+func probeRseq() error {
+	pid, err := forkAt(stub.probe, -1)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		unix.Kill(pid, unix.SIGKILL)
+		for {
+			ws, err := wait4(pid)
+			if err != nil || !waitStatus(ws).stopped() {
+				return
+			}
+		}
+	}()
+	if err := ptrace(unix.PTRACE_SEIZE, pid, 0, 0); err != nil {
+		return fmt.Errorf("ptrace: seize rseq probe: %w", err)
+	}
+	if err := ptrace(unix.PTRACE_INTERRUPT, pid, 0, 0); err != nil {
+		return fmt.Errorf("ptrace: interrupt rseq probe: %w", err)
+	}
+	if _, err := wait4(pid); err != nil {
+		return fmt.Errorf("ptrace: wait for rseq probe: %w", err)
+	}
+	var conf rseqConfig
+	if ptrace(ptraceGetRseqConfiguration, pid, unsafe.Sizeof(conf), uintptr(unsafe.Pointer(&conf))) != nil {
+		return nil // old kernel: assume no registration
+	}
+	stub.setRseq(conf)
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"bufferzone.dev/pkg/sentry/platform"
 	"golang.org/x/sys/unix"
@@ -417,6 +418,11 @@ func TestStubIsClean(t *testing.T) {
 	}
 	if len(lines) > 7 {
 		t.Errorf("stub has %d mappings", len(lines))
+	}
+	// No rseq area survives (it would point into unmapped memory).
+	var conf rseqConfig
+	if err := ptrace(ptraceGetRseqConfiguration, a.as.pid, unsafe.Sizeof(conf), uintptr(unsafe.Pointer(&conf))); err == nil && conf.Pointer != 0 {
+		t.Errorf("stub still has rseq registered: %+v", conf)
 	}
 	fds, _ := os.ReadDir("/proc/" + strconv.Itoa(a.as.pid) + "/fd")
 	if len(fds) != 1 {

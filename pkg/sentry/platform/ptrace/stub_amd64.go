@@ -46,6 +46,9 @@ const (
 	dataAltStack    = 72  // stack_t for sigaltstack
 	dataFaultErr    = 128 // sigcontext.err of the last probed fault
 	dataFaultTrapno = 136 // sigcontext.trapno of the last probed fault
+	dataRseqPtr     = 144 // rseq area inherited from the factory thread, or 0
+	dataRseqLen     = 152 // its length
+	dataRseqSig     = 160 // its signature
 
 	// Offsets in struct ucontext (x86-64): uc_mcontext starts at 40 and is
 	// a struct sigcontext: r8..r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp,
@@ -69,6 +72,16 @@ type stubRegion struct {
 	entry      uintptr // the stub program (jumped to by a forked child)
 	trampoline uintptr // "syscall; int3": remote system calls
 	faultTrap  uintptr // "int3": where a probed fault's sigreturn lands
+	probe      uintptr // "stop, then exit": the rseq probe child
+}
+
+// setRseq records the rseq registration stubs inherit, for the stub
+// program to unregister. Called by the factory before it forks any stub.
+func (s *stubRegion) setRseq(c rseqConfig) {
+	data := unsafe.Slice((*byte)(unsafe.Add(nil, s.start+pageSize)), pageSize)
+	binary.LittleEndian.PutUint64(data[dataRseqPtr:], c.Pointer)
+	binary.LittleEndian.PutUint64(data[dataRseqLen:], uint64(c.Size))
+	binary.LittleEndian.PutUint64(data[dataRseqSig:], uint64(c.Signature))
 }
 
 var (
@@ -116,6 +129,7 @@ func (s *stubRegion) init() error {
 	s.entry = addr + uintptr(labels["entry"])
 	s.trampoline = addr + uintptr(labels["trampoline"])
 	s.faultTrap = addr + uintptr(labels["faultTrap"])
+	s.probe = addr + uintptr(labels["probe"])
 
 	le := binary.LittleEndian
 	// SIGSEGV/SIGBUS action: run the probe handler on the alternate stack
@@ -193,6 +207,19 @@ func stubProgram(base uintptr, sentryPID uint64) ([]byte, map[string]int) {
 	a.movImm(r10, 8)
 	a.syscall()
 
+	// rseq(ptr, len, RSEQ_FLAG_UNREGISTER, sig) if the factory thread had
+	// an rseq area registered (see probeRseq): it is about to be unmapped.
+	a.movImm(rcx, data+dataRseqPtr)
+	a.load(rdi, rcx, 0)
+	a.testReg(rdi)
+	a.jcc(condE, "norseq")
+	a.load(rsi, rcx, dataRseqLen-dataRseqPtr)
+	a.load(r10, rcx, dataRseqSig-dataRseqPtr)
+	a.movImm(rdx, 1)
+	a.movImm(rax, unix.SYS_RSEQ)
+	a.syscall()
+	a.label("norseq")
+
 	// close_range(0, r13-1, 0) unless r13 == 0.
 	a.testReg(r13)
 	a.jcc(condE, "closeabove")
@@ -231,6 +258,16 @@ func stubProgram(base uintptr, sentryPID uint64) ([]byte, map[string]int) {
 	a.movImm(rax, unix.SYS_KILL)
 	a.syscall()
 	a.jmp("stoploop")
+
+	// The rseq probe child (probeRseq): stop, then exit when killed or
+	// resumed.
+	a.label("probe")
+	a.movImm(rax, unix.SYS_GETPID)
+	a.syscall()
+	a.movReg(rdi, rax)
+	a.movImm(rsi, uint64(unix.SIGSTOP))
+	a.movImm(rax, unix.SYS_KILL)
+	a.syscall()
 
 	a.label("exit")
 	a.movImm(rax, unix.SYS_EXIT_GROUP)

@@ -16,17 +16,18 @@ import (
 func forkStub(entry, memfd uintptr, mask, old *uint64) (pid uintptr)
 
 const (
-	ptraceSysemu    = 31 // PTRACE_SYSEMU
-	ptraceGetRegSet = 0x4204
-	ptraceSetRegSet = 0x4205
-	ptraceGetFPRegs = 14
-	ptraceSetFPRegs = 15
-	ntX86XState     = 0x202
-	ntPRFPReg       = 2
-	syscallStopSig  = int(unix.SIGTRAP) | 0x80
-	interruptSignal = unix.SIGCHLD
-	siKernel        = 0x80 // SI_KERNEL
-	wallFlag        = 0x40000000
+	ptraceSysemu               = 31 // PTRACE_SYSEMU
+	ptraceGetRegSet            = 0x4204
+	ptraceSetRegSet            = 0x4205
+	ptraceGetFPRegs            = 14
+	ptraceGetRseqConfiguration = 0x420f // PTRACE_GET_RSEQ_CONFIGURATION
+	ptraceSetFPRegs            = 15
+	ntX86XState                = 0x202
+	ntPRFPReg                  = 2
+	syscallStopSig             = int(unix.SIGTRAP) | 0x80
+	interruptSignal            = unix.SIGCHLD
+	siKernel                   = 0x80 // SI_KERNEL
+	wallFlag                   = 0x40000000
 )
 
 func ptrace(req, tid int, addr, data uintptr) error {
