@@ -85,7 +85,7 @@ func (k *Kernel) CreateProcess(a CreateProcessArgs) (*Task, error) {
 	k.treeMu.Lock()
 	k.initTG = tg
 	k.treeMu.Unlock()
-	t.SetName(path.Base(res.Filename))
+	t.SetName(path.Base(res.Path))
 	t.resetRegs(res)
 	t.start()
 	return t, nil
@@ -138,7 +138,7 @@ func (t *Task) Exec(filename string, argv, envv []string) error {
 	t.tg.mu.Unlock()
 	t.clearChildTID = 0
 	t.robustList, t.robustLen = 0, 0
-	t.SetName(path.Base(res.Filename))
+	t.SetName(path.Base(res.Path))
 	if err := t.pctx.ResetFPState(); err != nil {
 		t.Debugf("exec: resetting FP state: %v", err)
 	}
@@ -216,24 +216,13 @@ func (k *Kernel) openExecutable(t *Task, p string) (loader.Executable, error) {
 		f.DecRef()
 		return nil, unix.EACCES
 	}
+	// The mappable outlives the open file: mappings keep what they need.
 	mp, err := mf.Mappable()
+	f.DecRef()
 	if err != nil {
-		f.DecRef()
 		return nil, err
 	}
-	return &executable{Mappable: mp, file: f}, nil
-}
-
-// executable is an opened program file for the loader.
-type executable struct {
-	mm.Mappable
-	file *vfs.FileDescription
-}
-
-// Close releases the open file.
-func (e *executable) Close() error {
-	e.file.DecRef()
-	return nil
+	return mp, nil
 }
 
 // deThread makes t the only thread of its process, as execve does: every

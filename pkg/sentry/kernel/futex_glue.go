@@ -49,12 +49,8 @@ func (r robustMemory) CompareAndSwapU32(addr uint64, old, new uint32) (uint32, e
 	return r.t.MemoryManager().CompareAndSwapUint32(uintptr(addr), old, new)
 }
 
-func (r robustMemory) Key(addr uint64) futex.Key {
-	k, err := r.t.FutexKey(uintptr(addr), false)
-	if err != nil {
-		return r.t.futexKey(uintptr(addr))
-	}
-	return k
+func (r robustMemory) Key(addr uint64) (futex.Key, error) {
+	return r.t.FutexKey(uintptr(addr), false)
 }
 
 // exitRobustList releases the robust futexes the exiting thread holds.

@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"golang.org/x/sys/unix"
+
+	"bufferzone.dev/pkg/sentry/syserr"
 )
 
 // SyscallArgs are a system call's six argument registers

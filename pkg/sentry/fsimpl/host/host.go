@@ -115,8 +115,8 @@ func (f *File) Ioctl(ctx vfs.Context, cmd uint32, arg uintptr) (uintptr, error) 
 			return 0, err
 		}
 		return 0, unix.IoctlSetWinsize(hostFD, unix.TIOCSWINSZ, &ws)
-	case unix.FIONREAD:
-		n, err := unix.IoctlGetInt(hostFD, unix.FIONREAD)
+	case unix.TIOCINQ:
+		n, err := unix.IoctlGetInt(hostFD, unix.TIOCINQ)
 		if err != nil {
 			return 0, err
 		}

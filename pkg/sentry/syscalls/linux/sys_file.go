@@ -163,11 +163,11 @@ func Ioctl(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 	}
 	defer f.DecRef()
 	switch cmd {
-	case unix.FIOCLEX:
+	case fioclex:
 		return 0, t.FDTable().SetCloseOnExec(fd, true)
-	case unix.FIONCLEX:
+	case fionclex:
 		return 0, t.FDTable().SetCloseOnExec(fd, false)
-	case unix.FIONBIO:
+	case fionbio:
 		var v int32
 		if err := copyInObj(t, a[2], &v); err != nil {
 			return 0, err

@@ -162,7 +162,7 @@ type iovec struct {
 
 // copyInIovecs reads an iovec array, with readv(2)'s checks.
 func copyInIovecs(t *kernel.Task, addr uintptr, count int32) ([]iovec, error) {
-	if count < 0 || count > unix.UIO_MAXIOV {
+	if count < 0 || count > uioMaxIOV {
 		return nil, unix.EINVAL
 	}
 	iovs := make([]iovec, count)

@@ -107,13 +107,13 @@ func Sigaltstack(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 			return 0, err
 		}
 		mode := ss.Flags & 0x7fffffff // SS_AUTODISARM (bit 31) is a flag
-		if mode != 0 && mode != unix.SS_DISABLE && mode != unix.SS_ONSTACK {
+		if mode != 0 && mode != ssDisable && mode != ssOnStack {
 			return 0, unix.EINVAL
 		}
-		if mode != unix.SS_DISABLE && ss.Size < minSigStackSize {
+		if mode != ssDisable && ss.Size < minSigStackSize {
 			return 0, unix.ENOMEM
 		}
-		if err := t.SetSignalStack(kernel.SignalStack{Addr: uintptr(ss.Addr), Flags: ss.Flags &^ unix.SS_ONSTACK, Size: ss.Size}); err != nil {
+		if err := t.SetSignalStack(kernel.SignalStack{Addr: uintptr(ss.Addr), Flags: ss.Flags &^ ssOnStack, Size: ss.Size}); err != nil {
 			return 0, err
 		}
 	}

@@ -50,3 +50,13 @@ func argUint(a uintptr) uint32            { return uint32(a) }
 func argInt64(a uintptr) int64            { return int64(a) }
 func argFD(a uintptr) int32               { return int32(a) }
 func errnoRet(err error) (uintptr, error) { return 0, err }
+
+// Constants x/sys/unix does not name.
+const (
+	fionclex  = 0x5450 // FIONCLEX
+	fioclex   = 0x5451 // FIOCLEX
+	fionbio   = 0x5421 // FIONBIO
+	uioMaxIOV = 1024   // UIO_MAXIOV
+	ssOnStack = 1      // SS_ONSTACK
+	ssDisable = 2      // SS_DISABLE
+)
