@@ -1,3 +1,5 @@
+//go:build linux
+
 #include "textflag.h"
 
 // func forkStub(entry, memfd uintptr, mask, old *uint64) (pid uintptr)
