@@ -45,12 +45,6 @@ type fidEntry struct {
 
 func newFidEntry() *fidEntry { return &fidEntry{ready: make(chan struct{})} }
 
-func readyEntry(f ServerFile) *fidEntry {
-	e := &fidEntry{ready: make(chan struct{}), file: f}
-	close(e.ready)
-	return e
-}
-
 // conn is the state of one served connection.
 type conn struct {
 	s     *Server

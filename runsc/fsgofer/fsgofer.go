@@ -106,7 +106,7 @@ func (a *attacher) Attach(aname string, uid uint32) (p9.ServerFile, error) {
 		}
 		names = append(names, n)
 	}
-	root := &file{a: a, fd: a.root.incRef(), mode: unix.S_IFDIR, uid: uid}
+	root := &file{a: a, fd: a.root.incRef(), mode: unix.S_IFDIR, uid: uid, label: "/"}
 	if len(names) == 0 {
 		return root, nil
 	}
@@ -134,6 +134,9 @@ type file struct {
 	fd   *hostFD // O_PATH|O_NOFOLLOW descriptor of this file
 	mode uint32  // S_IFMT bits when walked
 	uid  uint32  // the attaching user, owner of created files
+	// label names the file in error messages. Unlike name it never
+	// changes, so it is read without f.mu.
+	label string
 
 	mu     sync.Mutex
 	parent *hostFD // nil for the root
@@ -178,7 +181,7 @@ func (f *file) Walk(names []string) ([]p9.QID, p9.ServerFile, error) {
 	if len(names) == 0 {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		c := &file{a: f.a, fd: f.fd.incRef(), mode: f.mode, uid: f.uid, name: f.name}
+		c := &file{a: f.a, fd: f.fd.incRef(), mode: f.mode, uid: f.uid, name: f.name, label: f.label}
 		if f.parent != nil {
 			c.parent = f.parent.incRef()
 		}
@@ -220,14 +223,14 @@ func (f *file) Walk(names []string) ([]p9.QID, p9.ServerFile, error) {
 		mode = st.Mode & unix.S_IFMT
 		qids = append(qids, qidOf(&st))
 	}
-	return qids, &file{a: f.a, fd: cur, mode: mode, uid: f.uid, parent: parent, name: names[len(names)-1]}, nil
+	return qids, &file{a: f.a, fd: cur, mode: mode, uid: f.uid, parent: parent, name: names[len(names)-1], label: names[len(names)-1]}, nil
 }
 
 // GetAttr implements p9.ServerFile.
 func (f *file) GetAttr(mask p9.AttrMask) (p9.QID, p9.AttrMask, p9.Attr, error) {
 	st, err := fstat(f.fd.fd)
 	if err != nil {
-		return p9.QID{}, 0, p9.Attr{}, errno("stat", f.name, err)
+		return p9.QID{}, 0, p9.Attr{}, errno("stat", f.label, err)
 	}
 	attr := p9.Attr{
 		Mode:      st.Mode,
@@ -322,21 +325,21 @@ func (f *file) reopenAt(parent *hostFD, name string, hostFlags int) (int, error)
 func (f *file) Open(flags uint32) (*os.File, p9.QID, uint32, error) {
 	hf, err := f.hostOpenFlags(flags)
 	if err != nil {
-		return nil, p9.QID{}, 0, errno("open", f.name, err)
+		return nil, p9.QID{}, 0, errno("open", f.label, err)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.opened != nil {
-		return nil, p9.QID{}, 0, errno("open", f.name, unix.EBUSY)
+		return nil, p9.QID{}, 0, errno("open", f.label, unix.EBUSY)
 	}
 	fd, err := f.reopenAt(f.parent, f.name, hf)
 	if err != nil {
-		return nil, p9.QID{}, 0, errno("open", f.name, err)
+		return nil, p9.QID{}, 0, errno("open", f.label, err)
 	}
 	st, err := fstat(fd)
 	if err != nil {
 		unix.Close(fd)
-		return nil, p9.QID{}, 0, errno("stat", f.name, err)
+		return nil, p9.QID{}, 0, errno("stat", f.label, err)
 	}
 	f.opened = os.NewFile(uintptr(fd), f.name)
 	var donate *os.File
@@ -360,7 +363,7 @@ func (f *file) openedFD() (int, error) {
 func (f *file) ReadAt(p []byte, off uint64) (int, error) {
 	fd, err := f.openedFD()
 	if err != nil {
-		return 0, errno("read", f.name, err)
+		return 0, errno("read", f.label, err)
 	}
 	total := 0
 	for total < len(p) {
@@ -369,7 +372,7 @@ func (f *file) ReadAt(p []byte, off uint64) (int, error) {
 			continue
 		}
 		if err != nil {
-			return total, errno("read", f.name, err)
+			return total, errno("read", f.label, err)
 		}
 		if n == 0 {
 			break
@@ -382,11 +385,11 @@ func (f *file) ReadAt(p []byte, off uint64) (int, error) {
 // WriteAt implements p9.ServerFile.
 func (f *file) WriteAt(p []byte, off uint64) (int, error) {
 	if f.a.readOnly {
-		return 0, errno("write", f.name, unix.EROFS)
+		return 0, errno("write", f.label, unix.EROFS)
 	}
 	fd, err := f.openedFD()
 	if err != nil {
-		return 0, errno("write", f.name, err)
+		return 0, errno("write", f.label, err)
 	}
 	total := 0
 	for total < len(p) {
@@ -395,7 +398,7 @@ func (f *file) WriteAt(p []byte, off uint64) (int, error) {
 			continue
 		}
 		if err != nil {
-			return total, errno("write", f.name, err)
+			return total, errno("write", f.label, err)
 		}
 		total += n
 	}
@@ -418,15 +421,15 @@ func dtypeQID(t uint8) p9.QIDType {
 func (f *file) Readdir(offset uint64, count uint32) ([]p9.Dirent, error) {
 	fd, err := f.openedFD()
 	if err != nil {
-		return nil, errno("readdir", f.name, err)
+		return nil, errno("readdir", f.label, err)
 	}
 	if !f.isDir() {
-		return nil, errno("readdir", f.name, unix.ENOTDIR)
+		return nil, errno("readdir", f.label, unix.ENOTDIR)
 	}
 	f.dirMu.Lock()
 	defer f.dirMu.Unlock()
 	if _, err := unix.Seek(fd, int64(offset), 0); err != nil {
-		return nil, errno("readdir seek", f.name, err)
+		return nil, errno("readdir seek", f.label, err)
 	}
 	size := int(count)
 	if size < 4096 {
@@ -437,7 +440,7 @@ func (f *file) Readdir(offset uint64, count uint32) ([]p9.Dirent, error) {
 	for len(out) == 0 {
 		n, err := unix.Getdents(fd, buf)
 		if err != nil {
-			return nil, errno("getdents", f.name, err)
+			return nil, errno("getdents", f.label, err)
 		}
 		if n == 0 {
 			break
@@ -448,7 +451,7 @@ func (f *file) Readdir(offset uint64, count uint32) ([]p9.Dirent, error) {
 			off := le64(b[8:])
 			reclen := int(b[16]) | int(b[17])<<8
 			if reclen < 19 || reclen > len(b) {
-				return nil, errno("getdents", f.name, unix.EIO)
+				return nil, errno("getdents", f.label, unix.EIO)
 			}
 			typ := b[18]
 			nameb := b[19:reclen]
@@ -483,12 +486,12 @@ func indexByte(b []byte, c byte) int {
 // Readlink implements p9.ServerFile.
 func (f *file) Readlink() (string, error) {
 	if !f.isSymlink() {
-		return "", errno("readlink", f.name, unix.EINVAL)
+		return "", errno("readlink", f.label, unix.EINVAL)
 	}
 	buf := make([]byte, unix.PathMax)
 	n, err := unix.Readlinkat(f.fd.fd, "", buf)
 	if err != nil {
-		return "", errno("readlink", f.name, err)
+		return "", errno("readlink", f.label, err)
 	}
 	return string(buf[:n]), nil
 }
@@ -497,7 +500,7 @@ func (f *file) Readlink() (string, error) {
 func (f *file) StatFS() (p9.StatFS, error) {
 	var s unix.Statfs_t
 	if err := unix.Fstatfs(f.fd.fd, &s); err != nil {
-		return p9.StatFS{}, errno("statfs", f.name, err)
+		return p9.StatFS{}, errno("statfs", f.label, err)
 	}
 	return p9.StatFS{
 		Type:            uint32(s.Type),

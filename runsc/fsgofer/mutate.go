@@ -13,7 +13,7 @@ import (
 // writable returns EROFS in read-only mode.
 func (f *file) writable(op string) error {
 	if f.a.readOnly {
-		return errno(op, f.name, unix.EROFS)
+		return errno(op, f.label, unix.EROFS)
 	}
 	return nil
 }
@@ -97,7 +97,7 @@ func (f *file) Create(name string, flags, mode, gid uint32) (p9.ServerFile, *os.
 		unix.Close(pfd)
 		return fail(errno("create", name, unix.ESTALE))
 	}
-	nf := &file{a: f.a, fd: newHostFD(pfd), mode: unix.S_IFREG, uid: f.uid, parent: f.fd.incRef(), name: name, opened: opened}
+	nf := &file{a: f.a, fd: newHostFD(pfd), mode: unix.S_IFREG, uid: f.uid, parent: f.fd.incRef(), name: name, label: name, opened: opened}
 	return nf, opened, qidOf(&st), 0, nil
 }
 
@@ -201,7 +201,7 @@ func (f *file) Rename(newDir p9.ServerFile, newName string) error {
 	}
 	nd, ok := newDir.(*file)
 	if !ok || nd.a != f.a {
-		return errno("rename", f.name, unix.EXDEV)
+		return errno("rename", f.label, unix.EXDEV)
 	}
 	ndfd, err := nd.dirFD("rename", newName)
 	if err != nil {
@@ -213,7 +213,7 @@ func (f *file) Rename(newDir p9.ServerFile, newName string) error {
 		return errno("rename", "/", unix.EBUSY)
 	}
 	if err := unix.Renameat(f.parent.fd, f.name, ndfd, newName); err != nil {
-		return errno("rename", f.name, err)
+		return errno("rename", f.label, err)
 	}
 	f.parent.decRef()
 	f.parent = nd.fd.incRef()
@@ -244,7 +244,7 @@ func (f *file) Remove() error {
 	if f.isDir() {
 		flags = unix.AT_REMOVEDIR
 	}
-	return errno("remove", f.name, unix.Unlinkat(f.parent.fd, f.name, flags))
+	return errno("remove", f.label, unix.Unlinkat(f.parent.fd, f.name, flags))
 }
 
 // SetAttr implements p9.ServerFile.
@@ -255,10 +255,10 @@ func (f *file) SetAttr(valid p9.SetAttrMask, attr p9.SetAttr) error {
 	fd := f.fd.fd
 	if valid&p9.SetAttrMode != 0 {
 		if f.isSymlink() {
-			return errno("chmod", f.name, unix.EOPNOTSUPP)
+			return errno("chmod", f.label, unix.EOPNOTSUPP)
 		}
 		if err := f.viaOpen(func(ofd int) error { return unix.Fchmod(ofd, attr.Mode&0o7777) }); err != nil {
-			return errno("chmod", f.name, err)
+			return errno("chmod", f.label, err)
 		}
 	}
 	if valid&(p9.SetAttrUID|p9.SetAttrGID) != 0 {
@@ -270,19 +270,19 @@ func (f *file) SetAttr(valid p9.SetAttrMask, attr p9.SetAttr) error {
 			gid = int(attr.GID)
 		}
 		if err := unix.Fchownat(fd, "", uid, gid, unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return errno("chown", f.name, err)
+			return errno("chown", f.label, err)
 		}
 	}
 	if valid&p9.SetAttrSize != 0 {
 		if f.mode != unix.S_IFREG {
 			if f.isDir() {
-				return errno("truncate", f.name, unix.EISDIR)
+				return errno("truncate", f.label, unix.EISDIR)
 			}
-			return errno("truncate", f.name, unix.EINVAL)
+			return errno("truncate", f.label, unix.EINVAL)
 		}
 		err := f.viaOpenFlags(unix.O_WRONLY, func(ofd int) error { return unix.Ftruncate(ofd, int64(attr.Size)) })
 		if err != nil {
-			return errno("truncate", f.name, err)
+			return errno("truncate", f.label, err)
 		}
 	}
 	if valid&(p9.SetAttrATime|p9.SetAttrMTime) != 0 {
@@ -300,7 +300,7 @@ func (f *file) SetAttr(valid p9.SetAttrMask, attr p9.SetAttr) error {
 			}
 		}
 		if err := f.utimes(ts[:]); err != nil {
-			return errno("utimes", f.name, err)
+			return errno("utimes", f.label, err)
 		}
 	}
 	// SetAttrCTime alone asks only for a ctime update, which every change
@@ -355,10 +355,10 @@ func (f *file) viaOpenFlags(acc int, fn func(int) error) error {
 func (f *file) FSync(dataSync bool) error {
 	fd, err := f.openedFD()
 	if err != nil {
-		return errno("fsync", f.name, err)
+		return errno("fsync", f.label, err)
 	}
 	if dataSync {
-		return errno("fdatasync", f.name, unix.Fdatasync(fd))
+		return errno("fdatasync", f.label, unix.Fdatasync(fd))
 	}
-	return errno("fsync", f.name, unix.Fsync(fd))
+	return errno("fsync", f.label, unix.Fsync(fd))
 }
