@@ -47,7 +47,7 @@ func makeTree(t *testing.T) string {
 var noProc bool
 
 // connect serves root and returns the attached root fid.
-func connect(t *testing.T, root string, readOnly bool) *p9.File {
+func connect(t testing.TB, root string, readOnly bool) *p9.File {
 	t.Helper()
 	a, err := New(root, readOnly)
 	if err != nil {
@@ -348,4 +348,70 @@ func TestWithoutProc(t *testing.T) {
 	t.Run("walk", TestWalkNeverEscapes)
 	t.Run("donate", TestDonationAndReaddir)
 	t.Run("writable", TestWritable)
+}
+
+func TestConcurrentWalkRead(t *testing.T) {
+	root := makeTree(t)
+	r := connect(t, root, true)
+	errs := make(chan error, 16)
+	for g := 0; g < 16; g++ {
+		go func() {
+			for i := 0; i < 50; i++ {
+				_, f, _, attr, err := r.WalkGetAttr([]string{"dir", "inner"}, p9.AttrAll)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if attr.Size != 5 {
+					errs <- errors.New("bad size")
+					f.Close()
+					return
+				}
+				host, _, _, err := f.Open(unix.O_RDONLY)
+				if err != nil {
+					errs <- err
+					f.Close()
+					return
+				}
+				host.Close()
+				buf := make([]byte, 8)
+				if n, err := f.ReadAt(buf, 0); err != nil || string(buf[:n]) != "inner" {
+					errs <- errors.New("bad read")
+					f.Close()
+					return
+				}
+				f.Close()
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 16; g++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func BenchmarkWalkGetAttrClunk(b *testing.B) {
+	root := makeTreeB(b)
+	r := connect(b, root, true)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_, f, _, _, err := r.WalkGetAttr([]string{"dir", "inner"}, p9.AttrAll)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
+}
+
+func makeTreeB(b *testing.B) string {
+	root := filepath.Join(b.TempDir(), "root")
+	if err := os.MkdirAll(filepath.Join(root, "dir"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "dir", "inner"), []byte("inner"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return root
 }
