@@ -16,6 +16,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"bufferzone.dev/pkg/sentry/fsimpl/dev"
 	"bufferzone.dev/pkg/sentry/fsimpl/gofer"
 	"bufferzone.dev/pkg/sentry/fsimpl/host"
 	"bufferzone.dev/pkg/sentry/kernel"
@@ -63,7 +64,10 @@ func Run(a Args) (int, error) {
 		return 0, fmt.Errorf("mounting the root file system: %w", err)
 	}
 	readOnly := spec.Root != nil && spec.Root.Readonly
-	v.MountRoot(v.NewFilesystemInstance(fs), "/", readOnly)
+	root := v.MountRoot(v.NewFilesystemInstance(fs), "/", readOnly)
+	if err := mountDev(v, root); err != nil {
+		return 0, err
+	}
 
 	var tracer kernel.SyscallTracer
 	if a.Config.Strace {
@@ -136,6 +140,24 @@ func Run(a Args) (int, error) {
 	return k.Wait().ShellStatus(), nil
 }
 
+// mountDev mounts the sandbox's /dev over the root's /dev directory, if
+// the root has one.
+func mountDev(v *vfs.VFS, root *vfs.Mount) error {
+	ctx := &bootContext{creds: auth.NewUser(0, 0, nil)}
+	rootVD := vfs.VirtualDentry{Mount: root, Dentry: root.Root()}
+	at, err := v.GetDentry(ctx, vfs.Resolution{Root: rootVD, Start: rootVD, Path: "/dev", FollowFinal: true})
+	if err == unix.ENOENT || err == unix.ENOTDIR {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("finding /dev: %w", err)
+	}
+	if _, err := v.Mount(v.NewFilesystemInstance(dev.New()), at, "none", false); err != nil {
+		return fmt.Errorf("mounting /dev: %w", err)
+	}
+	return nil
+}
+
 // AnnotationKernelRelease is the OCI annotation that sets the kernel
 // release uname(2) reports, overriding --kernel-release.
 const AnnotationKernelRelease = "dev.bufferzone.kernel-release"
@@ -202,11 +224,11 @@ func (c *bootContext) Interrupted() <-chan struct{}         { return nil }
 type straceShim struct{ tr *strace.Tracer }
 
 func (s straceShim) Enter(t *kernel.Task, sysno uintptr, args kernel.SyscallArgs) any {
-	return s.tr.Enter(t, sysno, args)
+	return s.tr.Enter(t, sysno, [6]uintptr(args))
 }
 
 func (s straceShim) Exit(t *kernel.Task, sysno uintptr, args kernel.SyscallArgs, ret uintptr, err error, state any) {
-	s.tr.Exit(t, sysno, args, ret, err, state)
+	s.tr.Exit(t, sysno, [6]uintptr(args), ret, err, state)
 }
 
 var rlimitByName = map[string]int{

@@ -78,3 +78,36 @@ func (t *Task) Resolution(dirfd int32, path string, follow, emptyOK bool) (vfs.R
 	}
 	return r, nil
 }
+
+// LookupAt resolves a path argument of an *at system call to an existing
+// file. With emptyOK (AT_EMPTY_PATH) an empty path names dirfd itself,
+// whatever its type; an fd with no place in the tree gives ENOENT then.
+func (t *Task) LookupAt(dirfd int32, path string, follow, emptyOK bool) (vfs.VirtualDentry, error) {
+	if path == "" && emptyOK {
+		if dirfd == AtFDCWD {
+			return t.fs.Cwd(), nil
+		}
+		f, err := t.GetFile(dirfd)
+		if err != nil {
+			return vfs.VirtualDentry{}, err
+		}
+		defer f.DecRef()
+		vd := f.VirtualDentry()
+		if !vd.Ok() {
+			return vfs.VirtualDentry{}, unix.ENOENT
+		}
+		return vd, nil
+	}
+	r, err := t.Resolution(dirfd, path, follow, false)
+	if err != nil {
+		return vfs.VirtualDentry{}, err
+	}
+	return t.k.VFS.GetDentry(t, r)
+}
+
+// NumTasks returns the number of live tasks.
+func (k *Kernel) NumTasks() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.tasks)
+}

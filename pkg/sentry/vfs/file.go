@@ -288,3 +288,77 @@ type Mappable interface {
 	// Mappable returns the object mm maps for this open file.
 	Mappable() (mm.Mappable, error)
 }
+
+// DirentType returns the DT_* type of a stat mode.
+func DirentType(mode uint16) uint8 {
+	switch FileType(mode) {
+	case unix.S_IFDIR:
+		return unix.DT_DIR
+	case unix.S_IFREG:
+		return unix.DT_REG
+	case unix.S_IFLNK:
+		return unix.DT_LNK
+	case unix.S_IFCHR:
+		return unix.DT_CHR
+	case unix.S_IFBLK:
+		return unix.DT_BLK
+	case unix.S_IFIFO:
+		return unix.DT_FIFO
+	case unix.S_IFSOCK:
+		return unix.DT_SOCK
+	}
+	return unix.DT_UNKNOWN
+}
+
+// DotEntries emits "." and ".." for the directory d at positions 0 and 1,
+// starting from off; it returns the position reached and whether emit
+// accepted everything (false: stop).
+func DotEntries(ctx Context, d *Dentry, off int64, emit func(Dirent) bool) (int64, bool) {
+	if off == 0 {
+		st, _ := d.inode.Stat(ctx)
+		if !emit(Dirent{Name: ".", Ino: st.Ino, Type: unix.DT_DIR, NextOff: 1}) {
+			return off, false
+		}
+		off = 1
+	}
+	if off == 1 {
+		parent := d.parent
+		if parent == nil {
+			parent = d
+		}
+		st, _ := parent.inode.Stat(ctx)
+		if !emit(Dirent{Name: "..", Ino: st.Ino, Type: unix.DT_DIR, NextOff: 2}) {
+			return off, false
+		}
+		off = 2
+	}
+	return off, true
+}
+
+// IterStaticDirents lists a directory whose entries are a fixed slice of
+// names: "." and ".." at positions 0 and 1, then names[i] at position i+2.
+func IterStaticDirents(ctx Context, d *Dentry, off int64, names []string, info func(name string) (ino uint64, typ uint8), emit func(Dirent) bool) (int64, error) {
+	off, ok := DotEntries(ctx, d, off, emit)
+	if !ok {
+		return off, nil
+	}
+	for i := off - 2; i >= 0 && i < int64(len(names)); i++ {
+		ino, typ := info(names[i])
+		if !emit(Dirent{Name: names[i], Ino: ino, Type: typ, NextOff: i + 3}) {
+			return i + 2, nil
+		}
+		off = i + 3
+	}
+	return off, nil
+}
+
+// WithOffset runs fn with the file's offset held, and advances the offset
+// by the count fn returns. Read uses it so that bytes that could not be
+// copied to the application are not consumed.
+func (fd *FileDescription) WithOffset(fn func(off int64) (int64, error)) (int64, error) {
+	fd.offMu.Lock()
+	defer fd.offMu.Unlock()
+	n, err := fn(fd.off)
+	fd.off += n
+	return n, err
+}

@@ -182,7 +182,7 @@ func (i *inode) Open(ctx vfs.Context, d *vfs.Dentry, flags uint32) (vfs.FileImpl
 		if hostFD != nil {
 			hostFD.Close()
 		}
-		return &dirFile{inode: i, fid: f}, nil
+		return &dirFile{inode: i, dentry: d, fid: f}, nil
 	case unix.S_IFREG:
 		_, f, err := i.file.Walk(nil)
 		if err != nil {
@@ -321,11 +321,15 @@ func (f *regularFile) Ioctl(ctx vfs.Context, cmd uint32, arg uintptr) (uintptr, 
 	return 0, unix.ENOTTY
 }
 
-// dirFile is an open directory.
+// dirFile is an open directory. Its listing is read whole from the Gofer
+// when reading starts at position 0, so positions are stable small
+// integers: 0 is ".", 1 is "..", and i+2 is the i-th entry.
 type dirFile struct {
 	vfs.FileDefaults
-	inode *inode
-	fid   *p9.File
+	inode   *inode
+	dentry  *vfs.Dentry
+	fid     *p9.File
+	entries []p9.Dirent
 }
 
 // Release implements vfs.FileImpl.
@@ -339,19 +343,32 @@ func (f *dirFile) Write(vfs.Context, []byte, int64) (int, error) { return 0, uni
 
 // IterDirents implements vfs.FileImpl.
 func (f *dirFile) IterDirents(ctx vfs.Context, off int64, emit func(vfs.Dirent) bool) (int64, error) {
-	for {
-		ents, err := f.fid.Readdir(uint64(off), 64*1024)
-		if err != nil {
-			return off, err
-		}
-		if len(ents) == 0 {
-			return off, nil
-		}
-		for _, e := range ents {
-			if !emit(vfs.Dirent{Name: e.Name, Ino: e.QID.Path, Type: e.Type, NextOff: int64(e.Offset)}) {
-				return off, nil
+	if off == 0 || f.entries == nil {
+		var all []p9.Dirent
+		var cookie uint64
+		for {
+			ents, err := f.fid.Readdir(cookie, 64*1024)
+			if err != nil {
+				return off, err
 			}
-			off = int64(e.Offset)
+			if len(ents) == 0 {
+				break
+			}
+			all = append(all, ents...)
+			cookie = ents[len(ents)-1].Offset
 		}
+		f.entries = all
 	}
+	off, ok := vfs.DotEntries(ctx, f.dentry, off, emit)
+	if !ok {
+		return off, nil
+	}
+	for i := off - 2; i >= 0 && i < int64(len(f.entries)); i++ {
+		e := f.entries[i]
+		if !emit(vfs.Dirent{Name: e.Name, Ino: e.QID.Path, Type: e.Type, NextOff: i + 3}) {
+			return i + 2, nil
+		}
+		off = i + 3
+	}
+	return off, nil
 }

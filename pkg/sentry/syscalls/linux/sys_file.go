@@ -257,11 +257,7 @@ func accessAt(t *kernel.Task, dirfd int32, pathAddr uintptr, mode uint32, flags 
 	if err != nil {
 		return 0, err
 	}
-	r, err := t.Resolution(dirfd, path, flags&unix.AT_SYMLINK_NOFOLLOW == 0, flags&unix.AT_EMPTY_PATH != 0)
-	if err != nil {
-		return 0, err
-	}
-	vd, err := t.Kernel().VFS.GetDentry(t, r)
+	vd, err := t.LookupAt(dirfd, path, flags&unix.AT_SYMLINK_NOFOLLOW == 0, flags&unix.AT_EMPTY_PATH != 0)
 	if err != nil {
 		return 0, err
 	}
@@ -315,11 +311,8 @@ func readlinkAt(t *kernel.Task, dirfd int32, pathAddr, buf uintptr, size int32) 
 	if size <= 0 {
 		return 0, unix.EINVAL
 	}
-	r, err := t.Resolution(dirfd, path, false, true)
-	if err != nil {
-		return 0, err
-	}
-	vd, err := t.Kernel().VFS.GetDentry(t, r)
+	// An empty path names dirfd itself (an O_PATH descriptor of a symlink).
+	vd, err := t.LookupAt(dirfd, path, false, true)
 	if err != nil {
 		return 0, err
 	}

@@ -107,14 +107,11 @@ func Getsid(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 // processByPID returns the caller's process for pid 0, else the process
 // with that PID (ESRCH if none).
 func processByPID(t *kernel.Task, pid int32) (*kernel.ThreadGroup, error) {
-	if pid < 0 {
-		return nil, unix.EINVAL
-	}
 	if pid == 0 {
 		return t.ThreadGroup(), nil
 	}
 	tg := t.Kernel().ThreadGroupByPID(pid)
-	if tg == nil {
+	if pid < 0 || tg == nil {
 		return nil, unix.ESRCH
 	}
 	return tg, nil

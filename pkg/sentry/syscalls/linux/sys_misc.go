@@ -128,11 +128,12 @@ func Sysinfo(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 		return 0, err
 	}
 	info := unix.Sysinfo_t{
-		Uptime:    int64(time.Since(t.Kernel().BootTime()).Seconds()),
+		// Rounded up, as Linux does.
+		Uptime:    int64((time.Since(t.Kernel().BootTime()) + time.Second - 1) / time.Second),
 		Totalram:  host.Totalram,
 		Freeram:   host.Freeram,
 		Bufferram: 0,
-		Procs:     1,
+		Procs:     uint16(t.Kernel().NumTasks()),
 		Unit:      host.Unit,
 	}
 	return 0, copyOutObj(t, a[0], &info)

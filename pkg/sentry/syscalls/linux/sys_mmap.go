@@ -52,12 +52,12 @@ func Mmap(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 			return 0, err
 		}
 		defer f.DecRef()
+		if !f.IsReadable() {
+			return 0, unix.EACCES
+		}
 		mf, ok := f.Impl().(vfs.Mappable)
 		if !ok {
 			return 0, unix.ENODEV
-		}
-		if !f.IsReadable() {
-			return 0, unix.EACCES
 		}
 		if opts.Shared && prot&unix.PROT_WRITE != 0 && !f.IsWritable() {
 			return 0, unix.EACCES

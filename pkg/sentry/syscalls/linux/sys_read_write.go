@@ -106,7 +106,14 @@ func Read(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 	if int64(a[2]) < 0 {
 		return 0, unix.EINVAL
 	}
-	n, err := readToUser(t, a[1], uint64(a[2]), !f.Impl().Seekable(), func(p []byte, _ int64) (int, error) { return f.Read(t, p) })
+	if f.Impl().Seekable() {
+		// Read at the offset and consume only what reached the application.
+		n, err := f.WithOffset(func(off int64) (int64, error) {
+			return readToUser(t, a[1], uint64(a[2]), false, func(p []byte, done int64) (int, error) { return f.PRead(t, p, off+done) })
+		})
+		return uintptr(n), err
+	}
+	n, err := readToUser(t, a[1], uint64(a[2]), true, func(p []byte, _ int64) (int, error) { return f.Read(t, p) })
 	return uintptr(n), err
 }
 

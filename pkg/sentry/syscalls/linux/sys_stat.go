@@ -21,11 +21,7 @@ func statAt(t *kernel.Task, dirfd int32, pathAddr uintptr, flags uint32) (unix.S
 		defer f.DecRef()
 		return f.Stat(t)
 	}
-	r, err := t.Resolution(dirfd, path, flags&unix.AT_SYMLINK_NOFOLLOW == 0, flags&unix.AT_EMPTY_PATH != 0)
-	if err != nil {
-		return unix.Statx_t{}, err
-	}
-	vd, err := t.Kernel().VFS.GetDentry(t, r)
+	vd, err := t.LookupAt(dirfd, path, flags&unix.AT_SYMLINK_NOFOLLOW == 0, flags&unix.AT_EMPTY_PATH != 0)
 	if err != nil {
 		return unix.Statx_t{}, err
 	}

@@ -115,6 +115,12 @@ var implemented = map[uintptr]kernel.SyscallFn{
 	sysno.Setpgid:          Setpgid,
 	sysno.Pipe:             Pipe,
 	sysno.Pipe2:            Pipe2,
+	sysno.Getxattr:         Getxattr,
+	sysno.Lgetxattr:        Lgetxattr,
+	sysno.Fgetxattr:        Fgetxattr,
+	sysno.Listxattr:        Getxattr,
+	sysno.Llistxattr:       Lgetxattr,
+	sysno.Flistxattr:       Fgetxattr,
 }
 
 // Table returns the system call table for x86-64.
