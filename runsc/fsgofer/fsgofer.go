@@ -205,6 +205,12 @@ func (f *file) Walk(names []string) ([]p9.QID, p9.ServerFile, error) {
 				err = errno("stat", name, err)
 			}
 		}
+		if err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			if err = checkServable(fd); err != nil {
+				unix.Close(fd)
+				err = errno("walk", name, err)
+			}
+		}
 		if err != nil {
 			cur.decRef()
 			if parent != nil {
@@ -533,4 +539,39 @@ func (f *file) Close() error {
 		f.fd = nil
 	}
 	return err
+}
+
+// hostKernelFilesystems are file systems through which the host kernel
+// exposes itself (its processes, devices, configuration). The Gofer never
+// serves them, even when they are mounted inside the served tree (a host
+// root's /proc or /sys): the sandbox has its own.
+var hostKernelFilesystems = map[int64]string{
+	unix.PROC_SUPER_MAGIC:    "proc",
+	unix.SYSFS_MAGIC:         "sysfs",
+	unix.DEVPTS_SUPER_MAGIC:  "devpts",
+	unix.CGROUP_SUPER_MAGIC:  "cgroup",
+	unix.CGROUP2_SUPER_MAGIC: "cgroup2",
+	unix.SECURITYFS_MAGIC:    "securityfs",
+	unix.DEBUGFS_MAGIC:       "debugfs",
+	unix.TRACEFS_MAGIC:       "tracefs",
+	unix.BPF_FS_MAGIC:        "bpf",
+	unix.PSTOREFS_MAGIC:      "pstore",
+	unix.EFIVARFS_MAGIC:      "efivarfs",
+	unix.BINFMTFS_MAGIC:      "binfmt_misc",
+	0x62656570:               "configfs",
+	0x65735543:               "fusectl",
+	unix.HUGETLBFS_MAGIC:     "hugetlbfs",
+	0x19800202:               "mqueue",
+}
+
+// checkServable refuses a directory on one of hostKernelFilesystems.
+func checkServable(fd int) error {
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &sfs); err != nil {
+		return err
+	}
+	if _, bad := hostKernelFilesystems[int64(sfs.Type)]; bad {
+		return unix.EACCES
+	}
+	return nil
 }
