@@ -202,12 +202,15 @@ func (mm *MemoryManager) populate(v *seg[vma], start, end uintptr) (uintptr, err
 		}
 		end = fe
 	}
-	for _, g := range mm.pmas.gaps(start, end) {
+	gaps := mm.pmas.gaps(start, end)
+	for _, g := range gaps {
 		if err := mm.fill(v, g[0], g[1]); err != nil {
 			return g[0], err
 		}
 	}
-	mm.mergePMAsAround(start, end)
+	if len(gaps) != 0 {
+		mm.mergePMAsAround(start, end)
+	}
 	return end, nil
 }
 
@@ -258,6 +261,13 @@ func (mm *MemoryManager) fill(v *seg[vma], start, end uintptr) error {
 // from the platform (the Sentry's copy paths); otherwise the caller remaps
 // [start, end) (the fault path). Callers hold mu.
 func (mm *MemoryManager) breakCOW(start, end uintptr, unmap bool) error {
+	shared := false
+	for _, p := range mm.pmas.overlapping(start, end) {
+		shared = shared || p.val.needsCopy
+	}
+	if !shared {
+		return nil
+	}
 	for _, p := range mm.pmas.isolate(start, end) {
 		if !p.val.needsCopy {
 			continue
