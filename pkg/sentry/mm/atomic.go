@@ -7,62 +7,55 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Atomic access to 32-bit words of application memory, for futexes. The
-// word is accessed through the Sentry's mapping of the memory file, which
-// is the same physical memory the application uses, so the operations are
-// atomic with respect to application threads.
-
-// word returns a pointer to the aligned 32-bit word at addr, populating it
-// for the given access.
-func (mm *MemoryManager) word(addr uintptr, write bool, fn func(p *uint32)) error {
-	if addr%4 != 0 {
-		return unix.EINVAL
+// LoadUint32 atomically loads the aligned 32-bit word at addr (futex
+// values). It fails with EINVAL for an unaligned address and EFAULT for
+// unreadable memory.
+func (mm *MemoryManager) LoadUint32(addr uintptr) (uint32, error) {
+	if addr&3 != 0 {
+		return 0, unix.EINVAL
 	}
-	done := false
-	_, err := mm.access(addr, 4, write, func(b []byte) (int, bool) {
-		if len(b) < 4 {
-			return 0, true
-		}
-		fn((*uint32)(unsafe.Pointer(&b[0])))
-		done = true
+	var v uint32
+	n, err := mm.access(addr, 4, false, func(b []byte) (int, bool) {
+		v = atomic.LoadUint32((*uint32)(unsafe.Pointer(&b[0])))
 		return 4, true
 	})
-	if err != nil {
-		return err
+	if err != nil || n != 4 {
+		return 0, unix.EFAULT
 	}
-	if !done {
-		return unix.EFAULT
-	}
-	return nil
+	return v, nil
 }
 
-// LoadUint32 atomically reads the 32-bit word at addr (4-byte aligned).
-func (mm *MemoryManager) LoadUint32(addr uintptr) (uint32, error) {
-	var v uint32
-	err := mm.word(addr, false, func(p *uint32) { v = atomic.LoadUint32(p) })
-	return v, err
-}
-
-// CompareAndSwapUint32 atomically replaces the word at addr by new if it
-// holds old, and returns the value it held.
+// CompareAndSwapUint32 atomically replaces the aligned 32-bit word at addr
+// with new if it holds old, and returns the value it held. It needs write
+// access, as the kernel's futex_atomic_cmpxchg_inatomic does: EFAULT
+// otherwise; EINVAL for an unaligned address.
 func (mm *MemoryManager) CompareAndSwapUint32(addr uintptr, old, new uint32) (uint32, error) {
+	if addr&3 != 0 {
+		return 0, unix.EINVAL
+	}
 	var prev uint32
-	err := mm.word(addr, true, func(p *uint32) {
+	n, err := mm.access(addr, 4, true, func(b []byte) (int, bool) {
+		p := (*uint32)(unsafe.Pointer(&b[0]))
 		for {
 			prev = atomic.LoadUint32(p)
 			if prev != old || atomic.CompareAndSwapUint32(p, old, new) {
-				return
+				return 4, true
 			}
 		}
 	})
-	return prev, err
+	if err != nil || n != 4 {
+		return 0, unix.EFAULT
+	}
+	return prev, nil
 }
 
-// SharedFutexKey says what a futex word at addr is shared through: for an
-// address in a shared mapping, the mapped object and the word's offset in
-// it (shared is true); for a private mapping, shared is false and the
-// futex is keyed by address space and address. EFAULT if addr is not
-// mapped.
+// SharedFutexKey identifies the futex word at addr for a shared futex
+// operation. For shared mappings it returns the mapped object (comparable:
+// the *SharedMemory or the file's Mappable) and the word's offset in it,
+// with shared set, so every address space mapping the object meets at the
+// same key. For private mappings shared is false and the caller uses a
+// private key (address space and address): private pages are copies here.
+// It fails with EFAULT if addr is not mapped.
 func (mm *MemoryManager) SharedFutexKey(addr uintptr) (obj any, off uint64, shared bool, err error) {
 	mm.mu.Lock()
 	defer mm.unlock()

@@ -739,3 +739,37 @@ func TestMaxMapCount(t *testing.T) {
 		t.Errorf("VMA count %d above limit", mm.VMACount())
 	}
 }
+
+func TestAtomics(t *testing.T) {
+	mm, _ := newMM(t)
+	const a = 0x400000
+	mustMMap(t, mm, anon(a, pg, rw))
+	mustMMap(t, mm, anon(a+pg, pg, unix.PROT_READ))
+	mm.CopyOut(a, []byte{1, 0, 0, 0})
+	if v, err := mm.LoadUint32(a); v != 1 || err != nil {
+		t.Errorf("LoadUint32 = %d, %v", v, err)
+	}
+	if p, err := mm.CompareAndSwapUint32(a, 1, 7); p != 1 || err != nil {
+		t.Errorf("CAS hit = %d, %v", p, err)
+	}
+	if p, err := mm.CompareAndSwapUint32(a, 1, 9); p != 7 || err != nil {
+		t.Errorf("CAS miss = %d, %v", p, err)
+	}
+	if _, err := mm.LoadUint32(a + 2); !errors.Is(err, unix.EINVAL) {
+		t.Errorf("unaligned: %v", err)
+	}
+	if _, err := mm.CompareAndSwapUint32(a+pg, 0, 1); !errors.Is(err, unix.EFAULT) {
+		t.Errorf("CAS on read-only: %v", err)
+	}
+	if _, err := mm.LoadUint32(0x300000); !errors.Is(err, unix.EFAULT) {
+		t.Errorf("unmapped: %v", err)
+	}
+	s := mustMMap(t, mm, MMapOpts{Length: pg, Prot: rw, Shared: true, Anonymous: true})
+	obj, off, shared, err := mm.SharedFutexKey(s + 8)
+	if err != nil || !shared || off != 8 || obj == nil {
+		t.Errorf("SharedFutexKey(shared) = %v %d %v %v", obj, off, shared, err)
+	}
+	if _, _, shared, err := mm.SharedFutexKey(a); shared || err != nil {
+		t.Errorf("SharedFutexKey(private) = %v %v", shared, err)
+	}
+}
