@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"encoding/binary"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -117,8 +118,12 @@ func (t *Task) Clone(a CloneArgs) (int32, error) {
 		fdTable:   fds,
 		fs:        fs,
 		name:      t.Name(),
+		startTime: time.Now(),
 	}
 	nt.creds.Store(t.Credentials())
+	if t.noNewPrivs.Load() {
+		nt.noNewPrivs.Store(true)
+	}
 	nt.sigMask.Store(t.sigMask.Load())
 	nt.altStack = t.altStack
 	if f&cloneVM != 0 && f&cloneVfork == 0 {

@@ -3,6 +3,7 @@ package kernel
 import (
 	"crypto/rand"
 	"path"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -46,8 +47,9 @@ func (k *Kernel) CreateProcess(a CreateProcessArgs) (*Task, error) {
 		limits = DefaultLimits()
 	}
 	tg := &ThreadGroup{k: k, tasks: make(map[*Task]struct{}), limits: limits,
-		children: make(map[*ThreadGroup]struct{}), childEvent: make(chan struct{}), exitSignal: unix.SIGCHLD}
-	t := &Task{k: k, tg: tg, interrupt: make(chan struct{}, 1), fdTable: NewFDTable()}
+		children: make(map[*ThreadGroup]struct{}), childEvent: make(chan struct{}), exitSignal: unix.SIGCHLD,
+		startTime: time.Now()}
+	t := &Task{k: k, tg: tg, interrupt: make(chan struct{}, 1), fdTable: NewFDTable(), startTime: time.Now()}
 	t.creds.Store(creds)
 	t.fs = NewFSContext(root, root, a.Umask)
 	cwd := a.WorkingDirectory

@@ -1,6 +1,8 @@
 package kernel
 
 import (
+	"time"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -19,6 +21,7 @@ func (tg *ThreadGroup) forkGroup(nt *Task, shareSighand bool, exitSignal unix.Si
 		exitSignal: exitSignal,
 		children:   make(map[*ThreadGroup]struct{}),
 		childEvent: make(chan struct{}),
+		startTime:  time.Now(),
 	}
 	tg.mu.Lock()
 	ng.actions = tg.actions
@@ -66,17 +69,25 @@ func (tg *ThreadGroup) groupExited() {
 	k := tg.k
 	k.treeMu.Lock()
 	tg.zombie = true
-	init := k.initTG
+	// Orphans go to the nearest living subreaper ancestor, else init.
+	reaper := k.initTG
+	for a := tg.parent; a != nil; a = a.parent {
+		if a.subreaper && !a.zombie {
+			reaper = a
+			break
+		}
+	}
 	for c := range tg.children {
-		if init == nil || init == tg {
+		if reaper == nil || reaper == tg {
 			c.parent = nil
 			continue
 		}
-		c.parent = init
-		init.children[c] = struct{}{}
+		c.parent = reaper
+		reaper.children[c] = struct{}{}
 		if c.zombie {
-			init.notifyChildEventLocked()
+			reaper.notifyChildEventLocked()
 		}
+		c.sendParentDeathSignal()
 	}
 	tg.children = nil
 	parent := tg.parent
@@ -115,9 +126,22 @@ func (tg *ThreadGroup) groupExited() {
 	}
 }
 
-// reapLocked forgets a zombie: its PID becomes free.
+// reapLocked forgets a zombie: its PID becomes free, and its CPU time
+// (with its own children's) is charged to its parent.
 func (tg *ThreadGroup) reapLocked() {
 	tg.reaped = true
+	tg.itimers.mu.Lock()
+	if tg.itimers.realTimer != nil {
+		tg.itimers.realTimer.Stop()
+		tg.itimers.realTimer = nil
+	}
+	tg.itimers.mu.Unlock()
+	if p := tg.parent; p != nil {
+		tg.mu.Lock()
+		own := tg.exitedCPU
+		tg.mu.Unlock()
+		p.childrenCPU = p.childrenCPU.add(own).add(tg.childrenCPU)
+	}
 	tg.k.mu.Lock()
 	if t, ok := tg.k.tasks[tg.pid]; ok && t.tg == tg {
 		delete(tg.k.tasks, tg.pid)
@@ -260,4 +284,34 @@ func (t *Task) Wait(o WaitOptions) (WaitResult, error) {
 			}
 		}
 	}
+}
+
+// sendParentDeathSignal sends PR_SET_PDEATHSIG's signal to the threads of
+// tg that asked for one, because their parent died.
+func (tg *ThreadGroup) sendParentDeathSignal() {
+	tg.mu.Lock()
+	var targets []*Task
+	for t := range tg.tasks {
+		if t.pdeathSig.Load() != 0 {
+			targets = append(targets, t)
+		}
+	}
+	tg.mu.Unlock()
+	for _, t := range targets {
+		t.SendSignal(SignalInfo{Signo: t.pdeathSig.Load(), Code: SIUser})
+	}
+}
+
+// SetChildSubreaper sets or clears PR_SET_CHILD_SUBREAPER.
+func (tg *ThreadGroup) SetChildSubreaper(v bool) {
+	tg.k.treeMu.Lock()
+	tg.subreaper = v
+	tg.k.treeMu.Unlock()
+}
+
+// ChildSubreaper reports PR_GET_CHILD_SUBREAPER.
+func (tg *ThreadGroup) ChildSubreaper() bool {
+	tg.k.treeMu.Lock()
+	defer tg.k.treeMu.Unlock()
+	return tg.subreaper
 }

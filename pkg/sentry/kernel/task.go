@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -60,8 +61,18 @@ type Task struct {
 	robustList    uintptr
 	robustLen     uintptr
 
+	// cpu is the task's accumulated CPU time, guarded by cpuMu.
+	cpuMu sync.Mutex
+	cpu   cpuTimes
+	// startTime is when the task was created.
+	startTime time.Time
+
 	// exiting is set once the task must stop running application code.
 	exiting atomic.Bool
+	// pdeathSig is PR_SET_PDEATHSIG's signal (0: none).
+	pdeathSig atomic.Int32
+	// noNewPrivs is PR_SET_NO_NEW_PRIVS.
+	noNewPrivs atomic.Bool
 	// exitStatus is the status of an exit(2) of this thread alone.
 	exitStatus WaitStatus
 	// vforkDone is closed when a vfork child execs or exits.
@@ -195,7 +206,10 @@ func (t *Task) run() {
 			break
 		}
 		as := t.MemoryManager().AddressSpace()
+		switchStart := time.Now()
 		ev, err := t.pctx.Switch(as, &t.regs)
+		handleStart := time.Now()
+		t.accountUser(handleStart.Sub(switchStart))
 		if err != nil {
 			t.Debugf("platform: %v", err)
 			t.tg.exitGroup(Signaled(unix.SIGKILL, false))
@@ -224,6 +238,7 @@ func (t *Task) run() {
 			default:
 			}
 		}
+		t.accountSys(time.Since(handleStart))
 	}
 	t.exit()
 }
@@ -255,6 +270,9 @@ func (t *Task) exit() {
 		delete(t.k.tasks, t.tid)
 		t.k.mu.Unlock()
 	}
+	t.tg.mu.Lock()
+	t.tg.exitedCPU = t.tg.exitedCPU.add(t.cpu)
+	t.tg.mu.Unlock()
 	t.tg.taskExited(t)
 }
 
@@ -329,3 +347,15 @@ func (t *Task) releaseVfork() {
 		t.vforkDone = nil
 	}
 }
+
+// SetParentDeathSignal sets PR_SET_PDEATHSIG.
+func (t *Task) SetParentDeathSignal(sig int32) { t.pdeathSig.Store(sig) }
+
+// ParentDeathSignal returns PR_SET_PDEATHSIG's signal.
+func (t *Task) ParentDeathSignal() int32 { return t.pdeathSig.Load() }
+
+// SetNoNewPrivs sets PR_SET_NO_NEW_PRIVS (it can never be cleared).
+func (t *Task) SetNoNewPrivs() { t.noNewPrivs.Store(true) }
+
+// NoNewPrivs reports PR_GET_NO_NEW_PRIVS.
+func (t *Task) NoNewPrivs() bool { return t.noNewPrivs.Load() }

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -53,6 +54,16 @@ type ThreadGroup struct {
 	// stopped is non-nil during a group stop; it is closed when the group
 	// continues.
 	stopped chan struct{}
+	// subreaper is PR_SET_CHILD_SUBREAPER (guarded by Kernel.treeMu).
+	subreaper bool
+	// exitedCPU is the CPU time of the group's exited threads.
+	exitedCPU cpuTimes
+	// childrenCPU is the CPU time of reaped children (guarded by treeMu).
+	childrenCPU cpuTimes
+	// itimers are setitimer(2)'s timers.
+	itimers itimers
+	// startTime is when the process was created.
+	startTime time.Time
 	// threadExit, when non-nil, is closed when a task of the group exits
 	// (execve waits on it to de-thread).
 	threadExit chan struct{}

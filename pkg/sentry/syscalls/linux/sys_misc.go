@@ -271,21 +271,56 @@ func ExitGroup(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 
 // prctl options handled here.
 const (
-	prSetPdeathsig  = 1
-	prGetPdeathsig  = 2
-	prGetDumpable   = 3
-	prSetDumpable   = 4
-	prSetName       = 15
-	prGetName       = 16
-	prGetSeccomp    = 21
-	prSetNoNewPrivs = 38
-	prGetNoNewPrivs = 39
+	prSetPdeathsig      = 1
+	prGetPdeathsig      = 2
+	prGetDumpable       = 3
+	prSetDumpable       = 4
+	prSetName           = 15
+	prGetName           = 16
+	prGetSeccomp        = 21
+	prSetChildSubreaper = 36
+	prGetChildSubreaper = 37
+	prSetNoNewPrivs     = 38
+	prGetNoNewPrivs     = 39
 )
 
 // Prctl implements the prctl(2) options a single process needs; the rest
 // come with the processes issue and return EINVAL as unknown options do.
 func Prctl(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 	switch argInt(a[0]) {
+	case prSetPdeathsig:
+		sig := argInt(a[1])
+		if sig < 0 || sig > kernel.NumSignals {
+			return 0, unix.EINVAL
+		}
+		t.SetParentDeathSignal(sig)
+		return 0, nil
+	case prGetPdeathsig:
+		sig := t.ParentDeathSignal()
+		return 0, copyOutObj(t, a[1], &sig)
+	case prSetChildSubreaper:
+		t.ThreadGroup().SetChildSubreaper(a[1] != 0)
+		return 0, nil
+	case prGetChildSubreaper:
+		var v int32
+		if t.ThreadGroup().ChildSubreaper() {
+			v = 1
+		}
+		return 0, copyOutObj(t, a[1], &v)
+	case prSetNoNewPrivs:
+		if a[1] != 1 || a[2] != 0 || a[3] != 0 || a[4] != 0 {
+			return 0, unix.EINVAL
+		}
+		t.SetNoNewPrivs()
+		return 0, nil
+	case prGetNoNewPrivs:
+		if a[1] != 0 || a[2] != 0 || a[3] != 0 || a[4] != 0 {
+			return 0, unix.EINVAL
+		}
+		if t.NoNewPrivs() {
+			return 1, nil
+		}
+		return 0, nil
 	case prSetName:
 		name, err := t.CopyInString(a[1], 16)
 		if err != nil && err != unix.ENAMETOOLONG {
