@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 
 	"golang.org/x/sys/unix"
+
+	"bufferzone.dev/pkg/sentry/waiter"
 )
 
 // SignalInfo is a siginfo_t (128 bytes) as the application sees it.
@@ -167,6 +169,7 @@ func (t *Task) SendSignal(info SignalInfo) {
 	t.pending.enqueue(info)
 	wake := sigBit(unix.Signal(info.Signo))&^t.sigMask.Load() != 0
 	tg.mu.Unlock()
+	t.signalQueue.Notify(waiter.EventIn)
 	if wake {
 		t.Interrupt()
 	}
@@ -190,6 +193,7 @@ func (tg *ThreadGroup) SendSignal(info SignalInfo) {
 		}
 	}
 	tg.mu.Unlock()
+	tg.notifySignalWaiters()
 	if target != nil {
 		target.Interrupt()
 	}
@@ -333,4 +337,33 @@ func (t *Task) Suspend() error {
 		<-t.interrupt
 	}
 	return ERESTARTNOHAND
+}
+
+// SignalQueue is notified (with waiter.EventIn) whenever a signal is
+// queued for the task or its process; signalfd waits on it.
+func (t *Task) SignalQueue() *waiter.Queue { return &t.signalQueue }
+
+// DequeueSignalIn takes a pending signal that is in set (the thread's
+// own first, then the process's), for signalfd reads.
+func (t *Task) DequeueSignalIn(set uint64) (SignalInfo, bool) {
+	return t.dequeueSignal(^set)
+}
+
+// PendingIn reports whether a signal in set is pending for t.
+func (t *Task) PendingIn(set uint64) bool {
+	return t.PendingSignals()&set != 0
+}
+
+// notifySignalWaiters tells signalfd waiters of tg's tasks that a signal
+// arrived.
+func (tg *ThreadGroup) notifySignalWaiters() {
+	tg.mu.Lock()
+	tasks := make([]*Task, 0, len(tg.tasks))
+	for t := range tg.tasks {
+		tasks = append(tasks, t)
+	}
+	tg.mu.Unlock()
+	for _, t := range tasks {
+		t.signalQueue.Notify(waiter.EventIn)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"bufferzone.dev/pkg/sentry/mm"
 	"bufferzone.dev/pkg/sentry/platform"
 	"bufferzone.dev/pkg/sentry/vfs"
+	"bufferzone.dev/pkg/sentry/waiter"
 )
 
 // Task is one application thread. Its goroutine runs the loop that switches
@@ -41,6 +42,8 @@ type Task struct {
 
 	// sigMask is the blocked signal set (bit N-1 for signal N).
 	sigMask atomic.Uint64
+	// signalQueue is notified when a signal is queued (signalfd).
+	signalQueue waiter.Queue
 	// pending holds signals directed at this thread; guarded by tg.mu.
 	pending pendingSignals
 	// altStack is the sigaltstack(2) setting (task goroutine only).
