@@ -54,6 +54,8 @@ type ThreadGroup struct {
 	// stopped is non-nil during a group stop; it is closed when the group
 	// continues.
 	stopped chan struct{}
+	// nice is the scheduling nice value (guarded by mu).
+	nice int32
 	// subreaper is PR_SET_CHILD_SUBREAPER (guarded by Kernel.treeMu).
 	subreaper bool
 	// exitedCPU is the CPU time of the group's exited threads.
@@ -224,4 +226,18 @@ func (tg *ThreadGroup) stopLocked() {
 	for t := range tg.tasks {
 		t.Interrupt()
 	}
+}
+
+// Nice returns the process's nice value (-20..19).
+func (tg *ThreadGroup) Nice() int32 {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return tg.nice
+}
+
+// SetNice sets the nice value.
+func (tg *ThreadGroup) SetNice(n int32) {
+	tg.mu.Lock()
+	tg.nice = n
+	tg.mu.Unlock()
 }

@@ -9,8 +9,9 @@ type Credentials struct {
 	RealUID, EffectiveUID, SavedUID, FSUID uint32
 	RealGID, EffectiveGID, SavedGID, FSGID uint32
 	ExtraGIDs                              []uint32
-	// Effective is the effective capability set, as a bit mask of CAP_*.
-	Effective uint64
+	// Effective, Permitted, Inheritable, Bounding and Ambient are the
+	// capability sets, as bit masks of CAP_*.
+	Effective, Permitted, Inheritable, Bounding, Ambient uint64
 }
 
 // Capability numbers used by permission checks.
@@ -36,10 +37,45 @@ func NewUser(uid, gid uint32, groups []uint32) *Credentials {
 		RealGID: gid, EffectiveGID: gid, SavedGID: gid, FSGID: gid,
 		ExtraGIDs: append([]uint32(nil), groups...),
 	}
+	c.Bounding = AllCapabilities
 	if uid == rootUID {
-		c.Effective = allCapabilities
+		c.Effective, c.Permitted = AllCapabilities, AllCapabilities
 	}
 	return c
+}
+
+// AllCapabilities is every capability Linux defines (0..CAP_LAST_CAP).
+const AllCapabilities = allCapabilities
+
+// Copy returns a mutable copy of c.
+func (c *Credentials) Copy() *Credentials {
+	n := *c
+	n.ExtraGIDs = append([]uint32(nil), c.ExtraGIDs...)
+	return &n
+}
+
+// FixCapabilities applies Linux's capability rules for a change of user
+// IDs from old to c (capabilities(7), "Effect of user ID changes on
+// capabilities").
+func (c *Credentials) FixCapabilities(old *Credentials) {
+	wasRoot := old.RealUID == 0 || old.EffectiveUID == 0 || old.SavedUID == 0
+	isRoot := c.RealUID == 0 || c.EffectiveUID == 0 || c.SavedUID == 0
+	if wasRoot && !isRoot {
+		c.Permitted, c.Effective, c.Ambient = 0, 0, 0
+	}
+	if old.EffectiveUID == 0 && c.EffectiveUID != 0 {
+		c.Effective = 0
+	}
+	if old.EffectiveUID != 0 && c.EffectiveUID == 0 {
+		c.Effective = c.Permitted
+	}
+	const fsMask = 1<<CapChown | 1<<CapDACOverride | 1<<CapDACReadSearch | 1<<CapFowner | 1<<4 | 1<<9 | 1<<27
+	if old.FSUID == 0 && c.FSUID != 0 {
+		c.Effective &^= fsMask
+	}
+	if old.FSUID != 0 && c.FSUID == 0 {
+		c.Effective |= c.Permitted & fsMask
+	}
 }
 
 // HasCapability reports whether c has capability cp in its effective set.
