@@ -134,12 +134,30 @@ func Nanosleep(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 	if !validTimespec(ts) {
 		return 0, unix.EINVAL
 	}
-	left, err := sleepFor(t, time.Duration(ts.Sec)*time.Second+time.Duration(ts.Nsec))
-	if err != nil && a[1] != 0 {
-		rem := unix.NsecToTimespec(left.Nanoseconds())
-		copyOutObj(t, a[1], &rem)
+	return sleepRelative(t, time.Duration(ts.Sec)*time.Second+time.Duration(ts.Nsec), a[1])
+}
+
+// sleepRelative sleeps for d. Interrupted, it writes the time left to
+// remAddr and returns ERESTART_RESTARTBLOCK: if no handler runs (or one
+// with SA_RESTART… Linux restarts nanosleep only without a handler) the
+// sleep continues for the time that was left; otherwise the caller sees
+// EINTR.
+func sleepRelative(t *kernel.Task, d time.Duration, remAddr uintptr) (uintptr, error) {
+	deadline := time.Now().Add(d)
+	left, err := sleepFor(t, d)
+	if err == nil {
+		return 0, nil
 	}
-	return 0, err
+	if remAddr != 0 {
+		rem := unix.NsecToTimespec(left.Nanoseconds())
+		if err := copyOutObj(t, remAddr, &rem); err != nil {
+			return 0, err
+		}
+	}
+	t.SetRestartBlock(func(t *kernel.Task) (uintptr, error) {
+		return sleepRelative(t, time.Until(deadline), remAddr)
+	})
+	return 0, kernel.ERESTART_RESTARTBLOCK
 }
 
 // ClockNanosleep implements clock_nanosleep(2).
@@ -168,14 +186,11 @@ func ClockNanosleep(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 			return 0, err
 		}
 		d -= time.Duration(now.Nano())
-		left, err := sleepFor(t, d)
-		_ = left
-		return 0, err
+		if _, err := sleepFor(t, d); err != nil {
+			// An absolute sleep simply restarts with the same deadline.
+			return 0, kernel.ERESTARTNOHAND
+		}
+		return 0, nil
 	}
-	left, err := sleepFor(t, d)
-	if err != nil && a[3] != 0 {
-		rem := unix.NsecToTimespec(left.Nanoseconds())
-		copyOutObj(t, a[3], &rem)
-	}
-	return 0, err
+	return sleepRelative(t, d, a[3])
 }
