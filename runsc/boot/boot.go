@@ -137,6 +137,9 @@ func Run(a Args) (int, error) {
 	}); err != nil {
 		return 0, err
 	}
+	stop := make(chan struct{})
+	defer close(stop)
+	ForwardSignals(k, stop)
 	return k.Wait().ShellStatus(), nil
 }
 

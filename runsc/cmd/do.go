@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strings"
 	"syscall"
 
@@ -173,7 +174,29 @@ func runSandbox(globalFlags []string, spec *specs.Spec) (int, error) {
 		boot.Wait()
 		return 0, fmt.Errorf("sending the spec to the sentry: %w", err)
 	}
+	// The caller's signals are the sandbox's: pass them on to the Sentry,
+	// which delivers them inside.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGHUP, unix.SIGUSR1,
+		unix.SIGUSR2, unix.SIGWINCH, unix.SIGTSTP, unix.SIGCONT, unix.SIGALRM)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				// A terminal sends its signals to the Sentry as well (same
+				// process group); forward only those that came to us alone.
+				if !fromTerminal(s) {
+					boot.Process.Signal(s)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
 	err = boot.Wait()
+	signal.Stop(sigs)
+	close(done)
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) {
 		ws := exitErr.Sys().(syscall.WaitStatus)
@@ -186,4 +209,16 @@ func runSandbox(globalFlags []string, spec *specs.Spec) (int, error) {
 		return 0, fmt.Errorf("waiting for the sentry: %w", err)
 	}
 	return 0, nil
+}
+
+// fromTerminal reports whether s is one a terminal sends to the whole
+// foreground process group (which includes the Sentry) when runsc's stdin
+// is a terminal.
+func fromTerminal(s os.Signal) bool {
+	switch s {
+	case unix.SIGINT, unix.SIGQUIT, unix.SIGTSTP, unix.SIGWINCH:
+		_, err := unix.IoctlGetTermios(0, unix.TCGETS)
+		return err == nil
+	}
+	return false
 }
