@@ -1,6 +1,7 @@
 package vfs
 
-// Lock order: FileDescription.offMu > file system locks.
+// Lock order: FileDescription.offMu > file system locks;
+// FileDescription.hooksMu is a leaf (release_hook.go).
 
 import (
 	"sync"
@@ -75,6 +76,10 @@ type FileDescription struct {
 
 	offMu sync.Mutex
 	off   int64
+
+	// hooks run when the last reference goes (see ReleaseHook).
+	hooksMu sync.Mutex
+	hooks   map[ReleaseHook]struct{}
 }
 
 // NewFileDescription returns a file description with one reference.
@@ -92,6 +97,7 @@ func (fd *FileDescription) IncRef() { fd.refs.Add(1) }
 // DecRef drops a reference, releasing the file at zero.
 func (fd *FileDescription) DecRef() {
 	if fd.refs.Add(-1) == 0 {
+		fd.runReleaseHooks()
 		fd.impl.Release()
 	}
 }
