@@ -60,7 +60,10 @@ gazelle_check() {
 
 version_check() {
   ./tools/build.sh || return 1
-  bazel build --noshow_progress //runsc || return 1
+  if ! bazel build --noshow_progress //runsc >"$log/bazelbuild" 2>&1; then
+    bazel_errors "$log/bazelbuild"
+    return 1
+  fi
   local bz
   bz=$(bazel info bazel-bin 2>/dev/null)/runsc/runsc_/runsc
   [[ -x $bz ]] || { echo "cannot find bazel's runsc binary at $bz"; return 1; }
@@ -90,6 +93,18 @@ go_test() {
   echo "=== go test: $ok packages passed, $bad failed"
 }
 
+# bazel_errors LOG: prints a Bazel log without progress lines and without
+# the (long) command lines of failed actions: errors, compiler messages and
+# the test summary remain.
+bazel_errors() {
+  awk '
+    /^(INFO|Loading|Analyzing|\[)/ || /^[[:space:]]*$/ { next }
+    /error executing command/ { sub(/error executing command.*/, "error executing command (see bazel output)"); print; skip = 1; next }
+    skip && /^[[:space:]]/ { next }
+    { skip = 0; print }
+  ' "$1" | sed -n '1,200p'
+}
+
 # bazel test over the test folders that have BUILD files; counts targets.
 bazel_test() {
   local patterns=() d
@@ -100,7 +115,7 @@ bazel_test() {
   done
   bazel test --noshow_progress --keep_going "${patterns[@]}" >"$log/bazeltest" 2>&1
   local rc=$?
-  grep -v -E '^(INFO|Loading|Analyzing|\[)' "$log/bazeltest" | grep -v -E '^[[:space:]]*$' | sed -n '1,200p'
+  bazel_errors "$log/bazeltest"
   local ok bad
   ok=$(grep -c -E '^//[^ ]+[[:space:]]+(\(cached\)[[:space:]]+)?PASSED' "$log/bazeltest")
   bad=$(grep -c -E '^//[^ ]+[[:space:]]+.*(FAILED|NO STATUS|TIMEOUT|FLAKY|INCOMPLETE)' "$log/bazeltest")
