@@ -41,6 +41,10 @@ type Args struct {
 	Stdio []*os.File
 	// Log receives kernel messages and --strace output.
 	Log io.Writer
+	// BeforeStart, if set, is called with the built kernel just before the
+	// first process is created; the process is created only if it returns
+	// nil. `runsc create` waits here for `runsc start` (see Controller).
+	BeforeStart func(k *kernel.Kernel) error
 }
 
 // Run starts the sandbox and waits for its first process; it returns the
@@ -124,6 +128,11 @@ func Run(a Args) (int, error) {
 	umask := uint32(0o022)
 	if proc.User.Umask != nil {
 		umask = *proc.User.Umask
+	}
+	if a.BeforeStart != nil {
+		if err := a.BeforeStart(k); err != nil {
+			return 0, err
+		}
 	}
 	if _, err := k.CreateProcess(kernel.CreateProcessArgs{
 		Filename:         filename,

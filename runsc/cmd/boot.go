@@ -18,8 +18,10 @@ import (
 // Boot is `runsc boot`, the Sentry process. It is started by other runsc
 // commands, never by users.
 type Boot struct {
-	ioFD   int
-	specFD int
+	ioFD      int
+	specFD    int
+	controlFD int
+	exitFD    int
 }
 
 // Name implements subcommands.Command.
@@ -37,6 +39,8 @@ func (*Boot) Usage() string {
 func (b *Boot) SetFlags(f *flag.FlagSet) {
 	f.IntVar(&b.ioFD, "io-fd", -1, "socket connected to the Gofer serving the root")
 	f.IntVar(&b.specFD, "spec-fd", -1, "file descriptor to read the OCI spec (JSON) from")
+	f.IntVar(&b.controlFD, "control-fd", -1, "listening control socket; if set, the first process starts only on a start request")
+	f.IntVar(&b.exitFD, "exit-fd", -1, "file to write the first process's exit status to")
 }
 
 // Execute implements subcommands.Command.
@@ -65,13 +69,19 @@ func (b *Boot) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 		}
 		stdio[i] = os.NewFile(uintptr(fd), "stdio")
 	}
-	code, err := boot.Run(boot.Args{
+	bootArgs := boot.Args{
 		Config:    conf,
 		Spec:      &spec,
 		GoferConn: os.NewFile(uintptr(b.ioFD), "gofer"),
 		Stdio:     stdio,
 		Log:       log,
-	})
+	}
+	ctrl, err := b.startControl(&bootArgs)
+	if err != nil {
+		return Fatalf(args, "boot: %v", err)
+	}
+	code, err := boot.Run(bootArgs)
+	code, err = b.finish(ctrl, code, err)
 	if err != nil {
 		Fatalf(args, "%v", err)
 		// As a shell does: 127 when the command is not found, 126 when it

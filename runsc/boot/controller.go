@@ -1,0 +1,433 @@
+package boot
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"bufferzone.dev/pkg/sentry/fsimpl/host"
+	"bufferzone.dev/pkg/sentry/kernel"
+	"bufferzone.dev/pkg/sentry/kernel/auth"
+	"bufferzone.dev/pkg/sentry/vfs"
+)
+
+// The control protocol: `runsc start`, `kill`, `exec`, `ps` and `wait`
+// talk to the Sentry over a SOCK_SEQPACKET unix socket whose listening end
+// `runsc create` binds under the container's state directory and hands to
+// `runsc boot`. Each connection carries one ControlRequest (one packet,
+// with any file descriptors attached as SCM_RIGHTS) and gets one
+// ControlResponse back.
+
+// Control commands.
+const (
+	// CmdStart starts the container's first process.
+	CmdStart = "start"
+	// CmdSignal sends a signal to the first process, or to every process.
+	CmdSignal = "signal"
+	// CmdExec starts a new process; the request carries its stdio FDs.
+	CmdExec = "exec"
+	// CmdWaitPID waits for a process started by CmdExec.
+	CmdWaitPID = "waitpid"
+	// CmdWait waits for the first process (the container) to exit.
+	CmdWait = "wait"
+	// CmdPs lists the sandbox's processes.
+	CmdPs = "ps"
+)
+
+// MaxControlMessage bounds one control packet.
+const MaxControlMessage = 1 << 20
+
+// ControlRequest is one control command.
+type ControlRequest struct {
+	Cmd string `json:"cmd"`
+	// Signal and All are for CmdSignal.
+	Signal int  `json:"signal,omitempty"`
+	All    bool `json:"all,omitempty"`
+	// PID is for CmdWaitPID.
+	PID int32 `json:"pid,omitempty"`
+	// Exec is for CmdExec.
+	Exec *ExecArgs `json:"exec,omitempty"`
+}
+
+// ExecArgs describe a process to start with CmdExec. Its stdin, stdout and
+// stderr are the three FDs sent with the request.
+type ExecArgs struct {
+	Args           []string `json:"args"`
+	Env            []string `json:"env,omitempty"`
+	Cwd            string   `json:"cwd,omitempty"`
+	UID            uint32   `json:"uid"`
+	GID            uint32   `json:"gid"`
+	AdditionalGids []uint32 `json:"additionalGids,omitempty"`
+	Umask          *uint32  `json:"umask,omitempty"`
+}
+
+// ControlResponse answers a ControlRequest. Error is empty on success.
+type ControlResponse struct {
+	Error string `json:"error,omitempty"`
+	// ErrorCode is a shell-style status for an exec that failed to start
+	// (127: not found, 126: not executable).
+	ErrorCode int `json:"errorCode,omitempty"`
+	// PID is the process started by CmdExec.
+	PID int32 `json:"pid,omitempty"`
+	// Status is the shell-style exit status for CmdWait and CmdWaitPID.
+	Status int `json:"status"`
+	// Processes answers CmdPs.
+	Processes []ProcessEntry `json:"processes,omitempty"`
+}
+
+// ProcessEntry is one process in a CmdPs answer.
+type ProcessEntry struct {
+	PID     int32     `json:"pid"`
+	PPID    int32     `json:"ppid"`
+	UID     uint32    `json:"uid"`
+	Threads int       `json:"threads"`
+	Name    string    `json:"cmd"`
+	Started time.Time `json:"started"`
+	// CPU is the process's CPU time in nanoseconds.
+	CPU time.Duration `json:"cpu"`
+}
+
+// Controller serves the control socket in the Sentry. It is created before
+// the kernel exists; Run's BeforeStart hook (WaitForStart) hands it the
+// kernel and blocks until a CmdStart arrives.
+type Controller struct {
+	ln *net.UnixListener
+
+	mu      sync.Mutex
+	k       *kernel.Kernel
+	started bool
+	// execs holds processes started by CmdExec until they are waited for.
+	execs map[int32]*execProcess
+	// exitStatus is the first process's status, valid once exited is closed.
+	exitStatus int
+
+	startCh chan error
+	// abort is closed when the container is killed before it started.
+	abort     chan struct{}
+	abortOnce sync.Once
+	abortSig  int
+	exited    chan struct{}
+	// replies counts responses being written, so Exited can let them
+	// finish before the Sentry exits.
+	replies sync.WaitGroup
+}
+
+type execProcess struct {
+	done   chan struct{}
+	status int
+}
+
+// NewController starts serving control requests on the listening unix
+// socket ln (SOCK_SEQPACKET).
+func NewController(ln *os.File) (*Controller, error) {
+	l, err := net.FileListener(ln)
+	ln.Close()
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	ul, ok := l.(*net.UnixListener)
+	if !ok {
+		l.Close()
+		return nil, errors.New("control socket: not a unix socket")
+	}
+	c := &Controller{
+		ln:      ul,
+		execs:   make(map[int32]*execProcess),
+		startCh: make(chan error, 1),
+		abort:   make(chan struct{}),
+		exited:  make(chan struct{}),
+	}
+	go c.serve()
+	return c, nil
+}
+
+// ErrKilledBeforeStart is returned by WaitForStart when the container was
+// killed while created. Signal tells which signal killed it.
+type ErrKilledBeforeStart struct{ Signal int }
+
+func (e *ErrKilledBeforeStart) Error() string {
+	return fmt.Sprintf("container killed by signal %d before it started", e.Signal)
+}
+
+// WaitForStart records the kernel and blocks until the container is
+// started (nil) or killed before it started (*ErrKilledBeforeStart). Use
+// it as Args.BeforeStart.
+func (c *Controller) WaitForStart(k *kernel.Kernel) error {
+	c.mu.Lock()
+	c.k = k
+	c.mu.Unlock()
+	select {
+	case <-c.startCh:
+		c.mu.Lock()
+		c.started = true
+		c.mu.Unlock()
+		return nil
+	case <-c.abort:
+		return &ErrKilledBeforeStart{Signal: c.abortSig}
+	}
+}
+
+// Exited records the first process's status, answers everyone waiting for
+// it, and returns once those answers are written (or after a second).
+func (c *Controller) Exited(status int) {
+	c.mu.Lock()
+	c.exitStatus = status
+	c.mu.Unlock()
+	close(c.exited)
+	done := make(chan struct{})
+	go func() { c.replies.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+	}
+	c.ln.Close()
+}
+
+func (c *Controller) serve() {
+	for {
+		conn, err := c.ln.AcceptUnix()
+		if err != nil {
+			return
+		}
+		c.replies.Add(1)
+		go func() {
+			defer c.replies.Done()
+			defer conn.Close()
+			c.handle(conn)
+		}()
+	}
+}
+
+// handle reads one request from conn and answers it.
+func (c *Controller) handle(conn *net.UnixConn) {
+	buf := make([]byte, MaxControlMessage)
+	oob := make([]byte, unix.CmsgSpace(3*4))
+	n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return
+	}
+	var files []*os.File
+	if oobn > 0 {
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err == nil {
+			for _, m := range msgs {
+				fds, err := unix.ParseUnixRights(&m)
+				if err != nil {
+					continue
+				}
+				for _, fd := range fds {
+					files = append(files, os.NewFile(uintptr(fd), "exec-stdio"))
+				}
+			}
+		}
+	}
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	var req ControlRequest
+	var resp ControlResponse
+	if err := json.Unmarshal(buf[:n], &req); err != nil {
+		resp.Error = fmt.Sprintf("decoding request: %v", err)
+	} else {
+		resp = c.dispatch(&req, files)
+	}
+	out, _ := json.Marshal(&resp)
+	conn.Write(out)
+}
+
+func (c *Controller) kernel() (*kernel.Kernel, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.k, c.started
+}
+
+func (c *Controller) dispatch(req *ControlRequest, files []*os.File) ControlResponse {
+	switch req.Cmd {
+	case CmdStart:
+		k, started := c.kernel()
+		if k == nil {
+			return ControlResponse{Error: "sandbox is not ready yet"}
+		}
+		if started {
+			return ControlResponse{Error: "container already started"}
+		}
+		select {
+		case c.startCh <- nil:
+			return ControlResponse{}
+		default:
+			return ControlResponse{Error: "container already started"}
+		}
+	case CmdSignal:
+		return c.signal(req.Signal, req.All)
+	case CmdExec:
+		return c.exec(req.Exec, files)
+	case CmdWaitPID:
+		return c.waitPID(req.PID)
+	case CmdWait:
+		<-c.exited
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return ControlResponse{Status: c.exitStatus}
+	case CmdPs:
+		k, started := c.kernel()
+		if k == nil || !started {
+			return ControlResponse{}
+		}
+		var resp ControlResponse
+		for _, p := range k.Processes() {
+			if p.Zombie {
+				continue
+			}
+			resp.Processes = append(resp.Processes, ProcessEntry{PID: p.PID, PPID: p.PPID, UID: p.UID,
+				Threads: p.Threads, Name: p.Name, Started: p.StartTime, CPU: p.CPU})
+		}
+		return resp
+	}
+	return ControlResponse{Error: fmt.Sprintf("unknown control command %q", req.Cmd)}
+}
+
+func (c *Controller) signal(sig int, all bool) ControlResponse {
+	if sig <= 0 || sig > kernel.NumSignals {
+		return ControlResponse{Error: fmt.Sprintf("invalid signal %d", sig)}
+	}
+	k, started := c.kernel()
+	if !started {
+		// A created container has no process yet: a signal whose default
+		// action would end it ends the sandbox, as it would end runc's
+		// waiting init.
+		switch unix.Signal(sig) {
+		case unix.SIGCHLD, unix.SIGCONT, unix.SIGURG, unix.SIGWINCH:
+			return ControlResponse{}
+		}
+		c.abortOnce.Do(func() {
+			c.abortSig = sig
+			close(c.abort)
+		})
+		return ControlResponse{}
+	}
+	info := kernel.SignalInfo{Signo: int32(sig), Code: kernel.SIUser}
+	if all {
+		for _, tg := range k.ThreadGroups() {
+			tg.SendSignal(info)
+		}
+		return ControlResponse{}
+	}
+	tg := k.ThreadGroupByPID(1)
+	if tg == nil {
+		return ControlResponse{Error: "container is not running"}
+	}
+	tg.SendSignal(info)
+	return ControlResponse{}
+}
+
+func (c *Controller) exec(a *ExecArgs, files []*os.File) ControlResponse {
+	k, started := c.kernel()
+	if !started {
+		return ControlResponse{Error: "container is not running"}
+	}
+	if a == nil || len(a.Args) == 0 {
+		return ControlResponse{Error: "exec: no command"}
+	}
+	if len(files) != 3 {
+		return ControlResponse{Error: fmt.Sprintf("exec: want 3 stdio FDs, got %d", len(files))}
+	}
+	select {
+	case <-c.exited:
+		return ControlResponse{Error: "container is not running"}
+	default:
+	}
+	stdio := make([]*vfs.FileDescription, 3)
+	for i, f := range files {
+		fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
+		if err != nil {
+			return ControlResponse{Error: fmt.Sprintf("exec: stdio fd %d: %v", i, err)}
+		}
+		// The host file takes its own duplicate; files are closed by handle.
+		dup, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return ControlResponse{Error: fmt.Sprintf("exec: stdio fd %d: %v", i, err)}
+		}
+		stdio[i] = host.New(os.NewFile(uintptr(dup), "exec-stdio"), uint32(fl)&unix.O_ACCMODE)
+	}
+	creds := auth.NewUser(a.UID, a.GID, a.AdditionalGids)
+	cwd := a.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	filename, err := lookPath(k, a.Args[0], a.Env, cwd, creds)
+	if err != nil {
+		releaseFiles(stdio)
+		return execFailure(err)
+	}
+	umask := uint32(0o022)
+	if a.Umask != nil {
+		umask = *a.Umask
+	}
+	tg, err := k.CreateExecProcess(kernel.CreateProcessArgs{
+		Filename:         filename,
+		Argv:             a.Args,
+		Envv:             a.Env,
+		WorkingDirectory: cwd,
+		Credentials:      creds,
+		Umask:            umask,
+		Files:            stdio,
+	})
+	if err != nil {
+		return execFailure(err)
+	}
+	ep := &execProcess{done: make(chan struct{})}
+	c.mu.Lock()
+	c.execs[tg.PID()] = ep
+	c.mu.Unlock()
+	go func() {
+		st, ok := k.WaitExecProcess(tg, c.exited)
+		if ok {
+			ep.status = st.ShellStatus()
+		} else {
+			ep.status = 128 + int(unix.SIGKILL)
+		}
+		close(ep.done)
+	}()
+	return ControlResponse{PID: tg.PID()}
+}
+
+// execFailure reports a process that could not be started, with the
+// status a shell gives: 127 for a missing program, 126 otherwise.
+func execFailure(err error) ControlResponse {
+	code := 126
+	if errors.Is(err, unix.ENOENT) {
+		code = 127
+	}
+	return ControlResponse{Error: err.Error(), ErrorCode: code}
+}
+
+// releaseFiles drops FDs that were not handed to a process.
+func releaseFiles(files []*vfs.FileDescription) {
+	for _, f := range files {
+		if f != nil {
+			f.DecRef()
+		}
+	}
+}
+
+func (c *Controller) waitPID(pid int32) ControlResponse {
+	c.mu.Lock()
+	ep, ok := c.execs[pid]
+	c.mu.Unlock()
+	if !ok {
+		return ControlResponse{Error: fmt.Sprintf("no exec'd process with pid %d", pid)}
+	}
+	<-ep.done
+	c.mu.Lock()
+	delete(c.execs, pid)
+	c.mu.Unlock()
+	return ControlResponse{Status: ep.status}
+}

@@ -1,0 +1,46 @@
+package cmd
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"bufferzone.dev/runsc/boot"
+)
+
+// startControl serves the control socket given with --control-fd, if any,
+// and makes the Sentry wait for a start request before it creates the
+// container's first process (`runsc create`).
+func (b *Boot) startControl(a *boot.Args) (*boot.Controller, error) {
+	if b.controlFD < 0 {
+		return nil, nil
+	}
+	ctrl, err := boot.NewController(os.NewFile(uintptr(b.controlFD), "control"))
+	if err != nil {
+		return nil, err
+	}
+	a.BeforeStart = ctrl.WaitForStart
+	return ctrl, nil
+}
+
+// finish records the first process's status in the --exit-fd file and
+// answers the control socket's waiters. A container killed before it
+// started ends as if its process had died of that signal.
+func (b *Boot) finish(ctrl *boot.Controller, code int, err error) (int, error) {
+	var killed *boot.ErrKilledBeforeStart
+	if errors.As(err, &killed) {
+		code, err = 128+killed.Signal, nil
+	}
+	if err != nil {
+		code = 1
+	}
+	if b.exitFD >= 0 {
+		f := os.NewFile(uintptr(b.exitFD), "exit-status")
+		fmt.Fprintf(f, "%d\n", code)
+		f.Close()
+	}
+	if ctrl != nil {
+		ctrl.Exited(code)
+	}
+	return code, err
+}

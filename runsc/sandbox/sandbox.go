@@ -1,0 +1,245 @@
+// Package sandbox is the host side of a sandbox: it starts the Gofer
+// (`runsc gofer`) and the Sentry (`runsc boot`) connected by a socketpair,
+// hands the Sentry its OCI spec, stdio, control socket and exit-status
+// file, and talks to a running Sentry over its control socket (see
+// runsc/boot's Controller for the protocol).
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"bufferzone.dev/runsc/boot"
+)
+
+// Options describe a sandbox to start.
+type Options struct {
+	// Exe is the runsc binary; os.Executable() if empty.
+	Exe string
+	// GlobalFlags are passed to both children before the command name.
+	GlobalFlags []string
+	// Spec is the container's spec; Spec.Root.Path must be absolute.
+	Spec *specs.Spec
+	// Stdio are the Sentry's (and so the container's) stdin, stdout and
+	// stderr; the caller's if nil.
+	Stdio []*os.File
+	// Control, if set, is the listening control socket: the Sentry waits
+	// on it for `start` before it creates the first process.
+	Control *os.File
+	// ExitFile, if set, is where the Sentry writes the first process's
+	// exit status when it ends.
+	ExitFile *os.File
+	// Detach makes both processes outlive the caller: they get a session
+	// of their own and no parent-death signal.
+	Detach bool
+	// Isolate starts the Sentry in new pid, mount, ipc, uts and network
+	// namespaces (see Isolation).
+	Isolate bool
+}
+
+// Sandbox is a started Gofer and Sentry.
+type Sandbox struct {
+	Gofer  *exec.Cmd
+	Sentry *exec.Cmd
+}
+
+// Start starts the Gofer and the Sentry. On error nothing is left running.
+func Start(o Options) (*Sandbox, error) {
+	exe := o.Exe
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("finding runsc: %w", err)
+		}
+	}
+	if o.Spec == nil || o.Spec.Root == nil || o.Spec.Root.Path == "" {
+		return nil, errors.New("spec has no root")
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("creating the gofer socket: %w", err)
+	}
+	sentryEnd, goferEnd := os.NewFile(uintptr(fds[0]), "sentry-9p"), os.NewFile(uintptr(fds[1]), "gofer-9p")
+	defer sentryEnd.Close()
+
+	attr := func() *syscall.SysProcAttr {
+		if o.Detach {
+			return &syscall.SysProcAttr{Setsid: true}
+		}
+		return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	}
+	goferArgs := append(append([]string(nil), o.GlobalFlags...), "gofer", "--root", o.Spec.Root.Path, "--io-fd", "3")
+	if o.Spec.Root.Readonly {
+		goferArgs = append(goferArgs, "--read-only")
+	}
+	gofer := exec.Command(exe, goferArgs...)
+	gofer.ExtraFiles = []*os.File{goferEnd}
+	gofer.Stderr = os.Stderr
+	gofer.SysProcAttr = attr()
+	err = gofer.Start()
+	goferEnd.Close()
+	if err != nil {
+		return nil, fmt.Errorf("starting the gofer: %w", err)
+	}
+
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		killWait(gofer)
+		return nil, fmt.Errorf("creating the spec pipe: %w", err)
+	}
+	defer specW.Close()
+	extra := []*os.File{sentryEnd, specR}
+	bootArgs := append(append([]string(nil), o.GlobalFlags...), "boot", "--io-fd", "3", "--spec-fd", "4")
+	if o.Control != nil {
+		bootArgs = append(bootArgs, "--control-fd", fmt.Sprint(3+len(extra)))
+		extra = append(extra, o.Control)
+	}
+	if o.ExitFile != nil {
+		bootArgs = append(bootArgs, "--exit-fd", fmt.Sprint(3+len(extra)))
+		extra = append(extra, o.ExitFile)
+	}
+	sentry := exec.Command(exe, bootArgs...)
+	sentry.ExtraFiles = extra
+	sentry.Stdin, sentry.Stdout, sentry.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if len(o.Stdio) == 3 {
+		sentry.Stdin, sentry.Stdout, sentry.Stderr = o.Stdio[0], o.Stdio[1], o.Stdio[2]
+	}
+	sentry.SysProcAttr = attr()
+	if o.Isolate {
+		sentry.SysProcAttr.Cloneflags = IsolationCloneFlags
+	}
+	err = sentry.Start()
+	specR.Close()
+	if err != nil {
+		killWait(gofer)
+		return nil, fmt.Errorf("starting the sentry: %w", err)
+	}
+	if err := json.NewEncoder(specW).Encode(o.Spec); err != nil {
+		killWait(sentry)
+		killWait(gofer)
+		return nil, fmt.Errorf("sending the spec to the sentry: %w", err)
+	}
+	return &Sandbox{Gofer: gofer, Sentry: sentry}, nil
+}
+
+// Kill kills both processes and waits for them.
+func (s *Sandbox) Kill() {
+	killWait(s.Sentry)
+	killWait(s.Gofer)
+}
+
+// Release forgets both processes without waiting for them (they run on
+// after a detached caller exits).
+func (s *Sandbox) Release() {
+	s.Sentry.Process.Release()
+	s.Gofer.Process.Release()
+}
+
+// WaitStatus waits for the Sentry and returns its exit status as a shell
+// reports it (128+N for death by signal N); it then waits for the Gofer,
+// which ends when its connection to the Sentry closes.
+func (s *Sandbox) WaitStatus() (int, error) {
+	err := s.Sentry.Wait()
+	code := 0
+	var exitErr *exec.ExitError
+	switch {
+	case errors.As(err, &exitErr):
+		ws := exitErr.Sys().(syscall.WaitStatus)
+		if ws.Signaled() {
+			code = 128 + int(ws.Signal())
+		} else {
+			code = ws.ExitStatus()
+		}
+	case err != nil:
+		return 0, fmt.Errorf("waiting for the sentry: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { s.Gofer.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		killWait(s.Gofer)
+	}
+	return code, nil
+}
+
+func killWait(c *exec.Cmd) {
+	if c.Process == nil {
+		return
+	}
+	c.Process.Kill()
+	c.Wait()
+}
+
+// Listen creates the listening control socket (SOCK_SEQPACKET) at path and
+// returns it as a file to hand to the Sentry.
+func Listen(path string) (*os.File, error) {
+	if len(path) >= len(unix.RawSockaddrUnix{}.Path) {
+		return nil, fmt.Errorf("control socket path %s is too long for a unix socket; use a shorter --root", path)
+	}
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("binding control socket %s: %w", path, err)
+	}
+	if err := unix.Listen(fd, 16); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("listening on control socket: %w", err)
+	}
+	return os.NewFile(uintptr(fd), "control"), nil
+}
+
+// ErrNotReachable is returned by Call when the Sentry is not answering on
+// its control socket (it has exited).
+var ErrNotReachable = errors.New("sandbox is not running")
+
+// Call sends req, with files attached, to the Sentry listening at path and
+// returns its answer. An error in the answer is returned as an error.
+func Call(path string, req *boot.ControlRequest, files ...*os.File) (*boot.ControlResponse, error) {
+	conn, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: path, Net: "unixpacket"})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotReachable, err)
+	}
+	defer conn.Close()
+	data, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("encoding control request: %w", err)
+	}
+	var oob []byte
+	if len(files) > 0 {
+		fds := make([]int, len(files))
+		for i, f := range files {
+			fds[i] = int(f.Fd())
+		}
+		oob = unix.UnixRights(fds...)
+	}
+	if _, _, err := conn.WriteMsgUnix(data, oob, nil); err != nil {
+		return nil, fmt.Errorf("sending control request: %w", err)
+	}
+	buf := make([]byte, boot.MaxControlMessage)
+	n, err := conn.Read(buf)
+	if err != nil || n == 0 {
+		// The Sentry closed the connection without answering: it exited.
+		return nil, fmt.Errorf("%w: no answer to %s", ErrNotReachable, req.Cmd)
+	}
+	var resp boot.ControlResponse
+	if err := json.Unmarshal(buf[:n], &resp); err != nil {
+		return nil, fmt.Errorf("decoding control response: %w", err)
+	}
+	if resp.Error != "" {
+		return &resp, errors.New(resp.Error)
+	}
+	return &resp, nil
+}
