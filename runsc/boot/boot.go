@@ -19,6 +19,8 @@ import (
 	"bufferzone.dev/pkg/sentry/fsimpl/dev"
 	"bufferzone.dev/pkg/sentry/fsimpl/gofer"
 	"bufferzone.dev/pkg/sentry/fsimpl/host"
+	"bufferzone.dev/pkg/sentry/fsimpl/proc"
+	"bufferzone.dev/pkg/sentry/fsimpl/sys"
 	"bufferzone.dev/pkg/sentry/kernel"
 	"bufferzone.dev/pkg/sentry/kernel/auth"
 	"bufferzone.dev/pkg/sentry/memory"
@@ -105,6 +107,9 @@ func Run(a Args) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := mountProcSys(k, root); err != nil {
+		return 0, err
+	}
 	files := make([]*vfs.FileDescription, len(a.Stdio))
 	for i, f := range a.Stdio {
 		fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
@@ -166,6 +171,40 @@ func mountDev(v *vfs.VFS, root *vfs.Mount) error {
 	}
 	if _, err := v.Mount(v.NewFilesystemInstance(dev.New()), at, "none", false); err != nil {
 		return fmt.Errorf("mounting /dev: %w", err)
+	}
+	return nil
+}
+
+// mountProcSys mounts the sandbox's own /proc and /sys over the root's
+// /proc and /sys directories, so that the host's are never visible. A root
+// without such a directory gets none. A directory the Gofer refuses to
+// serve (the host's procfs or sysfs itself, EACCES) cannot be a mount
+// point yet; it stays inaccessible, which is safe, and is logged.
+func mountProcSys(k *kernel.Kernel, root *vfs.Mount) error {
+	v := k.VFS
+	ctx := &bootContext{creds: auth.NewUser(0, 0, nil)}
+	rootVD := vfs.VirtualDentry{Mount: root, Dentry: root.Root()}
+	for _, m := range []struct {
+		path, source string
+		fs           vfs.Filesystem
+	}{
+		{"/proc", "proc", proc.New(k)},
+		{"/sys", "sysfs", sys.New(k.NumCPU())},
+	} {
+		at, err := v.GetDentry(ctx, vfs.Resolution{Root: rootVD, Start: rootVD, Path: m.path, FollowFinal: true})
+		if err == unix.ENOENT || err == unix.ENOTDIR {
+			continue
+		}
+		if err == unix.EACCES {
+			k.Logf("not mounting %s: the root's %s cannot be served as a mount point", m.path, m.path)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("finding %s: %w", m.path, err)
+		}
+		if _, err := v.Mount(v.NewFilesystemInstance(m.fs), at, m.source, false); err != nil {
+			return fmt.Errorf("mounting %s: %w", m.path, err)
+		}
 	}
 	return nil
 }
