@@ -58,6 +58,9 @@ type Kernel struct {
 	numCPU   int
 	bootTime time.Time
 
+	// shm is the System V shared memory registry.
+	shm shmRegistry
+
 	// treeMu guards the process tree (parents, children, zombies).
 	treeMu sync.Mutex
 	// initTG is the sandbox's first process (PID 1).
