@@ -328,7 +328,7 @@ func DotEntries(ctx Context, d *Dentry, off int64, emit func(Dirent) bool) (int6
 		off = 1
 	}
 	if off == 1 {
-		parent := d.parent
+		parent := d.Parent()
 		if parent == nil {
 			parent = d
 		}
@@ -367,4 +367,11 @@ func (fd *FileDescription) WithOffset(fn func(off int64) (int64, error)) (int64,
 	n, err := fn(fd.off)
 	fd.off += n
 	return n, err
+}
+
+// Allocator is implemented by FileImpls that support fallocate(2).
+type Allocator interface {
+	// Allocate carries out fallocate with mode over [off, off+length);
+	// EOPNOTSUPP for modes the file system lacks.
+	Allocate(ctx Context, mode uint32, off, length int64) error
 }

@@ -14,6 +14,12 @@ type Creator interface {
 	Create(ctx Context, name string, mode uint32) (Inode, error)
 }
 
+// binder is implemented by FileImpls that want to know their file
+// description (FIFO ends follow its O_NONBLOCK flag).
+type binder interface {
+	Bind(fd *FileDescription)
+}
+
 // OpenAt opens the file r names, as openat(2) does, creating it for O_CREAT.
 // mode is the creation mode after the umask.
 func (v *VFS) OpenAt(ctx Context, r Resolution, flags uint32, mode uint32) (*FileDescription, error) {
@@ -79,11 +85,20 @@ func (v *VFS) open(ctx Context, vd VirtualDentry, flags uint32, created bool) (*
 			}
 		}
 	}
+	if flags&unix.O_TRUNC != 0 && flags&unix.O_PATH == 0 && ft == unix.S_IFREG && !created && st.Size != 0 {
+		if vd.Mount.ReadOnly {
+			return nil, unix.EROFS
+		}
+	}
 	impl, err := vd.Dentry.inode.Open(ctx, vd.Dentry, flags)
 	if err != nil {
 		return nil, err
 	}
-	return NewFileDescription(impl, vd, flags), nil
+	fd := NewFileDescription(impl, vd, flags)
+	if b, ok := impl.(binder); ok {
+		b.Bind(fd)
+	}
+	return fd, nil
 }
 
 func (v *VFS) openCreate(ctx Context, r Resolution, flags, mode uint32) (VirtualDentry, bool, error) {
@@ -94,8 +109,9 @@ func (v *VFS) openCreate(ctx Context, r Resolution, flags, mode uint32) (Virtual
 	if mustBeDir || name == "." || name == ".." {
 		return VirtualDentry{}, false, unix.EISDIR
 	}
-	rs := &resolver{v: v, ctx: ctx, root: r.Root}
-	vd, err := rs.step(parent, name, flags&unix.O_EXCL == 0 && flags&unix.O_NOFOLLOW == 0)
+	rs := v.newResolver(ctx, r)
+	follow := flags&unix.O_EXCL == 0 && flags&unix.O_NOFOLLOW == 0
+	vd, err := rs.step(parent, name, follow)
 	if err == nil {
 		if flags&unix.O_EXCL != 0 {
 			return VirtualDentry{}, false, unix.EEXIST
@@ -105,29 +121,44 @@ func (v *VFS) openCreate(ctx Context, r Resolution, flags, mode uint32) (Virtual
 	if err != unix.ENOENT {
 		return VirtualDentry{}, false, err
 	}
-	if parent.Mount.ReadOnly {
-		return VirtualDentry{}, false, unix.EROFS
+	if follow {
+		// A dangling symlink in the last component: O_CREAT creates its
+		// target (Linux does, without O_EXCL), unless it leads elsewhere.
+		if d := parent.Dentry.cachedChild(name); d != nil {
+			if st, serr := d.inode.Stat(ctx); serr == nil && FileType(st.Mode) == unix.S_IFLNK {
+				target, lerr := d.inode.Readlink(ctx)
+				if lerr != nil {
+					return VirtualDentry{}, false, lerr
+				}
+				if rs.symlinks++; rs.symlinks > MaxSymlinkTraversals {
+					return VirtualDentry{}, false, unix.ELOOP
+				}
+				r2 := r
+				r2.Start, r2.Path = parent, target
+				return v.openCreate(ctx, r2, flags, mode)
+			}
+		}
 	}
-	st, err := parent.Dentry.inode.Stat(ctx)
-	if err != nil {
+	v.mutateMu.Lock()
+	defer v.mutateMu.Unlock()
+	if c := parent.Dentry.cachedChild(name); c != nil {
+		// Created by someone else since the lookup above.
+		if flags&unix.O_EXCL != 0 {
+			return VirtualDentry{}, false, unix.EEXIST
+		}
+		return VirtualDentry{Mount: parent.Mount, Dentry: c}, false, nil
+	}
+	if err := v.mayCreate(ctx, parent); err != nil {
 		return VirtualDentry{}, false, err
-	}
-	if !ctx.Credentials().CanAccess(uint32(st.Mode), st.Uid, st.Gid, auth.MayWrite|auth.MayExecute, true) {
-		return VirtualDentry{}, false, unix.EACCES
 	}
 	c, ok := parent.Dentry.inode.(Creator)
 	if !ok {
-		return VirtualDentry{}, false, unix.EROFS
+		return VirtualDentry{}, false, unix.EPERM
 	}
 	inode, err := c.Create(ctx, name, mode&0o7777|unix.S_IFREG)
 	if err != nil {
 		return VirtualDentry{}, false, err
 	}
-	parent.Dentry.Invalidate(name)
-	d, err := parent.Dentry.child(ctx, name)
-	if err != nil {
-		return VirtualDentry{}, false, err
-	}
-	_ = inode
+	d := parent.Dentry.insertChild(name, inode)
 	return VirtualDentry{Mount: parent.Mount, Dentry: d}, true, nil
 }

@@ -6,7 +6,15 @@
 // the Dentry cache above them and every rule of path resolution, so each file
 // system only answers questions about one directory or one file at a time.
 //
-// Lock order: VFS.mountMu > Dentry.mu (a parent's before its child's).
+// Lock order:
+//
+//	VFS.mutateMu (every namespace change: create, remove, rename, link)
+//	  VFS.treeMu (Dentry.parent and Dentry.name)
+//	    VFS.mountMu
+//	      Dentry.mu (a parent's before its child's)
+//
+// File system locks are taken below VFS.mutateMu and never call back into
+// vfs with their own locks held.
 package vfs
 
 import (
@@ -79,16 +87,42 @@ type Dentry struct {
 
 	mu       sync.Mutex
 	children map[string]*Dentry
+	// dead is set once the dentry's name is removed (unlink, rmdir, or
+	// replaced by rename): nothing can be created in a dead directory.
+	// Protected by VFS.mutateMu for writes; read under Dentry.mu.
+	dead bool
 }
 
 // Inode returns the dentry's inode.
 func (d *Dentry) Inode() Inode { return d.inode }
 
-// Name returns the dentry's name in its parent ("/" for a root).
-func (d *Dentry) Name() string { return d.name }
+// Name returns the dentry's name in its parent ("/" for a root). It may
+// change under a concurrent rename.
+func (d *Dentry) Name() string {
+	treeMu.RLock()
+	defer treeMu.RUnlock()
+	return d.name
+}
 
-// Parent returns the dentry's parent, or nil for a file system root.
-func (d *Dentry) Parent() *Dentry { return d.parent }
+// Parent returns the dentry's parent, or nil for a file system root. It may
+// change under a concurrent rename.
+func (d *Dentry) Parent() *Dentry {
+	treeMu.RLock()
+	defer treeMu.RUnlock()
+	return d.parent
+}
+
+// IsDead reports whether the dentry's name has been removed.
+func (d *Dentry) IsDead() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.dead
+}
+
+// treeMu protects Dentry.parent and Dentry.name of every dentry: rename
+// changes them, path name generation and ".." read them. One lock for the
+// whole tree, as Linux's rename_lock.
+var treeMu sync.RWMutex
 
 // Filesystem returns the file system instance the dentry belongs to.
 func (d *Dentry) Filesystem() *FilesystemInstance { return d.fs }
@@ -134,6 +168,11 @@ func (vd VirtualDentry) Ok() bool { return vd.Dentry != nil }
 
 // VFS is the mount table and the operations that resolve paths through it.
 type VFS struct {
+	// mutateMu serialises changes to the namespace (create, remove,
+	// rename, link), so that the checks each makes stay true while it
+	// changes the tree.
+	mutateMu sync.Mutex
+
 	mountMu sync.RWMutex
 	// mounts maps a mount point (parent mount, dentry) to the mount on it.
 	mounts  map[VirtualDentry]*Mount
@@ -141,6 +180,9 @@ type VFS struct {
 	nextDev uint32
 	rootMnt *Mount
 	allMnts []*Mount
+	// anon holds mounts that are in no mount tree (memfd's tmpfs), by
+	// name.
+	anon map[string]*Mount
 }
 
 // New returns an empty VFS.
@@ -188,6 +230,38 @@ func (v *VFS) Mount(fi *FilesystemInstance, at VirtualDentry, source string, rea
 	v.mounts[at] = m
 	v.allMnts = append(v.allMnts, m)
 	return m, nil
+}
+
+// AnonMount returns the mount called name that is in no mount tree, for
+// files that have no path (memfd_create); mk makes its file system the
+// first time.
+func (v *VFS) AnonMount(name string, mk func() Filesystem) *Mount {
+	v.mountMu.Lock()
+	if m, ok := v.anon[name]; ok {
+		v.mountMu.Unlock()
+		return m
+	}
+	v.mountMu.Unlock()
+	fi := v.NewFilesystemInstance(mk())
+	v.mountMu.Lock()
+	defer v.mountMu.Unlock()
+	if m, ok := v.anon[name]; ok {
+		return m
+	}
+	if v.anon == nil {
+		v.anon = make(map[string]*Mount)
+	}
+	m := &Mount{ID: v.nextID, fs: fi, root: fi.root, Source: name}
+	v.nextID++
+	v.anon[name] = m
+	return m
+}
+
+// NewUnlinkedDentry returns a dentry for inode that is in no directory
+// (its name is already removed), under m's root, called name.
+func (m *Mount) NewUnlinkedDentry(name string, inode Inode) VirtualDentry {
+	d := &Dentry{parent: m.root, name: name, inode: inode, fs: m.fs, dead: true}
+	return VirtualDentry{Mount: m, Dentry: d}
 }
 
 // Root returns the root of the mount tree.
@@ -252,6 +326,26 @@ func (d *Dentry) child(ctx Context, name string) (*Dentry, error) {
 	return c, nil
 }
 
+// insertChild caches inode as d's child called name, replacing any cached
+// child of that name, and returns the new dentry.
+func (d *Dentry) insertChild(name string, inode Inode) *Dentry {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.children == nil {
+		d.children = make(map[string]*Dentry)
+	}
+	c := &Dentry{parent: d, name: name, inode: inode, fs: d.fs}
+	d.children[name] = c
+	return c
+}
+
+// cachedChild returns d's cached child called name, if any.
+func (d *Dentry) cachedChild(name string) *Dentry {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.children[name]
+}
+
 // Invalidate drops d's cached child called name (after it is removed or
 // renamed by a file system operation).
 func (d *Dentry) Invalidate(name string) {
@@ -274,6 +368,31 @@ type Resolution struct {
 	Path string
 	// FollowFinal says whether a symlink in the last component is followed.
 	FollowFinal bool
+	// Flags are openat2(2)'s RESOLVE_* restrictions.
+	Flags ResolveFlags
+}
+
+// ResolveFlags are the RESOLVE_* flags of openat2(2).
+type ResolveFlags uint64
+
+// RESOLVE_* values, from linux/openat2.h.
+const (
+	ResolveNoXDev       ResolveFlags = 0x01
+	ResolveNoMagicLinks ResolveFlags = 0x02
+	ResolveNoSymlinks   ResolveFlags = 0x04
+	ResolveBeneath      ResolveFlags = 0x08
+	ResolveInRoot       ResolveFlags = 0x10
+	ResolveCached       ResolveFlags = 0x20
+	// ResolveAll is every flag openat2 accepts.
+	ResolveAll = ResolveNoXDev | ResolveNoMagicLinks | ResolveNoSymlinks | ResolveBeneath | ResolveInRoot | ResolveCached
+)
+
+// MagicLink is implemented by symlink inodes that are "magic" (the
+// /proc/[pid]/fd/N kind, which name a file rather than a path), so that
+// RESOLVE_NO_MAGICLINKS can refuse them.
+type MagicLink interface {
+	// IsMagicLink reports whether the inode is a magic link.
+	IsMagicLink() bool
 }
 
 // resolver carries state across the components of one resolution.
@@ -282,11 +401,23 @@ type resolver struct {
 	ctx      Context
 	root     VirtualDentry
 	symlinks int
+	flags    ResolveFlags
+	// start is the resolution's starting point, which RESOLVE_BENEATH
+	// paths may not leave.
+	start VirtualDentry
+}
+
+func (v *VFS) newResolver(ctx Context, r Resolution) *resolver {
+	rs := &resolver{v: v, ctx: ctx, root: r.Root, flags: r.Flags, start: r.Start}
+	if r.Flags&ResolveInRoot != 0 {
+		rs.root = r.Start
+	}
+	return rs
 }
 
 // GetDentry resolves r to an existing file.
 func (v *VFS) GetDentry(ctx Context, r Resolution) (VirtualDentry, error) {
-	rs := &resolver{v: v, ctx: ctx, root: r.Root}
+	rs := v.newResolver(ctx, r)
 	return rs.walkPath(r.Start, r.Path, r.FollowFinal)
 }
 
@@ -302,10 +433,14 @@ func (v *VFS) GetParent(ctx Context, r Resolution) (parent VirtualDentry, name s
 	if len(path) >= MaxPathLen {
 		return VirtualDentry{}, "", false, unix.ENAMETOOLONG
 	}
+	rs := v.newResolver(ctx, r)
 	trimmed := strings.TrimRight(path, "/")
 	if trimmed == "" {
 		// "/" itself: its parent is itself, name ".".
-		return r.Root, ".", true, nil
+		if rs.flags&ResolveBeneath != 0 {
+			return VirtualDentry{}, "", false, unix.EXDEV
+		}
+		return rs.root, ".", true, nil
 	}
 	mustBeDir = len(trimmed) != len(path)
 	dir, name := "", trimmed
@@ -315,7 +450,6 @@ func (v *VFS) GetParent(ctx Context, r Resolution) (parent VirtualDentry, name s
 	if len(name) > MaxNameLen {
 		return VirtualDentry{}, "", false, unix.ENAMETOOLONG
 	}
-	rs := &resolver{v: v, ctx: ctx, root: r.Root}
 	start := r.Start
 	if dir != "" {
 		start, err = rs.walkPath(r.Start, dir, true)
@@ -343,6 +477,16 @@ func (rs *resolver) checkSearchable(vd VirtualDentry) error {
 	return nil
 }
 
+// mountedOn follows mounts on vd, refusing to cross into one with
+// RESOLVE_NO_XDEV.
+func (rs *resolver) mountedOn(vd VirtualDentry) (VirtualDentry, error) {
+	next := rs.v.mountedOn(vd)
+	if next.Mount != vd.Mount && rs.flags&ResolveNoXDev != 0 {
+		return VirtualDentry{}, unix.EXDEV
+	}
+	return next, nil
+}
+
 // walkPath resolves path from start.
 func (rs *resolver) walkPath(start VirtualDentry, path string, followFinal bool) (VirtualDentry, error) {
 	if path == "" {
@@ -353,9 +497,18 @@ func (rs *resolver) walkPath(start VirtualDentry, path string, followFinal bool)
 	}
 	cur := start
 	if path[0] == '/' {
+		if rs.flags&ResolveBeneath != 0 {
+			return VirtualDentry{}, unix.EXDEV
+		}
+		if rs.flags&ResolveNoXDev != 0 && rs.root.Mount != start.Mount {
+			return VirtualDentry{}, unix.EXDEV
+		}
 		cur = rs.root
 	}
-	cur = rs.v.mountedOn(cur)
+	cur, err := rs.mountedOn(cur)
+	if err != nil {
+		return VirtualDentry{}, err
+	}
 	mustBeDir := strings.HasSuffix(path, "/")
 	comps := strings.Split(path, "/")
 	// Drop empty components (repeated or trailing slashes).
@@ -400,14 +553,17 @@ func (rs *resolver) step(cur VirtualDentry, name string, follow bool) (VirtualDe
 	case ".":
 		return cur, nil
 	case "..":
-		return rs.parentOf(cur), nil
+		return rs.parentOf(cur)
 	}
 	d, err := cur.Dentry.child(rs.ctx, name)
 	if err != nil {
 		return VirtualDentry{}, err
 	}
-	next := rs.v.mountedOn(VirtualDentry{Mount: cur.Mount, Dentry: d})
-	if !follow {
+	next, err := rs.mountedOn(VirtualDentry{Mount: cur.Mount, Dentry: d})
+	if err != nil {
+		return VirtualDentry{}, err
+	}
+	if !follow && rs.flags&ResolveNoSymlinks == 0 {
 		return next, nil
 	}
 	st, err := next.Dentry.inode.Stat(rs.ctx)
@@ -416,6 +572,12 @@ func (rs *resolver) step(cur VirtualDentry, name string, follow bool) (VirtualDe
 	}
 	if FileType(st.Mode) != unix.S_IFLNK {
 		return next, nil
+	}
+	if rs.flags&ResolveNoSymlinks != 0 {
+		return VirtualDentry{}, unix.ELOOP
+	}
+	if ml, ok := next.Dentry.inode.(MagicLink); ok && ml.IsMagicLink() && rs.flags&ResolveNoMagicLinks != 0 {
+		return VirtualDentry{}, unix.ELOOP
 	}
 	rs.symlinks++
 	if rs.symlinks > MaxSymlinkTraversals {
@@ -433,17 +595,25 @@ func (rs *resolver) step(cur VirtualDentry, name string, follow bool) (VirtualDe
 
 // parentOf returns the parent of vd, staying within the resolution's root
 // and crossing mount boundaries upwards.
-func (rs *resolver) parentOf(vd VirtualDentry) VirtualDentry {
+func (rs *resolver) parentOf(vd VirtualDentry) (VirtualDentry, error) {
+	treeMu.RLock()
+	defer treeMu.RUnlock()
 	for {
 		if vd == rs.root {
-			return vd
+			return vd, nil
+		}
+		if rs.flags&ResolveBeneath != 0 && vd == rs.start {
+			return VirtualDentry{}, unix.EXDEV
 		}
 		if vd.Dentry != vd.Mount.root {
-			return rs.v.mountedOn(VirtualDentry{Mount: vd.Mount, Dentry: vd.Dentry.parent})
+			return rs.v.mountedOn(VirtualDentry{Mount: vd.Mount, Dentry: vd.Dentry.parent}), nil
 		}
 		up, ok := vd.Mount.Parent()
 		if !ok {
-			return vd // the root of everything
+			return vd, nil // the root of everything
+		}
+		if rs.flags&ResolveNoXDev != 0 {
+			return VirtualDentry{}, unix.EXDEV
 		}
 		vd = up
 	}
@@ -453,6 +623,8 @@ func (rs *resolver) parentOf(vd VirtualDentry) VirtualDentry {
 // /proc/[pid]/fd links report it. A vd outside root gets a path from the
 // real root.
 func (v *VFS) PathName(root, vd VirtualDentry) string {
+	treeMu.RLock()
+	defer treeMu.RUnlock()
 	var parts []string
 	for vd != root {
 		if vd.Dentry == vd.Mount.root {
