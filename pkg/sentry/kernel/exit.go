@@ -26,6 +26,7 @@ func (tg *ThreadGroup) forkGroup(nt *Task, shareSighand bool, exitSignal unix.Si
 	tg.mu.Lock()
 	ng.actions = tg.actions
 	ng.nice = tg.nice
+	ng.personality = tg.personality
 	tg.mu.Unlock()
 	k.treeMu.Lock()
 	ng.pgid, ng.sid = tg.pgid, tg.sid

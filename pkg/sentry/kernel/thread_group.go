@@ -56,6 +56,8 @@ type ThreadGroup struct {
 	stopped chan struct{}
 	// nice is the scheduling nice value (guarded by mu).
 	nice int32
+	// personality is personality(2)'s value (guarded by mu).
+	personality uint32
 	// subreaper is PR_SET_CHILD_SUBREAPER (guarded by Kernel.treeMu).
 	subreaper bool
 	// exitedCPU is the CPU time of the group's exited threads.
@@ -239,5 +241,19 @@ func (tg *ThreadGroup) Nice() int32 {
 func (tg *ThreadGroup) SetNice(n int32) {
 	tg.mu.Lock()
 	tg.nice = n
+	tg.mu.Unlock()
+}
+
+// Personality returns the personality(2) value.
+func (tg *ThreadGroup) Personality() uint32 {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return tg.personality
+}
+
+// SetPersonality sets the personality(2) value.
+func (tg *ThreadGroup) SetPersonality(p uint32) {
+	tg.mu.Lock()
+	tg.personality = p
 	tg.mu.Unlock()
 }

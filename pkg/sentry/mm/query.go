@@ -1,0 +1,26 @@
+package mm
+
+import "golang.org/x/sys/unix"
+
+// CheckMapped returns ENOMEM if any page of [addr, addr+length) is not
+// mapped, as mlock(2), msync(2) and mincore(2) report; EINVAL for an
+// unaligned address. A zero length is valid.
+func (mm *MemoryManager) CheckMapped(addr, length uintptr) error {
+	if addr&pageMask != 0 {
+		return unix.EINVAL
+	}
+	end, ok := pageRoundUp(addr + length)
+	if !ok || addr+length < addr {
+		return unix.ENOMEM
+	}
+	mm.mu.Lock()
+	defer mm.unlock()
+	for a := addr; a < end; {
+		v := mm.vmas.find(a)
+		if v == nil {
+			return unix.ENOMEM
+		}
+		a = v.end
+	}
+	return nil
+}
