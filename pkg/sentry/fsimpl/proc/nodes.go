@@ -80,30 +80,41 @@ func (d *dirNode) Lookup(ctx vfs.Context, name string) (vfs.Inode, error) {
 // Readlink implements vfs.Inode.
 func (d *dirNode) Readlink(vfs.Context) (string, error) { return "", unix.EINVAL }
 
-// Open implements vfs.Inode: the entries are listed once, at open, so that
-// a directory read in several getdents calls is one consistent snapshot.
+// Open implements vfs.Inode.
 func (d *dirNode) Open(ctx vfs.Context, dent *vfs.Dentry, flags uint32) (vfs.FileImpl, error) {
-	names, err := d.list(ctx)
-	if err != nil {
+	if _, _, err := d.owner(ctx); err != nil {
 		return nil, err
 	}
-	return &dirFile{d: d, dent: dent, names: names}, nil
+	return &dirFile{d: d, dent: dent}, nil
 }
 
-// dirFile is an open directory.
+// dirFile is an open directory. Its entries are listed when reading
+// starts (at offset 0, so a rewind lists again), not at open: a process's
+// fd directory then shows the descriptor reading it. Later getdents calls
+// continue in that snapshot.
 type dirFile struct {
 	vfs.FileDefaults
 	d     *dirNode
 	dent  *vfs.Dentry
 	names []string
+	// listed says whether names holds a listing.
+	listed bool
 }
 
 // Read implements vfs.FileImpl.
 func (f *dirFile) Read(vfs.Context, []byte, int64) (int, error) { return 0, unix.EISDIR }
 
-// IterDirents implements vfs.FileImpl. An entry that vanished since open
-// is still listed, with DT_UNKNOWN, as a racing readdir on Linux may do.
+// IterDirents implements vfs.FileImpl. An entry that vanished since the
+// listing is still returned, with DT_UNKNOWN, as a racing readdir on Linux
+// may do. Calls are serialised by the file description's offset lock.
 func (f *dirFile) IterDirents(ctx vfs.Context, off int64, emit func(vfs.Dirent) bool) (int64, error) {
+	if off == 0 || !f.listed {
+		names, err := f.d.list(ctx)
+		if err != nil {
+			return off, err
+		}
+		f.names, f.listed = names, true
+	}
 	return vfs.IterStaticDirents(ctx, f.dent, off, f.names, func(name string) (uint64, uint8) {
 		c, err := f.d.lookup(ctx, name)
 		if err != nil {
