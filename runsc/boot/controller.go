@@ -38,6 +38,9 @@ const (
 	CmdWait = "wait"
 	// CmdPs lists the sandbox's processes.
 	CmdPs = "ps"
+	// CmdReady waits until the kernel is built and the first process can
+	// be started; it fails if the Sentry gave up first.
+	CmdReady = "ready"
 )
 
 // MaxControlMessage bounds one control packet.
@@ -108,6 +111,8 @@ type Controller struct {
 	exitStatus int
 
 	startCh chan error
+	// ready is closed when the kernel is built (WaitForStart is called).
+	ready chan struct{}
 	// abort is closed when the container is killed before it started.
 	abort     chan struct{}
 	abortOnce sync.Once
@@ -140,6 +145,7 @@ func NewController(ln *os.File) (*Controller, error) {
 		ln:      ul,
 		execs:   make(map[int32]*execProcess),
 		startCh: make(chan error, 1),
+		ready:   make(chan struct{}),
 		abort:   make(chan struct{}),
 		exited:  make(chan struct{}),
 	}
@@ -162,6 +168,7 @@ func (c *Controller) WaitForStart(k *kernel.Kernel) error {
 	c.mu.Lock()
 	c.k = k
 	c.mu.Unlock()
+	close(c.ready)
 	select {
 	case <-c.startCh:
 		c.mu.Lock()
@@ -251,12 +258,20 @@ func (c *Controller) kernel() (*kernel.Kernel, bool) {
 
 func (c *Controller) dispatch(req *ControlRequest, files []*os.File) ControlResponse {
 	switch req.Cmd {
-	case CmdStart:
-		k, started := c.kernel()
-		if k == nil {
-			return ControlResponse{Error: "sandbox is not ready yet"}
+	case CmdReady:
+		select {
+		case <-c.ready:
+			return ControlResponse{}
+		case <-c.exited:
+			return ControlResponse{Error: "sandbox failed to start"}
 		}
-		if started {
+	case CmdStart:
+		select {
+		case <-c.ready:
+		case <-c.exited:
+			return ControlResponse{Error: "container is not running"}
+		}
+		if _, started := c.kernel(); started {
 			return ControlResponse{Error: "container already started"}
 		}
 		select {

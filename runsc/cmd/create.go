@@ -1,0 +1,167 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/user"
+	"time"
+
+	"github.com/google/subcommands"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"bufferzone.dev/runsc/boot"
+	"bufferzone.dev/runsc/config"
+	"bufferzone.dev/runsc/container"
+	"bufferzone.dev/runsc/sandbox"
+)
+
+// Create is `runsc create`: it starts a container's sandbox (the Gofer and
+// a Sentry that has built the kernel) but not its process, which `runsc
+// start` starts.
+type Create struct {
+	bundle        string
+	pidFile       string
+	consoleSocket string
+}
+
+// Name implements subcommands.Command.
+func (*Create) Name() string { return "create" }
+
+// Synopsis implements subcommands.Command.
+func (*Create) Synopsis() string { return "create a container from a bundle (start it with start)" }
+
+// Usage implements subcommands.Command.
+func (*Create) Usage() string {
+	return `create [--bundle DIR] [--pid-file FILE] [--console-socket PATH] ID
+
+Creates container ID from the bundle (config.json and its root file
+system): the sandbox is started and the container's process is ready but
+not running; "runsc start ID" runs it. The container's stdio are this
+command's. The sandbox's host PID is written to --pid-file.
+`
+}
+
+// SetFlags implements subcommands.Command.
+func (c *Create) SetFlags(f *flag.FlagSet) {
+	f.StringVar(&c.bundle, "bundle", ".", "path to the bundle directory")
+	f.StringVar(&c.bundle, "b", ".", "same as --bundle")
+	f.StringVar(&c.pidFile, "pid-file", "", "file to write the sandbox's host PID to")
+	f.StringVar(&c.consoleSocket, "console-socket", "", "unix socket to send the terminal's master to (process.terminal)")
+}
+
+// Execute implements subcommands.Command.
+func (c *Create) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcommands.ExitStatus {
+	id, err := oneID(f.Args(), "create")
+	if err != nil {
+		return Usagef(args, "%v", err)
+	}
+	conf := ConfigFrom(args)
+	if _, err := createContainer(conf, id, c.bundle, c.pidFile, true); err != nil {
+		return Fatalf(args, "create %s: %v", id, err)
+	}
+	return subcommands.ExitSuccess
+}
+
+// createContainer creates container id from bundle and returns its state
+// and its sandbox. With detach the sandbox outlives this process;
+// otherwise it dies with it. On error nothing is left behind.
+func createContainer(conf *config.Config, id, bundle, pidFile string, detach bool) (_ *created, retErr error) {
+	bundle, spec, err := loadBundle(bundle)
+	if err != nil {
+		return nil, err
+	}
+	store := storeFor(conf)
+	owner := ""
+	if u, err := user.Current(); err == nil {
+		owner = u.Username
+	}
+	ctr, err := store.Create(container.State{ID: id, Bundle: bundle, Created: time.Now().UTC(), Owner: owner, Spec: spec})
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := store.Lock(id)
+	if err != nil {
+		os.RemoveAll(ctr.Dir())
+		return nil, err
+	}
+	defer unlock()
+	var sb *sandbox.Sandbox
+	defer func() {
+		if retErr != nil {
+			if sb != nil {
+				sb.Kill()
+			}
+			ctr.Destroy()
+		}
+	}()
+	ctl, err := sandbox.Listen(ctr.ControlSocket())
+	if err != nil {
+		return nil, err
+	}
+	defer ctl.Close()
+	exitFile, err := os.OpenFile(store.ExitFile(id), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("creating the exit status file: %w", err)
+	}
+	defer exitFile.Close()
+	sb, err = sandbox.Start(sandbox.Options{
+		GlobalFlags: conf.ToFlags(),
+		Spec:        spec,
+		Stdio:       []*os.File{os.Stdin, os.Stdout, os.Stderr},
+		Control:     ctl,
+		ExitFile:    exitFile,
+		Detach:      detach,
+		Isolate:     isolateSandbox(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if ctr.Sandbox, err = container.NewProc(sb.Sentry.Process.Pid); err != nil {
+		return nil, fmt.Errorf("recording the sentry: %w", err)
+	}
+	if ctr.Gofer, err = container.NewProc(sb.Gofer.Process.Pid); err != nil {
+		return nil, fmt.Errorf("recording the gofer: %w", err)
+	}
+	if err := ctr.Save(); err != nil {
+		return nil, err
+	}
+	// Wait until the Sentry has built the kernel and found the program, so
+	// that errors are reported by create and start can follow at once.
+	if _, err := sandbox.Call(ctr.ControlSocket(), &boot.ControlRequest{Cmd: boot.CmdReady}); err != nil {
+		if errors.Is(err, sandbox.ErrNotReachable) {
+			return nil, errors.New("the sandbox exited while starting (see the error above)")
+		}
+		return nil, err
+	}
+	ctr.State.Status = container.Created
+	if err := ctr.Save(); err != nil {
+		return nil, err
+	}
+	if spec.Hooks != nil {
+		//nolint:staticcheck // Prestart is deprecated but still run, as runc does.
+		hooks := append(append([]specs.Hook(nil), spec.Hooks.Prestart...), spec.Hooks.CreateRuntime...)
+		if err := container.RunHooks(hooks, ctr.OCIState()); err != nil {
+			return nil, err
+		}
+	}
+	if err := writePIDFile(pidFile, sb.Sentry.Process.Pid); err != nil {
+		return nil, err
+	}
+	if detach {
+		sb.Release()
+	}
+	return &created{ctr: ctr, sb: sb}, nil
+}
+
+// created is a container createContainer made.
+type created struct {
+	ctr *container.Container
+	sb  *sandbox.Sandbox
+}
+
+// isolateSandbox says whether the Sentry runs in its own namespaces. It is
+// on unless RUNSC_NO_ISOLATION is set (a debugging aid).
+func isolateSandbox() bool { return os.Getenv("RUNSC_NO_ISOLATION") == "" }

@@ -1,0 +1,162 @@
+package cmd
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"bufferzone.dev/runsc/config"
+	"bufferzone.dev/runsc/container"
+)
+
+// This file holds what the OCI lifecycle commands (create, start, run,
+// state, kill, delete, list, ps, exec, wait, events) share: reading a
+// bundle's config.json, finding a container's state, and parsing signals.
+
+// storeFor returns the container state store under --root.
+func storeFor(conf *config.Config) container.Store {
+	return container.Store{Root: conf.RootDir}
+}
+
+// oneID returns the single container ID argument of a command.
+func oneID(args []string, cmd string) (string, error) {
+	if len(args) != 1 {
+		return "", fmt.Errorf("%s: want exactly one container ID, got %d arguments", cmd, len(args))
+	}
+	return args[0], container.ValidateID(args[0])
+}
+
+// loadBundle reads and checks bundle/config.json. The spec's root path is
+// made absolute (relative paths are relative to the bundle).
+func loadBundle(bundle string) (string, *specs.Spec, error) {
+	if bundle == "" {
+		bundle = "."
+	}
+	abs, err := filepath.Abs(bundle)
+	if err != nil {
+		return "", nil, fmt.Errorf("bundle %s: %w", bundle, err)
+	}
+	data, err := os.ReadFile(filepath.Join(abs, "config.json"))
+	if err != nil {
+		return "", nil, fmt.Errorf("reading the bundle's config: %w", err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return "", nil, fmt.Errorf("parsing %s: %w", filepath.Join(abs, "config.json"), err)
+	}
+	if err := checkSpec(abs, &spec); err != nil {
+		return "", nil, fmt.Errorf("%s: %w", filepath.Join(abs, "config.json"), err)
+	}
+	return abs, &spec, nil
+}
+
+// checkSpec rejects a spec runsc cannot run, before anything is created.
+func checkSpec(bundle string, spec *specs.Spec) error {
+	if !strings.HasPrefix(spec.Version, "1.") {
+		return fmt.Errorf("unsupported ociVersion %q (want 1.x)", spec.Version)
+	}
+	if spec.Root == nil || spec.Root.Path == "" {
+		return errors.New("root.path is not set")
+	}
+	if !filepath.IsAbs(spec.Root.Path) {
+		spec.Root.Path = filepath.Join(bundle, spec.Root.Path)
+	}
+	st, err := os.Stat(spec.Root.Path)
+	if err != nil {
+		return fmt.Errorf("root file system: %w", err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("root file system %s is not a directory", spec.Root.Path)
+	}
+	if err := checkProcess(spec.Process); err != nil {
+		return err
+	}
+	return nil
+}
+
+// checkProcess rejects a process runsc cannot start.
+func checkProcess(p *specs.Process) error {
+	if p == nil {
+		return errors.New("process is not set")
+	}
+	if len(p.Args) == 0 {
+		return errors.New("process.args must not be empty")
+	}
+	if p.Terminal {
+		return errors.New("process.terminal is not supported yet (the Sentry has no devpts); set it to false")
+	}
+	if p.Cwd != "" && !filepath.IsAbs(p.Cwd) {
+		return fmt.Errorf("process.cwd %q must be an absolute path", p.Cwd)
+	}
+	return nil
+}
+
+// signalNames maps signal names (without "SIG") to numbers.
+var signalNames = map[string]unix.Signal{
+	"HUP": unix.SIGHUP, "INT": unix.SIGINT, "QUIT": unix.SIGQUIT, "ILL": unix.SIGILL,
+	"TRAP": unix.SIGTRAP, "ABRT": unix.SIGABRT, "IOT": unix.SIGIOT, "BUS": unix.SIGBUS,
+	"FPE": unix.SIGFPE, "KILL": unix.SIGKILL, "USR1": unix.SIGUSR1, "SEGV": unix.SIGSEGV,
+	"USR2": unix.SIGUSR2, "PIPE": unix.SIGPIPE, "ALRM": unix.SIGALRM, "TERM": unix.SIGTERM,
+	"STKFLT": unix.SIGSTKFLT, "CHLD": unix.SIGCHLD, "CONT": unix.SIGCONT, "STOP": unix.SIGSTOP,
+	"TSTP": unix.SIGTSTP, "TTIN": unix.SIGTTIN, "TTOU": unix.SIGTTOU, "URG": unix.SIGURG,
+	"XCPU": unix.SIGXCPU, "XFSZ": unix.SIGXFSZ, "VTALRM": unix.SIGVTALRM, "PROF": unix.SIGPROF,
+	"WINCH": unix.SIGWINCH, "IO": unix.SIGIO, "POLL": unix.SIGPOLL, "PWR": unix.SIGPWR,
+	"SYS": unix.SIGSYS,
+}
+
+// parseSignal accepts a signal as a number ("9"), a name ("KILL",
+// "SIGKILL", any case) or a real-time signal ("RTMIN+3").
+func parseSignal(s string) (unix.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n < 1 || n > 64 {
+			return 0, fmt.Errorf("invalid signal number %d", n)
+		}
+		return unix.Signal(n), nil
+	}
+	name := strings.TrimPrefix(strings.ToUpper(s), "SIG")
+	if sig, ok := signalNames[name]; ok {
+		return sig, nil
+	}
+	if rest, ok := strings.CutPrefix(name, "RTMIN"); ok {
+		off := 0
+		if rest != "" {
+			n, err := strconv.Atoi(rest)
+			if err != nil || n < 0 || 34+n > 64 {
+				return 0, fmt.Errorf("unknown signal %q", s)
+			}
+			off = n
+		}
+		return unix.Signal(34 + off), nil
+	}
+	return 0, fmt.Errorf("unknown signal %q", s)
+}
+
+// writePIDFile writes pid to path atomically, as runc does for
+// --pid-file.
+func writePIDFile(path string, pid int) error {
+	if path == "" {
+		return nil
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("pid file: %w", err)
+	}
+	return container.WriteFileAtomic(abs, []byte(strconv.Itoa(pid)), 0o644)
+}
+
+// exitWith ends runsc with a container's shell-style status: a status of
+// 128+N (killed by signal N) is passed on as such.
+func exitWith(code int) {
+	os.Exit(code)
+}
+
+// isNoProcess reports whether err means the process is already gone.
+func isNoProcess(err error) bool { return errors.Is(err, syscall.ESRCH) }
