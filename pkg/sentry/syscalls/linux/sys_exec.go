@@ -56,3 +56,37 @@ func Execve(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 	}
 	return 0, t.Exec(filename, argv, envv)
 }
+
+// Execveat implements execveat(2). With AT_EMPTY_PATH the program is the
+// file dirfd refers to (fexecve).
+func Execveat(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
+	dirfd, flags := argFD(a[0]), argInt(a[4])
+	if flags&^(unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW) != 0 {
+		return 0, unix.EINVAL
+	}
+	path, err := copyInPath(t, a[1])
+	if err != nil {
+		return 0, err
+	}
+	vd, err := t.LookupAt(dirfd, path, flags&unix.AT_SYMLINK_NOFOLLOW == 0, flags&unix.AT_EMPTY_PATH != 0)
+	if err != nil {
+		return 0, err
+	}
+	st, err := vd.Dentry.Inode().Stat(t)
+	if err != nil {
+		return 0, err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return 0, unix.ELOOP
+	}
+	total := 0
+	argv, err := copyInStringArray(t, a[2], &total)
+	if err != nil {
+		return 0, err
+	}
+	envv, err := copyInStringArray(t, a[3], &total)
+	if err != nil {
+		return 0, err
+	}
+	return 0, t.Exec(t.Kernel().VFS.PathName(t.FSContext().Root(), vd), argv, envv)
+}

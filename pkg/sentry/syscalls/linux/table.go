@@ -128,6 +128,7 @@ var implemented = map[uintptr]kernel.SyscallFn{
 	sysno.Msync:               Msync,
 	sysno.Personality:         Personality,
 	sysno.Chroot:              Chroot,
+	sysno.Execveat:            Execveat,
 	sysno.Shmget:              Shmget,
 	sysno.Shmat:               Shmat,
 	sysno.Shmdt:               Shmdt,
