@@ -109,16 +109,13 @@ func (fs *Filesystem) newRoot() *dirNode {
 			if err != nil || pid <= 0 || strconv.Itoa(int(pid)) != name {
 				return nil, unix.ENOENT
 			}
-			// A thread's directory is reachable by its TID too, as in
-			// Linux, though readdir lists only processes.
-			t := fs.k.TaskByTID(int32(pid))
-			if t == nil {
+			// Only processes: Linux also answers a non-leader thread's TID
+			// here, but vfs caches the dentry, and a directory bound to a
+			// thread would go stale if the number became a PID.
+			if fs.k.ThreadGroupByPID(int32(pid)) == nil {
 				return nil, unix.ENOENT
 			}
-			if t.ThreadGroup().PID() == int32(pid) {
-				return fs.newProcessDir(int32(pid)), nil
-			}
-			return fs.newThreadDir(t.ThreadGroup().PID(), int32(pid), strconv.Itoa(int(pid))), nil
+			return fs.newProcessDir(int32(pid)), nil
 		}}
 }
 
