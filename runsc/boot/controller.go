@@ -276,10 +276,10 @@ func (c *Controller) dispatch(req *ControlRequest, files []*os.File) ControlResp
 		}
 		select {
 		case c.startCh <- nil:
-			return ControlResponse{}
 		default:
 			return ControlResponse{Error: "container already started"}
 		}
+		return c.waitInit()
 	case CmdSignal:
 		return c.signal(req.Signal, req.All)
 	case CmdExec:
@@ -307,6 +307,25 @@ func (c *Controller) dispatch(req *ControlRequest, files []*os.File) ControlResp
 		return resp
 	}
 	return ControlResponse{Error: fmt.Sprintf("unknown control command %q", req.Cmd)}
+}
+
+// waitInit waits until the first process exists (Run creates it once
+// WaitForStart returns), so that a command following start finds it.
+func (c *Controller) waitInit() ControlResponse {
+	for {
+		c.mu.Lock()
+		k := c.k
+		c.mu.Unlock()
+		if k.ThreadGroupByPID(1) != nil {
+			return ControlResponse{}
+		}
+		select {
+		case <-c.exited:
+			// It started and already ended, or failed to start.
+			return ControlResponse{}
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
 
 func (c *Controller) signal(sig int, all bool) ControlResponse {
