@@ -157,53 +157,34 @@ func Run(a Args) (int, error) {
 	return k.Wait().ShellStatus(), nil
 }
 
-// mountDev mounts the sandbox's /dev over the root's /dev directory, if
-// the root has one.
+// mountDev mounts the sandbox's /dev over the root's /dev directory (or a
+// placeholder when the root has none).
 func mountDev(v *vfs.VFS, root *vfs.Mount) error {
 	ctx := &bootContext{creds: auth.NewUser(0, 0, nil)}
 	rootVD := vfs.VirtualDentry{Mount: root, Dentry: root.Root()}
-	at, err := v.GetDentry(ctx, vfs.Resolution{Root: rootVD, Start: rootVD, Path: "/dev", FollowFinal: true})
-	if err == unix.ENOENT || err == unix.ENOTDIR {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("finding /dev: %w", err)
-	}
-	if _, err := v.Mount(v.NewFilesystemInstance(dev.New()), at, "none", false); err != nil {
+	if _, err := v.MountAtName(ctx, rootVD, "dev", v.NewFilesystemInstance(dev.New()), "none", false); err != nil {
 		return fmt.Errorf("mounting /dev: %w", err)
 	}
 	return nil
 }
 
 // mountProcSys mounts the sandbox's own /proc and /sys over the root's
-// /proc and /sys directories, so that the host's are never visible. A root
-// without such a directory gets none. A directory the Gofer refuses to
-// serve (the host's procfs or sysfs itself, EACCES) cannot be a mount
-// point yet; it stays inaccessible, which is safe, and is logged.
+// /proc and /sys directories, so that the host's are never visible (the
+// Gofer refuses to serve them; a placeholder directory carries the mount
+// then, as it does when the root has no such directory).
 func mountProcSys(k *kernel.Kernel, root *vfs.Mount) error {
 	v := k.VFS
 	ctx := &bootContext{creds: auth.NewUser(0, 0, nil)}
 	rootVD := vfs.VirtualDentry{Mount: root, Dentry: root.Root()}
 	for _, m := range []struct {
-		path, source string
+		name, source string
 		fs           vfs.Filesystem
 	}{
-		{"/proc", "proc", proc.New(k)},
-		{"/sys", "sysfs", sys.New(k.NumCPU())},
+		{"proc", "proc", proc.New(k)},
+		{"sys", "sysfs", sys.New(k.NumCPU())},
 	} {
-		at, err := v.GetDentry(ctx, vfs.Resolution{Root: rootVD, Start: rootVD, Path: m.path, FollowFinal: true})
-		if err == unix.ENOENT || err == unix.ENOTDIR {
-			continue
-		}
-		if err == unix.EACCES {
-			k.Logf("not mounting %s: the root's %s cannot be served as a mount point", m.path, m.path)
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("finding %s: %w", m.path, err)
-		}
-		if _, err := v.Mount(v.NewFilesystemInstance(m.fs), at, m.source, false); err != nil {
-			return fmt.Errorf("mounting %s: %w", m.path, err)
+		if _, err := v.MountAtName(ctx, rootVD, m.name, v.NewFilesystemInstance(m.fs), m.source, false); err != nil {
+			return fmt.Errorf("mounting /%s: %w", m.name, err)
 		}
 	}
 	return nil
