@@ -67,7 +67,9 @@ version_check() {
   local bz
   bz=$(bazel info bazel-bin 2>/dev/null)/runsc/runsc_/runsc
   [[ -x $bz ]] || { echo "cannot find bazel's runsc binary at $bz"; return 1; }
-  if ! LC_ALL=C ldd "$bz" 2>&1 | grep -q 'not a dynamic executable'; then
+  local lddout
+  lddout=$(LC_ALL=C ldd "$bz" 2>&1)
+  if [[ $lddout != *"not a dynamic executable"* ]]; then
     echo "$bz is not statically linked"; return 1
   fi
   if ! diff <(bin/runsc --version) <("$bz" --version); then
