@@ -6,9 +6,9 @@ cd "$(dirname "$0")/.."
 ./tools/setup.sh
 ./tools/build.sh
 
-# What runs in the sandbox. This is the ONE line to change when `runsc do`
-# works end to end: make it `sandbox=(bin/runsc do uname -a)`.
-sandbox=(bin/runsc --help)
+# What runs in the sandbox: the ONE line to change to run something else
+# (before `runsc do` existed it was `sandbox=(bin/runsc --help)`).
+sandbox=(bin/runsc do uname -a)
 
 echo "+ ${sandbox[*]}" >&2
 exec "${sandbox[@]}"
