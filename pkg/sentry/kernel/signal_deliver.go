@@ -38,7 +38,9 @@ func (t *Task) handleSignals() {
 				t.tg.mu.Unlock()
 				continue
 			case actCore:
-				t.tg.exitGroup(Signaled(sig, true))
+				// The sandbox writes no core files; like Linux, the status
+				// says a dump happened only when RLIMIT_CORE allowed one.
+				t.tg.exitGroup(Signaled(sig, t.tg.limits.Get(unix.RLIMIT_CORE).Cur > 0))
 				return
 			default:
 				t.tg.exitGroup(Signaled(sig, false))
