@@ -88,6 +88,7 @@ func (k *Kernel) CreateProcess(a CreateProcessArgs) (*Task, error) {
 	k.initTG = tg
 	k.treeMu.Unlock()
 	t.SetName(path.Base(res.Path))
+	tg.setExecutablePath(absPath(k.VFS.PathName(root, t.fs.Cwd()), res.Path))
 	t.resetRegs(res)
 	t.start()
 	return t, nil
@@ -141,6 +142,8 @@ func (t *Task) Exec(filename string, argv, envv []string) error {
 	t.clearChildTID = 0
 	t.robustList, t.robustLen = 0, 0
 	t.SetName(path.Base(res.Path))
+	fs := t.fs
+	t.tg.setExecutablePath(absPath(t.k.VFS.PathName(fs.Root(), fs.Cwd()), res.Path))
 	if err := t.pctx.ResetFPState(); err != nil {
 		t.Debugf("exec: resetting FP state: %v", err)
 	}
@@ -268,4 +271,12 @@ func (t *Task) deThread() bool {
 		k.mu.Unlock()
 	}
 	return true
+}
+
+// absPath makes p absolute against the directory cwd.
+func absPath(cwd, p string) string {
+	if path.IsAbs(p) {
+		return path.Clean(p)
+	}
+	return path.Join(cwd, p)
 }

@@ -27,6 +27,7 @@ func (tg *ThreadGroup) forkGroup(nt *Task, shareSighand bool, exitSignal unix.Si
 	ng.actions = tg.actions
 	ng.nice = tg.nice
 	ng.personality = tg.personality
+	ng.exePath = tg.exePath
 	tg.mu.Unlock()
 	k.treeMu.Lock()
 	ng.pgid, ng.sid = tg.pgid, tg.sid

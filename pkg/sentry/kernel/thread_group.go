@@ -56,6 +56,8 @@ type ThreadGroup struct {
 	stopped chan struct{}
 	// nice is the scheduling nice value (guarded by mu).
 	nice int32
+	// exePath is the program's path (guarded by mu).
+	exePath string
 	// personality is personality(2)'s value (guarded by mu).
 	personality uint32
 	// subreaper is PR_SET_CHILD_SUBREAPER (guarded by Kernel.treeMu).

@@ -3,7 +3,6 @@ package proc
 import (
 	"encoding/binary"
 	"fmt"
-	"path"
 	"slices"
 	"sort"
 	"strconv"
@@ -13,7 +12,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"bufferzone.dev/pkg/abi/linux"
 	"bufferzone.dev/pkg/sentry/kernel"
 	"bufferzone.dev/pkg/sentry/mm"
 	"bufferzone.dev/pkg/sentry/vfs"
@@ -262,7 +260,7 @@ func (r procRef) snapshot(ctx vfs.Context) (*taskSnapshot, error) {
 		SigQueued:  named.QueuedSignals(),
 		// The kernel does not record start times yet: every task
 		// appears to have started at boot.
-		StartTicks: 0,
+		StartTicks: ticks(named.ThreadGroup().StartTime().Sub(r.fs.k.BootTime())),
 	}
 	if r.tid != 0 {
 		s.TID = r.tid
@@ -504,34 +502,16 @@ func (r procRef) genMaps(detail bool) ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
-// exePath returns the path of the program the process runs. The kernel
-// does not record it yet; it is taken from the AT_EXECFN string the
-// loader put on the initial stack (the name given to execve), made
-// absolute against the working directory.
+// exePath returns the path of the program the process runs.
 func (r procRef) exePath(named, live *kernel.Task) (string, error) {
 	if live == nil {
 		return "", unix.ENOENT
 	}
-	m := live.MemoryManager()
-	if m == nil {
+	p := live.ThreadGroup().ExecutablePath()
+	if p == "" {
 		return "", unix.ENOENT
 	}
-	aux := m.Auxv()
-	for i := 0; i+1 < len(aux); i += 2 {
-		if aux[i] != linux.AT_EXECFN {
-			continue
-		}
-		name, err := m.CopyInString(uintptr(aux[i+1]), vfs.MaxPathLen)
-		if err != nil || name == "" {
-			return "", unix.ENOENT
-		}
-		if !path.IsAbs(name) {
-			fsc := named.FSContext()
-			name = path.Join(r.fs.k.VFS.PathName(fsc.Root(), fsc.Cwd()), name)
-		}
-		return path.Clean(name), nil
-	}
-	return "", unix.ENOENT
+	return p, nil
 }
 
 // nsNames are the entries of /proc/[pid]/ns, with the inode numbers of
