@@ -88,7 +88,7 @@ func (k *Kernel) CreateProcess(a CreateProcessArgs) (*Task, error) {
 	k.initTG = tg
 	k.treeMu.Unlock()
 	t.SetName(path.Base(res.Path))
-	tg.setExecutablePath(absPath(k.VFS.PathName(root, t.fs.Cwd()), res.Path))
+	tg.setExecutablePath(t.canonicalPath(res.Path))
 	t.resetRegs(res)
 	t.start()
 	return t, nil
@@ -142,8 +142,7 @@ func (t *Task) Exec(filename string, argv, envv []string) error {
 	t.clearChildTID = 0
 	t.robustList, t.robustLen = 0, 0
 	t.SetName(path.Base(res.Path))
-	fs := t.fs
-	t.tg.setExecutablePath(absPath(t.k.VFS.PathName(fs.Root(), fs.Cwd()), res.Path))
+	t.tg.setExecutablePath(t.canonicalPath(res.Path))
 	if err := t.pctx.ResetFPState(); err != nil {
 		t.Debugf("exec: resetting FP state: %v", err)
 	}
@@ -273,10 +272,14 @@ func (t *Task) deThread() bool {
 	return true
 }
 
-// absPath makes p absolute against the directory cwd.
-func absPath(cwd, p string) string {
-	if path.IsAbs(p) {
-		return path.Clean(p)
+// canonicalPath returns the path of the file p names, with symlinks
+// resolved, as /proc/[pid]/exe shows it; p itself if it cannot be
+// resolved.
+func (t *Task) canonicalPath(p string) string {
+	fs := t.fs
+	vd, err := t.k.VFS.GetDentry(t, vfs.Resolution{Root: fs.Root(), Start: fs.Cwd(), Path: p, FollowFinal: true})
+	if err != nil {
+		return p
 	}
-	return path.Join(cwd, p)
+	return t.k.VFS.PathName(fs.Root(), vd)
 }
