@@ -19,6 +19,11 @@ func TestMain(m *testing.M) { runsctest.Main(m) }
 // result each time.
 const maxSandboxRuns = 12
 
+// sandboxRunTimeout bounds one sandboxed run of a test binary, so that a
+// case that hangs in the sandbox costs this much, not the file's deadline.
+// Every file must finish natively in a couple of seconds.
+const sandboxRunTimeout = 30 * time.Second
+
 // srcDir finds linux/: relative to the working directory (go test and Bazel
 // both run a test in its package's directory), else beside this file.
 func srcDir(t *testing.T) string {
@@ -182,10 +187,14 @@ func sandboxResults(ctx context.Context, runsc string, global []string, bin stri
 		if len(got) > 0 {
 			argv = append(argv, "--gtest_filter=-"+strings.Join(got.Names(), ":"))
 		}
-		last = runsctest.Run(ctx, runsctest.Command{
+		// A case that hangs ends its run (and is recorded as crashed, with
+		// "timed out" in its output) instead of the whole file's deadline.
+		runCtx, cancel := context.WithTimeout(ctx, sandboxRunTimeout)
+		last = runsctest.Run(runCtx, runsctest.Command{
 			Argv: runsctest.DoArgv(runsc, global, nil, argv),
 			Env:  env("/tmp"),
 		})
+		cancel()
 		crashed := false
 		for n, c := range ParseText(last.Stdout) {
 			if c.Status == Crashed {
