@@ -19,8 +19,10 @@ import (
 	"bufferzone.dev/pkg/sentry/fsimpl/dev"
 	"bufferzone.dev/pkg/sentry/fsimpl/gofer"
 	"bufferzone.dev/pkg/sentry/fsimpl/host"
+	"bufferzone.dev/pkg/sentry/fsimpl/overlay"
 	"bufferzone.dev/pkg/sentry/fsimpl/proc"
 	"bufferzone.dev/pkg/sentry/fsimpl/sys"
+	"bufferzone.dev/pkg/sentry/fsimpl/tmpfs"
 	"bufferzone.dev/pkg/sentry/kernel"
 	"bufferzone.dev/pkg/sentry/kernel/auth"
 	"bufferzone.dev/pkg/sentry/memory"
@@ -65,12 +67,10 @@ func Run(a Args) (int, error) {
 		return 0, err
 	}
 	v := vfs.New()
-	fs, err := gofer.New(a.GoferConn, "/")
+	root, err := mountRoot(a, v, mf)
 	if err != nil {
-		return 0, fmt.Errorf("mounting the root file system: %w", err)
+		return 0, err
 	}
-	readOnly := spec.Root != nil && spec.Root.Readonly
-	root := v.MountRoot(v.NewFilesystemInstance(fs), "/", readOnly)
 	if err := mountDev(v, root); err != nil {
 		return 0, err
 	}
@@ -155,6 +155,28 @@ func Run(a Args) (int, error) {
 	defer close(stop)
 	ForwardSignals(k, stop)
 	return k.Wait().ShellStatus(), nil
+}
+
+// mountRoot mounts the root file system served by the Gofer, as
+// --overlay says: "memory" (the default) puts a tmpfs upper layer in the
+// Sentry over the Gofer's tree, which the Gofer then serves read-only;
+// "none" uses the Gofer's tree directly, writable unless the spec's root is
+// read-only. A read-only root needs no overlay.
+func mountRoot(a Args, v *vfs.VFS, mf *memory.File) (*vfs.Mount, error) {
+	fs, err := gofer.New(a.GoferConn, "/")
+	if err != nil {
+		return nil, fmt.Errorf("mounting the root file system: %w", err)
+	}
+	readOnly := a.Spec.Root != nil && a.Spec.Root.Readonly
+	if readOnly || a.Config.Overlay == config.OverlayNone {
+		return v.MountRoot(v.NewFilesystemInstance(fs), "/", readOnly), nil
+	}
+	ctx := &bootContext{creds: auth.NewUser(0, 0, nil)}
+	ov, err := overlay.New(ctx, fs, tmpfs.New(mf, tmpfs.Options{}))
+	if err != nil {
+		return nil, fmt.Errorf("making the root overlay: %w", err)
+	}
+	return v.MountRoot(v.NewFilesystemInstance(ov), "overlay", false), nil
 }
 
 // mountDev mounts the sandbox's /dev over the root's /dev directory (or a

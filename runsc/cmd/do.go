@@ -15,15 +15,18 @@ import (
 	"github.com/google/subcommands"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"bufferzone.dev/runsc/config"
 )
 
 // Do is `runsc do`: run a command in a new sandbox whose root is a host
 // directory (the host's / by default), with the caller's stdio, and exit
 // with the command's status.
 type Do struct {
-	rootfs string
-	cwd    string
-	env    stringList
+	rootfs   string
+	readOnly bool
+	cwd      string
+	env      stringList
 }
 
 // stringList is a repeatable string flag.
@@ -43,8 +46,11 @@ func (*Do) Usage() string {
 	return `do [--rootfs DIR] [--cwd DIR] [--env K=V]... CMD [ARG]...
 
 Runs CMD in a new sandbox and exits with its status (128+N if it is killed by
-signal N). The root file system is DIR (the host's / by default), served
-read-only by a Gofer. The environment is the caller's, with --env added.
+signal N). The root file system is DIR (the host's / by default), served by a
+Gofer. With the default --overlay=memory, writes go to an in-memory layer and
+the host is never changed; with --overlay=none they reach DIR; with
+--read-only they fail with EROFS. The environment is the caller's, with --env
+added.
 `
 }
 
@@ -53,6 +59,7 @@ func (d *Do) SetFlags(f *flag.FlagSet) {
 	f.StringVar(&d.rootfs, "rootfs", "/", "host directory to use as the root file system")
 	f.StringVar(&d.cwd, "cwd", "", "working directory in the sandbox (default: the caller's, if it exists there, else /)")
 	f.Var(&d.env, "env", "set an environment variable K=V (repeatable)")
+	f.BoolVar(&d.readOnly, "read-only", false, "make the root file system read-only (EROFS on writes)")
 }
 
 // Execute implements subcommands.Command.
@@ -88,12 +95,14 @@ func (d *Do) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcommand
 			Cwd:  cwd,
 			User: specs.User{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())},
 		},
-		Root: &specs.Root{Path: rootfs, Readonly: true},
+		Root: &specs.Root{Path: rootfs, Readonly: d.readOnly},
 	}
 	if h, err := os.Hostname(); err == nil {
 		spec.Hostname = h
 	}
-	code, err := runSandbox(conf.ToFlags(), spec)
+	// The Gofer may write to the host only when writes go through to it.
+	goferReadOnly := d.readOnly || conf.Overlay != config.OverlayNone
+	code, err := runSandbox(conf.ToFlags(), spec, goferReadOnly)
 	if err != nil {
 		return Fatalf(args, "do: %v", err)
 	}
@@ -122,7 +131,7 @@ func absDir(p string) (string, error) {
 // runSandbox starts a Gofer for spec's root and a Sentry (runsc boot) for
 // spec's process, connected by a socketpair, waits for the Sentry and
 // returns its exit code.
-func runSandbox(globalFlags []string, spec *specs.Spec) (int, error) {
+func runSandbox(globalFlags []string, spec *specs.Spec, goferReadOnly bool) (int, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return 0, fmt.Errorf("finding runsc: %w", err)
@@ -135,7 +144,7 @@ func runSandbox(globalFlags []string, spec *specs.Spec) (int, error) {
 	defer sentryEnd.Close()
 
 	goferArgs := append(append([]string(nil), globalFlags...), "gofer", "--root", spec.Root.Path, "--io-fd", "3")
-	if spec.Root.Readonly {
+	if goferReadOnly {
 		goferArgs = append(goferArgs, "--read-only")
 	}
 	gofer := exec.Command(exe, goferArgs...)

@@ -116,7 +116,7 @@ func Default() *Config {
 		LogFD:         -1,
 		Platform:      PlatformPtrace,
 		Network:       NetworkSandbox,
-		Overlay:       OverlayNone,
+		Overlay:       OverlayMemory,
 		KernelRelease: "4.4.0",
 	}
 }

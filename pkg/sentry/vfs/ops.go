@@ -66,8 +66,10 @@ type Renamer interface {
 	// replacing what is there. flags are RENAME_NOREPLACE and
 	// RENAME_EXCHANGE; vfs has checked them, the types of source and
 	// target, and that a directory is not moved into itself. The file
-	// system checks that a replaced directory is empty (ENOTEMPTY).
-	Rename(ctx Context, oldName string, newParent Inode, newName string, flags uint32) error
+	// system checks that a replaced directory is empty (ENOTEMPTY). src
+	// is the inode being moved and dst the one at newName (nil if none),
+	// as vfs found them.
+	Rename(ctx Context, oldName string, src Inode, newParent Inode, newName string, dst Inode, flags uint32) error
 }
 
 // AttrSetter is implemented by inodes whose attributes can change.
@@ -553,7 +555,11 @@ func (v *VFS) RenameAt(ctx Context, oldR, newR Resolution, flags uint32) error {
 	if !ok {
 		return unix.EPERM
 	}
-	if err := rn.Rename(ctx, oldName, newParent.Dentry.inode, newName, flags); err != nil {
+	var dstInode Inode
+	if dst != nil {
+		dstInode = dst.inode
+	}
+	if err := rn.Rename(ctx, oldName, src.inode, newParent.Dentry.inode, newName, dstInode, flags); err != nil {
 		return err
 	}
 	// Update the dentry cache: src moves to newParent/newName; dst is

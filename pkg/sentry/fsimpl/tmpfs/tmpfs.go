@@ -478,7 +478,7 @@ func (i *inode) Rmdir(ctx vfs.Context, name string, child vfs.Inode) error {
 }
 
 // Rename implements vfs.Renamer.
-func (i *inode) Rename(ctx vfs.Context, oldName string, newParent vfs.Inode, newName string, flags uint32) error {
+func (i *inode) Rename(ctx vfs.Context, oldName string, _ vfs.Inode, newParent vfs.Inode, newName string, _ vfs.Inode, flags uint32) error {
 	np, ok := newParent.(*inode)
 	if !ok || np.fs != i.fs {
 		return unix.EXDEV

@@ -187,18 +187,24 @@ func CopyFileRange(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 	if out.Flags()&unix.O_APPEND != 0 {
 		return 0, unix.EBADF
 	}
+	// Files that cannot say what they are (host pipes, sockets) are not
+	// regular files.
 	ist, err := in.Stat(t)
 	if err != nil {
-		return 0, err
+		return 0, unix.EINVAL
 	}
 	ost, err := out.Stat(t)
 	if err != nil {
-		return 0, err
+		return 0, unix.EINVAL
 	}
 	if vfs.FileType(ist.Mode) == unix.S_IFDIR || vfs.FileType(ost.Mode) == unix.S_IFDIR {
 		return 0, unix.EISDIR
 	}
 	if vfs.FileType(ist.Mode) != unix.S_IFREG || vfs.FileType(ost.Mode) != unix.S_IFREG {
+		return 0, unix.EINVAL
+	}
+	if !in.Impl().Seekable() || !out.Impl().Seekable() {
+		// Host files (stdio) are streams to the Sentry.
 		return 0, unix.EINVAL
 	}
 	inOff, err := readOffsetArg(t, inOffAddr)

@@ -5,6 +5,7 @@ package linux
 import (
 	"golang.org/x/sys/unix"
 
+	"bufferzone.dev/pkg/sentry/fsimpl/pipe"
 	"bufferzone.dev/pkg/sentry/kernel"
 	"bufferzone.dev/pkg/sentry/vfs"
 )
@@ -93,4 +94,25 @@ func SyncFileRange(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 		return 0, nil
 	}
 	return 0, f.Sync(t, true)
+}
+
+// Fadvise64 implements fadvise64(2): advice is checked and then ignored,
+// as it only tunes caching.
+func Fadvise64(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
+	length, advice := argInt64(a[2]), argInt(a[3])
+	f, err := t.GetFile(argFD(a[0]))
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	if f.Flags()&unix.O_PATH != 0 {
+		return 0, unix.EBADF
+	}
+	if _, ok := f.Impl().(interface{ Pipe() *pipe.Pipe }); ok {
+		return 0, unix.ESPIPE
+	}
+	if length < 0 || advice < unix.FADV_NORMAL || advice > unix.FADV_NOREUSE {
+		return 0, unix.EINVAL
+	}
+	return 0, nil
 }

@@ -194,6 +194,7 @@ var implemented = map[uintptr]kernel.SyscallFn{
 	sysno.Sync:           Sync,
 	sysno.Syncfs:         Syncfs,
 	sysno.SyncFileRange:  SyncFileRange,
+	sysno.Fadvise64:      Fadvise64,
 	sysno.Openat2:        Openat2,
 	sysno.MemfdCreate:    MemfdCreate,
 	sysno.NameToHandleAt: NameToHandleAt,
