@@ -15,10 +15,6 @@ type Skip struct {
 // "file/Suite.Case" (the case runs, and its result is ignored unless it
 // passes).
 var SandboxSkips = map[string]Skip{
-	"file_write": {
-		Reason: "native only: `runsc do` without --rootfs gives a read-only root, so nothing can be created",
-		Issue:  "writable root (overlay or tmpfs upper layer) for runsc do",
-	},
 	"mmap_fault": {
 		Reason: "gtest death tests fork a child; the first sandbox milestone is single-process",
 		Issue:  "fork/clone and wait4 in the Sentry",
