@@ -259,7 +259,13 @@ func (fd *FileDescription) Stat(ctx Context) (unix.Statx_t, error) {
 		}
 		return unix.Statx_t{}, unix.EINVAL
 	}
-	st, err := fd.vd.Dentry.inode.Stat(ctx)
+	var st unix.Statx_t
+	var err error
+	if fs, ok := fd.impl.(FileStater); ok {
+		st, err = fs.StatFile(ctx)
+	} else {
+		st, err = fd.vd.Dentry.inode.Stat(ctx)
+	}
 	if err == nil && st.Dev_minor == 0 && st.Dev_major == 0 {
 		st.Dev_minor = fd.vd.Dentry.fs.Dev
 	}
@@ -374,4 +380,10 @@ type Allocator interface {
 	// Allocate carries out fallocate with mode over [off, off+length);
 	// EOPNOTSUPP for modes the file system lacks.
 	Allocate(ctx Context, mode uint32, off, length int64) error
+}
+
+// FileStater is implemented by FileImpls whose open file knows its
+// attributes better than the inode's cache (fstat(2) asks it).
+type FileStater interface {
+	StatFile(ctx Context) (unix.Statx_t, error)
 }

@@ -194,13 +194,14 @@ func (f *regularFile) Allocate(ctx vfs.Context, mode uint32, off, length int64) 
 	return nil
 }
 
-// Stat returns the open file's attributes from the host file itself, so
-// that a file's link count and size are current even through a name the
-// Sentry did not change.
-func (f *regularFile) Stat(ctx vfs.Context) (unix.Statx_t, error) {
+// StatFile implements vfs.FileStater: the open file's attributes from
+// the Gofer, so that a file's link count, size and times are current even
+// through a name the Sentry did not change.
+func (f *regularFile) StatFile(ctx vfs.Context) (unix.Statx_t, error) {
 	f.inode.refresh()
 	return f.inode.Stat(ctx)
 }
 
-// SyncFS implements vfs.FilesystemSyncer.
-func (fs *Filesystem) SyncFS(vfs.Context) error { return fs.root.file.FSync(false) }
+// SyncFS implements vfs.FilesystemSyncer. Open files are flushed through
+// their host FDs; the Gofer has nothing more to flush for the tree.
+func (fs *Filesystem) SyncFS(vfs.Context) error { return nil }
