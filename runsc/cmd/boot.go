@@ -13,6 +13,7 @@ import (
 
 	"bufferzone.dev/pkg/sentry/kernel"
 	"bufferzone.dev/runsc/boot"
+	"bufferzone.dev/runsc/sandbox"
 )
 
 // Boot is `runsc boot`, the Sentry process. It is started by other runsc
@@ -22,6 +23,7 @@ type Boot struct {
 	specFD    int
 	controlFD int
 	exitFD    int
+	isolate   bool
 }
 
 // Name implements subcommands.Command.
@@ -41,6 +43,7 @@ func (b *Boot) SetFlags(f *flag.FlagSet) {
 	f.IntVar(&b.specFD, "spec-fd", -1, "file descriptor to read the OCI spec (JSON) from")
 	f.IntVar(&b.controlFD, "control-fd", -1, "listening control socket; if set, the first process starts only on a start request")
 	f.IntVar(&b.exitFD, "exit-fd", -1, "file to write the first process's exit status to")
+	f.BoolVar(&b.isolate, "isolate", false, "confine the Sentry: pivot_root into an empty directory, drop capabilities (needs new namespaces)")
 }
 
 // Execute implements subcommands.Command.
@@ -68,6 +71,11 @@ func (b *Boot) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 			return Fatalf(args, "boot: stdio %d: %v", i, err)
 		}
 		stdio[i] = os.NewFile(uintptr(fd), "stdio")
+	}
+	if b.isolate {
+		if err := sandbox.Confine(); err != nil {
+			return Fatalf(args, "boot: confining the sandbox: %v", err)
+		}
 	}
 	bootArgs := boot.Args{
 		Config:    conf,

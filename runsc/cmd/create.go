@@ -116,6 +116,9 @@ func createContainer(conf *config.Config, id, bundle, pidFile string, detach boo
 		Detach:      detach,
 		Isolate:     isolateSandbox(),
 	})
+	// Only the Sentry may hold the listening socket: if it dies, clients
+	// (the readiness check below) must see the socket closed, not hang.
+	ctl.Close()
 	if err != nil {
 		return nil, err
 	}
@@ -162,6 +165,10 @@ type created struct {
 	sb  *sandbox.Sandbox
 }
 
-// isolateSandbox says whether the Sentry runs in its own namespaces. It is
-// on unless RUNSC_NO_ISOLATION is set (a debugging aid).
-func isolateSandbox() bool { return os.Getenv("RUNSC_NO_ISOLATION") == "" }
+// isolateSandbox says whether the Sentry runs in its own namespaces and
+// is confined (sandbox.Confine). That needs root; it is on for root unless
+// RUNSC_NO_ISOLATION is set (a debugging aid). Rootless runs are not
+// isolated yet: that needs a user namespace.
+func isolateSandbox() bool {
+	return os.Geteuid() == 0 && os.Getenv("RUNSC_NO_ISOLATION") == ""
+}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"bufferzone.dev/runsc/config"
+	"bufferzone.dev/runsc/sandbox"
 )
 
 // Do is `runsc do`: run a command in a new sandbox whose root is a host
@@ -170,6 +171,10 @@ func runSandbox(globalFlags []string, spec *specs.Spec, goferReadOnly bool) (int
 	boot.ExtraFiles = []*os.File{sentryEnd, specR}
 	boot.Stdin, boot.Stdout, boot.Stderr = os.Stdin, os.Stdout, os.Stderr
 	boot.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if isolateSandbox() {
+		boot.SysProcAttr.Cloneflags = sandbox.IsolationCloneFlags
+		boot.Args = append(boot.Args, "--isolate")
+	}
 	if err := boot.Start(); err != nil {
 		specR.Close()
 		specW.Close()

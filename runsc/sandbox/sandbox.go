@@ -116,6 +116,7 @@ func Start(o Options) (*Sandbox, error) {
 	sentry.SysProcAttr = attr()
 	if o.Isolate {
 		sentry.SysProcAttr.Cloneflags = IsolationCloneFlags
+		sentry.Args = append(sentry.Args, "--isolate")
 	}
 	err = sentry.Start()
 	specR.Close()
