@@ -42,8 +42,8 @@ const (
 	exclusiveOK = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLERR | unix.EPOLLHUP | EPOLLWAKEUP | EPOLLET | EPOLLEXCLUSIVE
 )
 
-// MaxNests is how many epoll instances may be chained below one another
-// (Linux's EP_MAX_NESTS).
+// MaxNests is how many epoll instances may be nested below the outermost
+// one of a chain (Linux's EP_MAX_NESTS): a chain holds at most MaxNests+1.
 const MaxNests = 4
 
 // MaxEvents is the largest maxevents epoll_wait accepts (Linux's
@@ -300,7 +300,7 @@ func (ep *EventPoll) Add(file *vfs.FileDescription, fd int32, events uint32, dat
 	if isEpoll {
 		ctlMu.Lock()
 		defer ctlMu.Unlock()
-		if child.reaches(ep) || child.depthBelow()+1+ep.depthAbove() > MaxNests {
+		if child.reaches(ep) || child.depthBelow()+1+ep.depthAbove() > MaxNests+1 {
 			return unix.ELOOP
 		}
 	}

@@ -40,7 +40,8 @@ func (d deadline) remaining() time.Duration {
 
 // waitUntil registers one wake-up entry on every Waitable in ws, then calls
 // check until it reports something ready (n > 0), the deadline passes, or
-// the task is interrupted (errWaitInterrupted). An expired or zero deadline
+// the task is interrupted or has a deliverable signal (errWaitInterrupted),
+// readiness being checked first as in Linux. An expired or zero deadline
 // makes it check once. It never spins: between checks it sleeps on the
 // entry, the timer and the task's interrupt channel.
 func waitUntil(t *kernel.Task, ws []waiter.Waitable, dl deadline, check func() int) (int, error) {
@@ -65,6 +66,11 @@ func waitUntil(t *kernel.Task, ws []waiter.Waitable, dl deadline, check func() i
 	for {
 		if n := check(); n > 0 {
 			return n, nil
+		}
+		// A signal the call's own mask unblocked (ppoll, pselect6,
+		// epoll_pwait) sent no wake-up when it arrived.
+		if signalDeliverable(t) {
+			return 0, errWaitInterrupted
 		}
 		select {
 		case <-ch:
