@@ -172,7 +172,7 @@ func init() {
 		"epoll_create1": unix.SYS_EPOLL_CREATE1, "dup3": unix.SYS_DUP3, "pipe2": unix.SYS_PIPE2,
 		"preadv": unix.SYS_PREADV, "pwritev": unix.SYS_PWRITEV, "prlimit64": unix.SYS_PRLIMIT64,
 		"getcpu": unix.SYS_GETCPU, "memfd_create": unix.SYS_MEMFD_CREATE, "getrandom": unix.SYS_GETRANDOM,
-		"rseq": unix.SYS_RSEQ, "newfstatat": unix.SYS_NEWFSTATAT, "ptrace": unix.SYS_PTRACE,
+		"rseq": unix.SYS_RSEQ, "close_range": unix.SYS_CLOSE_RANGE, "newfstatat": unix.SYS_NEWFSTATAT, "ptrace": unix.SYS_PTRACE,
 	} {
 		sysNames[s] = n
 	}

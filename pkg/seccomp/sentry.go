@@ -31,7 +31,7 @@ func SentryFilter() Filter {
 		unix.SYS_GETDENTS64, unix.SYS_UNAME, unix.SYS_GETCPU, unix.SYS_PRLIMIT64,
 		// The ptrace platform and its stubs.
 		unix.SYS_PTRACE, unix.SYS_WAIT4, unix.SYS_WAITID, unix.SYS_KILL, unix.SYS_GETPPID,
-		unix.SYS_PAUSE, unix.SYS_RSEQ, unix.SYS_SCHED_SETAFFINITY, unix.SYS_PRCTL,
+		unix.SYS_PAUSE, unix.SYS_RSEQ, unix.SYS_SCHED_SETAFFINITY, unix.SYS_PRCTL, unix.SYS_CLOSE_RANGE,
 	)
 	// mmap: never executable shared mappings of arbitrary files would be
 	// ideal, but stubs map the memory file with any protection; refuse
@@ -45,17 +45,22 @@ func SentryFilter() Filter {
 		unix.MAP_SHARED | unix.MAP_FIXED | unix.MAP_POPULATE,
 		unix.MAP_SHARED | unix.MAP_POPULATE,
 		unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED | unix.MAP_STACK,
+		unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED_NOREPLACE,
+		unix.MAP_SHARED | unix.MAP_NORESERVE,
 	} {
 		f.AllowIf(unix.SYS_MMAP, Rule{{Index: 3, Value: flags}})
 	}
 	// clone: Go threads (CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|
-	// CLONE_SYSVSEM|CLONE_THREAD) and the fork of a stub (no CLONE_VM and
-	// no namespace flags).
+	// CLONE_SYSVSEM|CLONE_THREAD), stub threads (the same with
+	// CLONE_UNTRACED) and the fork of a stub (no CLONE_VM and no namespace
+	// flags).
 	const goThread = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND | unix.CLONE_SYSVSEM | unix.CLONE_THREAD
 	const nsFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET |
 		unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP
 	f.AllowIf(unix.SYS_CLONE,
 		Rule{{Index: 0, Value: goThread}},
+		// A stub thread (ptrace platform), which no tracer inherits.
+		Rule{{Index: 0, Value: goThread | unix.CLONE_UNTRACED}},
 		Rule{{Index: 0, Mask: unix.CLONE_VM | nsFlags, Value: 0}},
 	)
 	// socket: only unix sockets (the control socket is already open; the

@@ -76,6 +76,9 @@ func (b *Boot) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 		if err := sandbox.Confine(); err != nil {
 			return Fatalf(args, "boot: confining the sandbox: %v", err)
 		}
+		if err := sandbox.InstallSentryFilter(); err != nil {
+			return Fatalf(args, "boot: %v", err)
+		}
 	}
 	bootArgs := boot.Args{
 		Config:    conf,

@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"bufferzone.dev/pkg/seccomp"
 )
 
 // Confine locks the calling process (the Sentry, started with
@@ -83,4 +85,25 @@ func DropPrivileges() error {
 func InSandboxRoot() bool {
 	ents, err := os.ReadDir("/")
 	return err == nil && len(ents) == 0
+}
+
+// InstallSentryFilter installs the Sentry's seccomp filter
+// (seccomp.SentryFilter) when RUNSC_SECCOMP is set: "log" logs calls
+// outside the list (SECCOMP_RET_LOG, for finding missing ones), anything
+// else kills the Sentry on such a call. It is off by default until the
+// list has been checked against the whole test suite.
+func InstallSentryFilter() error {
+	mode := os.Getenv("RUNSC_SECCOMP")
+	if mode == "" {
+		return nil
+	}
+	deny := uint32(seccomp.RetKillProcess)
+	if mode == "log" {
+		deny = seccomp.RetLog
+	}
+	prog, err := seccomp.SentryFilter().Program(deny)
+	if err != nil {
+		return fmt.Errorf("building the seccomp filter: %w", err)
+	}
+	return seccomp.Install(prog)
 }
