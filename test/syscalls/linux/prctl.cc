@@ -90,6 +90,42 @@ TEST(Prctl, SubreaperGetsOrphans) {
   EXPECT_EQ(WaitStatus(grandchild), 9 << 8);
 }
 
+// The same one level down: in the sandbox the test itself may be pid 1,
+// which gets orphans anyway; a subreaper that is not init must get them.
+TEST(Prctl, SubreaperBelowInitGetsOrphans) {
+  int st = InChild([] {
+    CHILD_CHECK(getpid() != 1);
+    CHILD_CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0);
+    int fds[2], res[2];
+    CHILD_CHECK(pipe(fds) == 0 && pipe(res) == 0);
+    pid_t mid = fork();
+    if (mid == 0) {
+      pid_t gc = fork();
+      if (gc == 0) {
+        close(fds[1]);
+        char c;
+        read(fds[0], &c, 1);
+        pid_t pp = getppid();
+        write(res[1], &pp, sizeof(pp));
+        _exit(0);
+      }
+      write(res[1], &gc, sizeof(gc));
+      _exit(0);
+    }
+    pid_t gc = 0, pp = 0;
+    CHILD_CHECK(read(res[0], &gc, sizeof(gc)) == sizeof(gc));
+    int s;
+    CHILD_CHECK(waitpid(mid, &s, 0) == mid && s == 0);
+    close(fds[1]);
+    CHILD_CHECK(read(res[0], &pp, sizeof(pp)) == sizeof(pp));
+    CHILD_CHECK(pp == getpid());
+    CHILD_CHECK(waitpid(gc, &s, 0) == gc && s == 0);
+    return 0;
+  });
+  EXPECT_EQ(st, 0) << DescribeStatus(st)
+                   << " (a non-zero exit is the failed CHILD_CHECK's line % 255 + 1)";
+}
+
 volatile sig_atomic_t g_pdeath_fd = -1;
 
 void PdeathHandler(int sig, siginfo_t* si, void*) {

@@ -112,17 +112,16 @@ inline int InChild(const std::function<int()>& fn) {
 }
 
 // Expects that fn, run in a child, returns 0. A child's non-zero code names
-// which of its checks failed: the code is the line number modulo 256, so use
-// CHILD_CHECK inside fn.
+// which of its checks failed (line % 255 + 1, see CHILD_CHECK).
 #define EXPECT_CHILD_OK(fn)                                                  \
   do {                                                                       \
     int bz_st_ = ::bz::InChild(fn);                                          \
     EXPECT_TRUE(WIFEXITED(bz_st_) && WEXITSTATUS(bz_st_) == 0)               \
         << "child: " << ::bz::DescribeStatus(bz_st_)                         \
-        << " (a non-zero exit is the failed CHILD_CHECK's line % 256)";      \
+        << " (a non-zero exit is the failed CHILD_CHECK's line % 255 + 1)";  \
   } while (0)
 
-// In a child: returns the line number (mod 256, never 0) if cond is false.
+// In a child: returns line % 255 + 1 (never 0) if cond is false.
 #define CHILD_CHECK(cond)                                          \
   do {                                                             \
     if (!(cond)) return (__LINE__ % 255) + 1;                      \
