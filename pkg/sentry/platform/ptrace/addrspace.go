@@ -6,45 +6,102 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 
 	"bufferzone.dev/pkg/sentry/platform"
 	"golang.org/x/sys/unix"
 )
 
-// Lock order: Context.mu is never held while taking AddressSpace.mu, and
-// AddressSpace.mu is never held while taking Context.mu. Neither is held
-// across a blocking wait4.
+// Lock order:
+//
+//	AddressSpace.leaderMu
+//	  AddressSpace.flushMu
+//	    AddressSpace.mu
+//
+// Context.mu is a leaf (context.go): it is never held while taking
+// AddressSpace.mu, nor the other way round. AddressSpace.mu is never held
+// across a blocking wait4; leaderMu is (it only serializes the threads
+// that clone from the leader, see cloneThread).
 
 // AddressSpace is an application address space: one stub process.
+//
+// Its threads: the leader (the forked stub's main thread) never runs
+// application code. It waits in the stub's park loop, untraced, and a
+// tracer thread that needs a stub thread of its own seizes it for a moment
+// to run a remote clone, then lets it go (cloneThread). Each tracer thread
+// (one per task goroutine) then traces its own stub thread, which it
+// releases with a remote exit when its Context is released.
+//
+// Why not a dedicated control goroutine that keeps the leader traced and
+// serves clone requests? It costs an OS thread per address space and a
+// cross-thread hand-off per request (a cross-CPU wake-up is ~100 µs on the
+// reference VM), and it buys nothing for the common path: MapFile and
+// Unmap run on the caller's own stub thread. Seizing the idle leader is
+// done by the thread that needs the clone, on its own CPU, and costs a
+// seize, an interrupt stop, the clone and a detach (see
+// BenchmarkNewThread). Calls from threads that trace no stub thread of
+// this address space (fork setting up a child, tests) still use the queue
+// described at MapFile.
 type AddressSpace struct {
 	p   *Platform
 	pid int
+
+	// leaderMu serializes tracing of the leader: one thread at a time
+	// seizes it to clone a thread (cloneThread).
+	leaderMu sync.Mutex
+	// leader is the stub's main thread. Its tracer field is the thread
+	// that holds leaderMu and has seized it, if any.
+	leader *stubThread
+
+	// flushMu is held while queued ops are taken from pending and run, so
+	// that no thread resumes application code while another still applies
+	// an op it took from the queue (startRunning).
+	flushMu sync.Mutex
 
 	// mu protects the fields below and the running, dead and reaped fields
 	// of the stub threads.
 	mu       sync.Mutex
 	released bool
-	// main is the stub's only thread today; tracer threads get their own
-	// stub thread in a later design.
-	main *stubThread
-	// pending holds MapFile/Unmap calls made on threads other than the
-	// tracer, for the tracer to run before application code runs again.
+	// dead is set once the stub process is known to have died.
+	dead bool
+	// threads maps a tracer thread's tid to the stub thread it traces.
+	threads map[int]*stubThread
+	// running counts threads resumed by their tracers and not yet stopped.
+	running int
+	// freeSlots and nextSlot allocate stub region slots (stub_amd64.go);
+	// slot 0 is the leader's.
+	freeSlots []int
+	nextSlot  int
+	// pending holds MapFile/Unmap calls made on threads that trace no
+	// stopped stub thread of this address space, for the next tracer to
+	// run before any application code runs again.
 	pending []*remoteOp
+	// unreaped are stub threads that left threads without being reaped;
+	// Release reaps them (the leader is reported only after every other
+	// thread is gone).
+	unreaped []int
 }
 
 var _ platform.AddressSpace = (*AddressSpace)(nil)
+
+func newAddressSpace(p *Platform, pid int) *AddressSpace {
+	as := &AddressSpace{p: p, pid: pid, threads: make(map[int]*stubThread), nextSlot: 1}
+	as.leader = &stubThread{as: as, tid: pid, slot: 0, cpu: -1}
+	return as
+}
 
 // stubThread is one thread of a stub process and the state its tracer keeps
 // about it. Fields not guarded by AddressSpace.mu are used by the tracer
 // thread only.
 type stubThread struct {
-	as  *AddressSpace
-	tid int
+	as   *AddressSpace
+	tid  int
+	slot int // its slot in the stub region: alternate stack, probe results
 
 	// Guarded by as.mu.
 	tracer  int  // tid of the tracer OS thread; 0 before attach
 	running bool // resumed by its tracer and not yet reported stopped
-	dead    bool // exited, killed or failed to attach
+	dead    bool // exited, killed, released or failed to attach
 	reaped  bool // its exit status was collected
 
 	// Tracer thread only.
@@ -93,23 +150,27 @@ func (as *AddressSpace) Unmap(addr, length uintptr) {
 	as.do(&remoteOp{unmap: true, addr: addr, length: length})
 }
 
-// do runs op now if called on the tracer thread, or queues it.
+// do runs op now if the caller traces a stopped stub thread of as (every
+// thread of a stub shares its memory map, so one thread's mmap is
+// everyone's), or queues it: if some stub thread runs application code,
+// that one is interrupted and do waits until its tracer ran the op;
+// otherwise the op waits in the queue, which every tracer empties before
+// resuming application code.
 func (as *AddressSpace) do(op *remoteOp) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	tid := gettid()
-	t := as.main
 
 	as.mu.Lock()
 	if as.released {
 		as.mu.Unlock()
 		return ErrReleased
 	}
-	if t.dead {
+	if as.dead {
 		as.mu.Unlock()
 		return platform.ErrContextDead
 	}
-	if t.tracer == tid && !t.running {
+	if t := as.threads[tid]; t != nil && !t.dead && !t.running {
 		as.mu.Unlock()
 		// Keep the order of earlier queued calls.
 		if err := t.flushPending(); err != nil {
@@ -118,13 +179,18 @@ func (as *AddressSpace) do(op *remoteOp) error {
 		return t.runOp(op)
 	}
 	var wait chan error
-	if t.running {
+	if as.running > 0 {
 		wait = make(chan error, 1)
 		op.done = wait
 	}
 	as.pending = append(as.pending, op)
-	if t.running {
-		tgkill(as.pid, t.tid, interruptSignal)
+	if as.running > 0 {
+		for _, t := range as.threads {
+			if t.running {
+				tgkill(as.pid, t.tid, interruptSignal)
+				break
+			}
+		}
 	}
 	as.mu.Unlock()
 	if wait == nil {
@@ -133,8 +199,62 @@ func (as *AddressSpace) do(op *remoteOp) error {
 	return <-wait
 }
 
+// startRunning marks t running, after running the queued ops if there are
+// any: the check and the mark are one step under as.mu, so an op queued
+// without waiting is never missed by a thread about to resume. Tracer
+// thread only.
+func (t *stubThread) startRunning() error {
+	as := t.as
+	as.flushMu.Lock()
+	defer as.flushMu.Unlock()
+	for {
+		as.mu.Lock()
+		switch {
+		case as.released:
+			as.mu.Unlock()
+			return ErrReleased
+		case t.dead:
+			as.mu.Unlock()
+			return platform.ErrContextDead
+		case len(as.pending) == 0:
+			t.setRunningLocked(true)
+			as.mu.Unlock()
+			return nil
+		}
+		as.mu.Unlock()
+		if err := t.flushPendingLocked(); err != nil {
+			return err
+		}
+	}
+}
+
+func (t *stubThread) setRunningLocked(r bool) {
+	if t.running == r {
+		return
+	}
+	t.running = r
+	if r {
+		t.as.running++
+	} else {
+		t.as.running--
+	}
+}
+
+func (t *stubThread) stopRunning() {
+	t.as.mu.Lock()
+	t.setRunningLocked(false)
+	t.as.mu.Unlock()
+}
+
 // flushPending runs queued ops. Tracer thread only; the stub is stopped.
 func (t *stubThread) flushPending() error {
+	t.as.flushMu.Lock()
+	defer t.as.flushMu.Unlock()
+	return t.flushPendingLocked()
+}
+
+// flushPendingLocked is flushPending with as.flushMu held.
+func (t *stubThread) flushPendingLocked() error {
 	as := t.as
 	as.mu.Lock()
 	ops := as.pending
@@ -179,15 +299,26 @@ func (t *stubThread) runOp(op *remoteOp) error {
 // its result. Tracer thread only. The thread's general registers are
 // clobbered; Switch sets them all before resuming application code.
 func (t *stubThread) remoteSyscall(nr uintptr, args ...uintptr) (uintptr, error) {
+	tr := t.as.p.stub.trampoline
+	return t.remoteCall(tr, tr+3, nil, nr, args...)
+}
+
+// remoteCall runs the system call nr at rip (a syscall instruction followed,
+// for the caller's side, by an int3 that leaves rip at trap). setup, if not
+// nil, sets more registers.
+func (t *stubThread) remoteCall(rip, trap uintptr, setup func(*unix.PtraceRegs), nr uintptr, args ...uintptr) (uintptr, error) {
 	t.as.p.remoteCalls.Add(1)
 	t.pinToTracerCPU()
 	var a [6]uintptr
 	copy(a[:], args)
 	r := t.baseRegs
-	r.Rip = uint64(t.as.p.stub.trampoline)
+	r.Rip = uint64(rip)
 	r.Rax = uint64(nr)
 	r.Orig_rax = ^uint64(0)
 	r.Rdi, r.Rsi, r.Rdx, r.R10, r.R8, r.R9 = uint64(a[0]), uint64(a[1]), uint64(a[2]), uint64(a[3]), uint64(a[4]), uint64(a[5])
+	if setup != nil {
+		setup(&r)
+	}
 	if err := setRegs(t.tid, &r); err != nil {
 		return 0, t.failed("remote syscall setregs", err)
 	}
@@ -211,8 +342,8 @@ func (t *stubThread) remoteSyscall(nr uintptr, args ...uintptr) (uintptr, error)
 	if err := getRegs(t.tid, &r); err != nil {
 		return 0, t.failed("remote syscall getregs", err)
 	}
-	if r.Rip != uint64(t.as.p.stub.trampoline)+3 {
-		return 0, fmt.Errorf("ptrace: remote syscall %d stopped at %#x, not at the trampoline", nr, r.Rip)
+	if r.Rip != uint64(trap) {
+		return 0, fmt.Errorf("ptrace: remote syscall %d stopped at %#x, not at %#x", nr, r.Rip, trap)
 	}
 	if ret := int64(r.Rax); ret < 0 && ret > -4096 {
 		return 0, fmt.Errorf("ptrace: remote syscall %d: %w", nr, unix.Errno(-ret))
@@ -256,9 +387,12 @@ func (t *stubThread) markDead(reaped bool) {
 	as := t.as
 	as.mu.Lock()
 	t.dead = true
-	t.running = false
+	t.setRunningLocked(false)
 	if reaped {
 		t.reaped = true
+	}
+	if t == as.leader {
+		as.dead = true
 	}
 	as.failPendingLocked(platform.ErrContextDead)
 	as.mu.Unlock()
@@ -273,55 +407,220 @@ func (t *stubThread) failed(what string, err error) error {
 	return fmt.Errorf("ptrace: %s: %w", what, err)
 }
 
-// attach makes the calling thread (tid) the tracer of t, or returns the
-// thread if tid already is. It locks the caller to its thread for good.
+// threadFor returns the stub thread the calling thread (tid) traces in as,
+// creating and attaching one if it has none. The caller must be locked to
+// its thread for good.
 func (as *AddressSpace) threadFor(tid int) (*stubThread, error) {
-	t := as.main
 	as.mu.Lock()
 	switch {
 	case as.released:
 		as.mu.Unlock()
 		return nil, ErrReleased
-	case t.dead:
+	case as.dead:
 		as.mu.Unlock()
 		return nil, platform.ErrContextDead
-	case t.tracer == tid:
-		as.mu.Unlock()
-		return t, nil
-	case t.tracer != 0:
-		as.mu.Unlock()
-		return nil, ErrSecondTracer
 	}
-	t.tracer = tid
+	if t := as.threads[tid]; t != nil {
+		dead := t.dead
+		as.mu.Unlock()
+		if dead {
+			return nil, platform.ErrContextDead
+		}
+		return t, nil
+	}
+	slot := -1
+	if n := len(as.freeSlots); n > 0 {
+		slot = as.freeSlots[n-1]
+		as.freeSlots = as.freeSlots[:n-1]
+	} else if as.nextSlot < maxSlots {
+		slot = as.nextSlot
+		as.nextSlot++
+	}
+	as.mu.Unlock()
+	if slot < 0 {
+		return nil, fmt.Errorf("ptrace: address space has %d threads already", maxSlots-1)
+	}
+	return as.newThread(tid, slot)
+}
+
+// freeSlot returns slot to the free list.
+func (as *AddressSpace) freeSlot(slot int) {
+	as.mu.Lock()
+	as.freeSlots = append(as.freeSlots, slot)
+	as.mu.Unlock()
+}
+
+// cloneFlags make a stub thread: a thread of the stub's group sharing
+// everything, which no tracer of the leader inherits.
+const cloneFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND |
+	unix.CLONE_THREAD | unix.CLONE_SYSVSEM | unix.CLONE_UNTRACED
+
+// newThread clones a stub thread in slot and attaches the calling thread
+// (tracer) to it: PTRACE_SEIZE with PTRACE_O_EXITKILL and
+// PTRACE_O_TRACESYSGOOD, then PTRACE_INTERRUPT, which stops it in its park
+// loop.
+//
+// PTRACE_O_EXITKILL is kept: if a tracer thread dies without releasing its
+// stub thread, the stub thread must not go on running application code
+// untraced, and the SIGKILL that prevents it takes the whole stub process
+// (every thread of the address space) with it. Context.Release makes the
+// stub thread exit first, so an orderly task exit kills nothing else.
+func (as *AddressSpace) newThread(tracer, slot int) (*stubThread, error) {
+	tid, err := as.cloneThread(slot)
+	if err != nil {
+		as.freeSlot(slot)
+		return nil, err
+	}
+	t := &stubThread{as: as, tid: tid, slot: slot, tracer: tracer, cpu: -1}
+	as.mu.Lock()
+	if as.released {
+		// The clone dies with the stub; untraced, it is reaped by the
+		// host.
+		as.mu.Unlock()
+		return nil, ErrReleased
+	}
+	as.threads[tracer] = t
 	as.mu.Unlock()
 
 	opts := uintptr(unix.PTRACE_O_TRACESYSGOOD | unix.PTRACE_O_EXITKILL)
-	if err := ptrace(unix.PTRACE_SEIZE, t.tid, 0, opts); err != nil {
+	if err := ptrace(unix.PTRACE_SEIZE, tid, 0, opts); err != nil {
 		t.markDead(false)
-		return nil, fmt.Errorf("ptrace: seize stub %d: %w", t.tid, err)
+		return nil, fmt.Errorf("ptrace: seize stub thread %d: %w", tid, err)
 	}
-	if err := ptrace(unix.PTRACE_INTERRUPT, t.tid, 0, 0); err != nil {
-		t.markDead(false)
-		return nil, fmt.Errorf("ptrace: interrupt stub %d: %w", t.tid, err)
-	}
-	if _, err := t.wait(); err != nil {
+	if err := t.interruptStop(); err != nil {
 		return nil, err
 	}
-	if err := getRegs(t.tid, &t.baseRegs); err != nil {
+	if err := getRegs(tid, &t.baseRegs); err != nil {
 		return nil, t.failed("getregs", err)
 	}
 	if as.p.fpSize.Load() == 0 {
-		as.p.fpSize.Store(int64(probeFPSize(t.tid)))
+		as.p.fpSize.Store(int64(probeFPSize(tid)))
 	}
-	if err := t.flushPending(); err != nil {
-		return nil, err
+	// Caught before it reached the park loop: it may not have set its
+	// alternate signal stack yet; do it for it.
+	stub := as.p.stub
+	if rip := uintptr(t.baseRegs.Rip); rip < stub.park || rip > stub.parkEnd {
+		if _, err := t.remoteSyscall(unix.SYS_SIGALTSTACK, stub.slotStackT(slot), 0); err != nil {
+			return nil, err
+		}
 	}
 	return t, nil
 }
 
-// Release implements platform.AddressSpace: it kills the stub and reaps it.
-// Queued MapFile/Unmap calls fail with ErrReleased. It may be called from
-// any goroutine, but not while a Switch on the address space runs.
+// interruptStop stops t, which the caller just seized, with
+// PTRACE_INTERRUPT; signal stops on the way are suppressed.
+func (t *stubThread) interruptStop() error {
+	if err := ptrace(unix.PTRACE_INTERRUPT, t.tid, 0, 0); err != nil {
+		return t.failed("interrupt", err)
+	}
+	for {
+		ws, err := t.wait()
+		if err != nil {
+			return err
+		}
+		if ws.event() != 0 {
+			return nil
+		}
+		if err := ptrace(unix.PTRACE_CONT, t.tid, 0, 0); err != nil {
+			return t.failed("cont", err)
+		}
+	}
+}
+
+// cloneThread seizes the leader, has it clone a thread that starts in
+// slot's park loop with slot's alternate signal stack, parks the leader
+// again and detaches from it. It returns the new thread's tid. Only the
+// calling thread traces the leader meanwhile (leaderMu).
+func (as *AddressSpace) cloneThread(slot int) (int, error) {
+	as.leaderMu.Lock()
+	defer as.leaderMu.Unlock()
+	l := as.leader
+	l.tracer = gettid()
+	if err := ptrace(unix.PTRACE_SEIZE, l.tid, 0, 0); err != nil {
+		return 0, l.failed("seize stub leader", err)
+	}
+	if err := l.interruptStop(); err != nil {
+		return 0, err
+	}
+	if l.baseRegs.Cs == 0 {
+		if err := getRegs(l.tid, &l.baseRegs); err != nil {
+			return 0, l.failed("getregs", err)
+		}
+	}
+	stub := as.p.stub
+	tid, cerr := l.remoteCall(stub.cloneTramp, stub.cloneTrap, func(r *unix.PtraceRegs) {
+		r.Rbx = uint64(stub.slotStackT(slot))
+	}, unix.SYS_CLONE, cloneFlags, stub.slotBase(slot)+cloneStackOff, 0, 0, 0)
+	// Back to the park loop, untraced.
+	r := l.baseRegs
+	r.Rip = uint64(stub.park)
+	r.Orig_rax = ^uint64(0)
+	if err := setRegs(l.tid, &r); err != nil {
+		return 0, l.failed("park leader", err)
+	}
+	if err := ptrace(unix.PTRACE_DETACH, l.tid, 0, 0); err != nil {
+		return 0, l.failed("detach stub leader", err)
+	}
+	if cerr != nil {
+		return 0, cerr
+	}
+	return int(tid), nil
+}
+
+// exit makes t exit with a remote exit(0) (one thread, not the group) and
+// reaps it, then frees its slot. c is the releasing context: another
+// context whose FP state lives in t gets it saved first. Tracer thread
+// only.
+func (t *stubThread) exit(c *Context) {
+	as := t.as
+	as.mu.Lock()
+	if t.dead || t.running || as.released {
+		as.mu.Unlock()
+		return
+	}
+	if as.threads[t.tracer] == t {
+		delete(as.threads, t.tracer)
+	}
+	as.mu.Unlock()
+	if o := t.fpOwner; o != nil && o != c {
+		o.saveFP()
+	}
+	r := t.baseRegs
+	r.Rip = uint64(as.p.stub.trampoline)
+	r.Rax = unix.SYS_EXIT
+	r.Rdi = 0
+	r.Orig_rax = ^uint64(0)
+	err := setRegs(t.tid, &r)
+	if err == nil {
+		err = ptrace(unix.PTRACE_CONT, t.tid, 0, 0)
+	}
+	if err != nil && err != unix.ESRCH {
+		// Not stopped? Leave it to die with the stub.
+		as.mu.Lock()
+		t.dead = true
+		as.unreaped = append(as.unreaped, t.tid)
+		as.mu.Unlock()
+		return
+	}
+	for {
+		ws, err := wait4(t.tid)
+		if err != nil || !waitStatus(ws).stopped() {
+			break
+		}
+		ptrace(unix.PTRACE_CONT, t.tid, 0, 0)
+	}
+	as.mu.Lock()
+	t.dead = true
+	t.reaped = true
+	as.freeSlots = append(as.freeSlots, t.slot)
+	as.mu.Unlock()
+}
+
+// Release implements platform.AddressSpace: it kills the stub process and
+// reaps every thread of it. Queued MapFile/Unmap calls fail with
+// ErrReleased. It may be called from any goroutine (any thread of the
+// Sentry may reap a tracee of another), but not while a Switch on the
+// address space runs.
 func (as *AddressSpace) Release() {
 	as.mu.Lock()
 	if as.released {
@@ -329,20 +628,57 @@ func (as *AddressSpace) Release() {
 		return
 	}
 	as.released = true
-	t := as.main
-	reaped := t.reaped
-	t.dead = true
-	t.reaped = true
+	as.dead = true
+	var reap []int
+	for _, t := range as.threads {
+		if !t.reaped {
+			reap = append(reap, t.tid)
+		}
+		t.dead = true
+		t.reaped = true
+		t.setRunningLocked(false)
+	}
+	reap = append(reap, as.unreaped...)
+	as.unreaped = nil
+	l := as.leader
+	leaderReaped := l.reaped
+	l.dead = true
+	l.reaped = true
 	as.failPendingLocked(ErrReleased)
 	as.mu.Unlock()
-	if reaped {
+	if leaderReaped {
 		return
 	}
 	unix.Kill(as.pid, unix.SIGKILL)
-	for {
-		ws, err := wait4(as.pid)
-		if err != nil || !waitStatus(ws).stopped() {
-			return
+	reapAll(append(reap, as.pid))
+}
+
+// reapAll collects the exit status of each of tids (threads of a killed
+// stub, the leader last) with WNOHANG, backing off while some are still
+// alive. It cannot block in wait4: a traced thread whose tracer thread
+// exits meanwhile is released by the host without waking its waiters.
+// The leader is reported only once every other thread of its group is
+// gone.
+func reapAll(tids []int) {
+	delay := 20 * time.Microsecond
+	for len(tids) > 0 {
+		left := tids[:0]
+		for _, tid := range tids {
+			var ws unix.WaitStatus
+			r, err := unix.Wait4(tid, &ws, wallFlag|unix.WNOHANG, nil)
+			switch {
+			case err == unix.EINTR, err == nil && r == 0:
+				left = append(left, tid) // still alive
+			case err == nil && waitStatus(ws).stopped():
+				left = append(left, tid) // a last stop before SIGKILL landed
+			}
+		}
+		tids = left
+		if len(tids) > 0 {
+			time.Sleep(delay)
+			if delay < 10*time.Millisecond {
+				delay *= 2
+			}
 		}
 	}
 }

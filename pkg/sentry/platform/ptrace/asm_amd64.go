@@ -111,12 +111,6 @@ func (a *assembler) store(base int, disp int32, src int) {
 	a.imm32(uint32(disp))
 }
 
-// storeRAXAbs: mov [moffs64], rax — REX.W A3 imm64.
-func (a *assembler) storeRAXAbs(addr uint64) {
-	a.emit(0x48, 0xa3)
-	a.imm64(addr)
-}
-
 // cmpReg: cmp x, y — REX.W 39 /r (CMP r/m64=x, r64=y).
 func (a *assembler) cmpReg(x, y int) {
 	a.emit(rexW(y, x), 0x39, modrm(3, y, x))

@@ -38,15 +38,20 @@ type Context struct {
 	// if fp holds it. fp nil means the initial state.
 	fpThread *stubThread
 	fp       []byte
+	// threads are the stub threads Switch ran on, which Release makes
+	// exit; last is the one it ran on last.
+	threads []*stubThread
+	last    *stubThread
 }
 
 var _ platform.Context = (*Context)(nil)
 
 // Switch implements platform.Context.
 //
-// The first Switch on an address space from an OS thread attaches that
-// thread as the stub's tracer. Before resuming, the stub thread is pinned to
-// the CPU the tracer runs on, so the two hand off on one CPU. The segment
+// The first Switch on an address space from an OS thread creates a stub
+// thread for it and attaches the OS thread as its tracer. Before resuming,
+// the stub thread is pinned to the CPU the tracer runs on, so the two hand
+// off on one CPU. The segment
 // registers cs and ss are forced to the 64-bit user selectors; orig_rax is
 // ignored (set to -1 so the host never restarts a system call).
 func (c *Context) Switch(as platform.AddressSpace, regs *platform.Registers) (platform.Event, error) {
@@ -61,6 +66,9 @@ func (c *Context) Switch(as platform.AddressSpace, regs *platform.Registers) (pl
 	t, err := a.threadFor(gettid())
 	if err != nil {
 		return platform.Event{}, err
+	}
+	if t != c.last {
+		c.remember(t)
 	}
 	if err := t.flushPending(); err != nil {
 		return platform.Event{}, err
@@ -89,20 +97,19 @@ func (c *Context) Switch(as platform.AddressSpace, regs *platform.Registers) (pl
 	regs.Ss = 0x2b
 	regs.Orig_rax = ^uint64(0)
 	for {
-		if err := setRegs(t.tid, regs); err != nil {
-			return platform.Event{}, t.failed("setregs", err)
+		// Queued ops run first: they clobber the registers.
+		if err := t.startRunning(); err != nil {
+			return platform.Event{}, err
 		}
-		a.mu.Lock()
-		t.running = true
-		a.mu.Unlock()
-		err := ptrace(ptraceSysemu, t.tid, 0, 0)
+		err := setRegs(t.tid, regs)
+		if err == nil {
+			err = ptrace(ptraceSysemu, t.tid, 0, 0)
+		}
 		var ws waitStatus
 		if err == nil {
 			ws, err = t.wait()
 		}
-		a.mu.Lock()
-		t.running = false
-		a.mu.Unlock()
+		t.stopRunning()
 		if err != nil {
 			if errors.Is(err, platform.ErrContextDead) {
 				return platform.Event{}, err
@@ -197,12 +204,12 @@ func (t *stubThread) probeFault(sig int) (platform.AccessType, error) {
 			return platform.AccessType{}, t.failed("fault probe cont", err)
 		}
 	}
-	data := t.as.p.stub.start + pageSize
-	trapno, err := peekData(t.tid, data+dataFaultTrapno)
+	slot := t.as.p.stub.slotBase(t.slot)
+	trapno, err := peekData(t.tid, slot+probeTrapOff)
 	if err != nil {
 		return platform.AccessType{}, t.failed("fault probe peek", err)
 	}
-	code, err := peekData(t.tid, data+dataFaultErr)
+	code, err := peekData(t.tid, slot+probeErrOff)
 	if err != nil {
 		return platform.AccessType{}, t.failed("fault probe peek", err)
 	}
@@ -361,12 +368,46 @@ func (c *Context) ResetFPState() error {
 	return c.SetFPState(c.p.initFP())
 }
 
-// Release implements platform.Context.
+// remember adds t to c.threads (and forgets threads that are gone).
+func (c *Context) remember(t *stubThread) {
+	c.last = t
+	kept := c.threads[:0]
+	found := false
+	for _, o := range c.threads {
+		if o == t {
+			found = true
+		}
+		if !o.isDead() {
+			kept = append(kept, o)
+		}
+	}
+	c.threads = kept
+	if !found {
+		c.threads = append(c.threads, t)
+	}
+}
+
+// Release implements platform.Context. Called on the context's Switch
+// thread (as a task does on its way out), it makes every stub thread the
+// context ran on exit, so that the thread's own exit later kills nothing
+// (see newThread on PTRACE_O_EXITKILL). Called on another thread it only
+// forgets them: they exit with their address space, or with their tracer
+// thread, which then takes its whole stub process along.
 func (c *Context) Release() {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if t := c.fpThread; t != nil {
 		t.fpOwner = nil
 		c.fpThread = nil
 	}
+	tid := gettid()
+	for _, t := range c.threads {
+		if t.tracer == tid {
+			t.exit(c)
+		}
+	}
+	c.threads = nil
+	c.last = nil
 }
 
 // initFP returns the initial FP state: FCW 0x37f, MXCSR 0x1f80, empty x87

@@ -14,25 +14,35 @@
 // thread forks stubs with a raw clone (fork_amd64.s); the child jumps to the
 // stub program, which asks for SIGKILL when the factory thread dies, resets
 // every signal disposition, closes every descriptor but the memory file,
-// unmaps everything outside the stub region and stops itself with SIGSTOP.
+// unmaps everything outside the stub region, stops itself once with SIGSTOP
+// (the factory's sign that it is ready; the factory continues it) and parks
+// in a pause() loop.
 //
 // # Tracing
 //
-// The thread that calls Context.Switch for an address space becomes the
-// tracer of its stub thread (PTRACE_SEIZE with PTRACE_O_EXITKILL and
-// PTRACE_O_TRACESYSGOOD). ptrace binds tracer to an OS thread, so Switch
+// Every OS thread that calls Context.Switch for an address space gets a stub
+// thread of its own in the stub process, and traces it (PTRACE_SEIZE with
+// PTRACE_O_EXITKILL and PTRACE_O_TRACESYSGOOD). The stub's main thread, the
+// leader, runs no application code: a thread that needs a stub thread
+// seizes the idle leader for a moment, has it run a remote
+// clone(CLONE_VM|CLONE_THREAD|CLONE_UNTRACED|...) whose child sets its own
+// alternate signal stack (each thread has a slot in the stub region) and
+// parks, detaches from the leader and seizes the child (see
+// AddressSpace.newThread). ptrace binds tracer to an OS thread, so Switch
 // calls runtime.LockOSThread and never unlocks: a task goroutine stays
-// locked to its thread for life, and when it exits its thread is destroyed,
-// which kills every stub it traced. Today an address space has one stub
-// thread and accepts one tracer thread; a second tracer thread gets
-// ErrSecondTracer (multi-threaded address spaces, one stub thread per tracer
-// thread, come later).
+// locked to its thread for life. Context.Release, called by the task on its
+// way out, makes its stub threads exit (a remote exit(0), one thread only);
+// if a tracer thread dies without that, PTRACE_O_EXITKILL kills the whole
+// stub rather than leave a thread running untraced. AddressSpace.Release
+// kills the stub process.
 //
-// Address space changes (MapFile, Unmap) are remote system calls run in the
-// stub by its tracer: rip is pointed at a "syscall; int3" trampoline in the
-// stub region and the stub is resumed with PTRACE_CONT. Calls from other
-// threads are queued and applied by the tracer before application code runs
-// again (see AddressSpace.MapFile).
+// Address space changes (MapFile, Unmap) are remote system calls run by the
+// caller in its own stopped stub thread: rip is pointed at a "syscall;
+// int3" trampoline in the stub region and the thread is resumed with
+// PTRACE_CONT; the threads share one memory map, so every thread sees the
+// change. Calls from threads that trace no stub thread of the address space
+// are queued and applied by a tracer before application code runs again
+// (see AddressSpace.MapFile).
 //
 // # Faults
 //
@@ -58,11 +68,6 @@ import (
 	"bufferzone.dev/pkg/sentry/platform"
 	"golang.org/x/sys/unix"
 )
-
-// ErrSecondTracer is returned by Switch when a second OS thread tries to run
-// an address space that another thread already traces. Multi-threaded
-// address spaces are not supported yet.
-var ErrSecondTracer = errors.New("ptrace: address space is already traced by another thread (multi-threaded address spaces are not supported yet)")
 
 // ErrReleased is returned for operations on a released address space.
 var ErrReleased = errors.New("ptrace: address space released")
@@ -117,9 +122,7 @@ func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
 	if err != nil {
 		return nil, err
 	}
-	as := &AddressSpace{p: p, pid: pid}
-	as.main = &stubThread{as: as, tid: pid, cpu: -1}
-	return as, nil
+	return newAddressSpace(p, pid), nil
 }
 
 // NewContext implements platform.Platform.
@@ -176,7 +179,17 @@ func forkFromFactory(memfd int) (int, error) {
 // forkOne forks a stub and waits until it has stopped itself, ready to be
 // traced. It runs on the factory thread.
 func forkOne(memfd int) (int, error) {
-	return forkAt(stub.entry, memfd)
+	pid, err := forkAt(stub.entry, memfd)
+	if err != nil {
+		return 0, err
+	}
+	// Let it go on to the park loop, where it waits to be seized.
+	if err := unix.Kill(pid, unix.SIGCONT); err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		wait4(pid)
+		return 0, fmt.Errorf("ptrace: continue new stub %d: %w", pid, err)
+	}
+	return pid, nil
 }
 
 // forkAt forks a child that starts at entry and waits until it stopped

@@ -348,22 +348,6 @@ func TestFPState(t *testing.T) {
 	t.Logf("FP state size %d", len(fp))
 }
 
-func TestSecondTracerThread(t *testing.T) {
-	a := newTestApp(t, cat(movEAX(39), opSyscall, opInt3))
-	regs := initialRegs()
-	a.switchOK(t, &regs)
-	errc := make(chan error)
-	go func() {
-		ctx, _ := a.p.NewContext()
-		r := initialRegs()
-		_, err := ctx.Switch(a.as, &r)
-		errc <- err
-	}()
-	if err := <-errc; !errors.Is(err, ErrSecondTracer) {
-		t.Fatalf("second thread got %v, want ErrSecondTracer", err)
-	}
-}
-
 func TestMapFromOtherThread(t *testing.T) {
 	a := newTestApp(t, opJmpSelf)
 	regs := initialRegs()
@@ -582,7 +566,7 @@ func BenchmarkGetRegs(b *testing.B) {
 	a.switchOK(b, &regs)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := getRegs(a.as.pid, &regs); err != nil {
+		if err := getRegs(a.ctx.last.tid, &regs); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -610,8 +594,9 @@ func TestStubDisassembly(t *testing.T) {
 	for _, want := range []string{
 		"movabs rax,0x9d",                 // prctl
 		"mov    rax,QWORD PTR [rdx+0xc0]", // sigcontext.err
+		"mov    rcx,QWORD PTR [rdx+0x10]", // uc_stack.ss_sp
 		"mov    QWORD PTR [rdx+0xa8],rax", // sigcontext.rip
-		"movabs ds:0x7f0000001080,rax",    // store err
+		"mov    QWORD PTR [rcx+0x0],rax",  // store err in the slot
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("disassembly lacks %q:\n%s", want, text)
@@ -620,5 +605,27 @@ func TestStubDisassembly(t *testing.T) {
 	tramp := fmt.Sprintf("%x:\t0f 05", labels["trampoline"])
 	if !strings.Contains(text, tramp) {
 		t.Errorf("no syscall at trampoline offset %#x", labels["trampoline"])
+	}
+}
+
+// BenchmarkNewAddressSpace measures forking a stub, mapping one page and the
+// first Switch on it (attaching the calling thread), then Release: the
+// platform's share of fork+exec.
+func BenchmarkNewAddressSpace(b *testing.B) {
+	a := newTestApp(b, cat(movEAX(39), opSyscall))
+	for i := 0; i < b.N; i++ {
+		as, err := a.p.NewAddressSpace()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := as.MapFile(codeAddr, codeOff, pageSize, platform.ReadExec); err != nil {
+			b.Fatal(err)
+		}
+		regs := initialRegs()
+		if ev, err := a.ctx.Switch(as, &regs); err != nil || ev.Kind != platform.EventSyscall {
+			b.Fatalf("%+v %v", ev, err)
+		}
+		a.ctx.Release()
+		as.Release()
 	}
 }

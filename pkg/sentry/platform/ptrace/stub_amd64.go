@@ -17,14 +17,21 @@ import (
 // the Sentry, so they inherit it (and, briefly, everything else: the stub
 // program unmaps all of it except this region). Layout:
 //
-//	page 0          code (r-x): the stub program, the remote syscall
-//	                trampoline, the fault probe handler
-//	page 1          data (rw-): sigactions, sigsets, stack_t, and the fault
-//	                probe's results
-//	pages 2..2+N    the alternate signal stack of the stub's main thread
+//	page 0              code (r-x): the stub program, the park loop, the
+//	                    remote syscall and clone trampolines, the fault
+//	                    probe handler
+//	page 1              data (rw-): sigactions, sigsets, the rseq record
+//	pages 2..2+T        the slot table: one stack_t per thread slot
+//	then maxSlots slots one per stub thread: its alternate signal stack,
+//	                    whose lowest 16 bytes receive the fault probe's
+//	                    results, and (briefly) the stack clone starts it on
 //
-// A later multi-threaded design adds one alternate stack (and a clone stack)
-// per stub thread after these pages.
+// Slot 0 belongs to the stub's main thread (the leader), which never runs
+// application code; slots 1.. are handed to the threads cloned for tracer
+// threads and reused once those exit. The region is written before the
+// first stub is forked and never again, so every stub sees the same table.
+// Untouched slot pages cost nothing: they are anonymous memory in both the
+// Sentry and the stub.
 
 const (
 	pageSize = 4096
@@ -37,27 +44,38 @@ const (
 	// (TASK_SIZE_MAX with 4-level paging).
 	taskSize = 0x7ffffffff000
 
-	altStackPages = 8
-	stubPages     = 2 + altStackPages
-	stubSize      = stubPages * pageSize
+	// maxSlots bounds the threads of one stub (one per tracer thread,
+	// plus the leader).
+	maxSlots = 1024
+	// slotSize is one slot: an alternate signal stack comfortably larger
+	// than the largest x86-64 signal frame (an AVX-512 XSAVE area is
+	// 2.7 KiB).
+	slotSize      = 4 * pageSize
+	stackTSize    = 24
+	slotTableOff  = 2 * pageSize
+	slotTablePgs  = (maxSlots*stackTSize + pageSize - 1) / pageSize
+	slotsOff      = slotTableOff + slotTablePgs*pageSize
+	stubSize      = slotsOff + maxSlots*slotSize
+	probeErrOff   = 0 // sigcontext.err of a thread's last probed fault
+	probeTrapOff  = 8 // its sigcontext.trapno
+	cloneStackOff = slotSize - 128
 
 	// Offsets in the data page.
 	dataDflAction   = 0   // struct kernel_sigaction, all zero: SIG_DFL
 	dataFaultAction = 32  // struct kernel_sigaction for SIGSEGV/SIGBUS
 	dataEmptySet    = 64  // sigset_t, all zero
-	dataAltStack    = 72  // stack_t for sigaltstack
-	dataFaultErr    = 128 // sigcontext.err of the last probed fault
-	dataFaultTrapno = 136 // sigcontext.trapno of the last probed fault
 	dataRseqPtr     = 144 // rseq area inherited from the factory thread, or 0
 	dataRseqLen     = 152 // its length
 	dataRseqSig     = 160 // its signature
 
-	// Offsets in struct ucontext (x86-64): uc_mcontext starts at 40 and is
-	// a struct sigcontext: r8..r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp,
-	// rip, eflags, cs/gs/fs/ss, err, trapno, ...
-	ucRip    = 40 + 16*8
-	ucErr    = 40 + 19*8
-	ucTrapno = 40 + 20*8
+	// Offsets in struct ucontext (x86-64): uc_stack (a stack_t) is at 16;
+	// uc_mcontext starts at 40 and is a struct sigcontext: r8..r15, rdi,
+	// rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags, cs/gs/fs/ss, err,
+	// trapno, ...
+	ucStackSP = 16
+	ucRip     = 40 + 16*8
+	ucErr     = 40 + 19*8
+	ucTrapno  = 40 + 20*8
 
 	saSiginfo  = 0x4
 	saOnstack  = 0x08000000
@@ -75,6 +93,26 @@ type stubRegion struct {
 	trampoline uintptr // "syscall; int3": remote system calls
 	faultTrap  uintptr // "int3": where a probed fault's sigreturn lands
 	probe      uintptr // "stop, then exit": the rseq probe child
+	// cloneTramp is "syscall; test rax, rax; jz child; int3": a remote
+	// clone whose child (rbx = its slot's stack_t) sets its alternate
+	// signal stack and parks. The parent stops at cloneTrap.
+	cloneTramp uintptr
+	cloneTrap  uintptr
+	// [park, parkEnd) is the idle loop "for { pause() }" the leader and
+	// new threads wait in until traced; a thread seen there has its
+	// alternate signal stack set.
+	park    uintptr
+	parkEnd uintptr
+}
+
+// slotStackT is the address of slot i's stack_t in the slot table.
+func (s *stubRegion) slotStackT(i int) uintptr {
+	return s.start + slotTableOff + uintptr(i)*stackTSize
+}
+
+// slotBase is the lowest address of slot i (its alternate stack).
+func (s *stubRegion) slotBase(i int) uintptr {
+	return s.start + slotsOff + uintptr(i)*slotSize
 }
 
 // setRseq records the rseq registration stubs inherit, for the stub
@@ -132,6 +170,10 @@ func (s *stubRegion) init() error {
 	s.trampoline = addr + uintptr(labels["trampoline"])
 	s.faultTrap = addr + uintptr(labels["faultTrap"])
 	s.probe = addr + uintptr(labels["probe"])
+	s.cloneTramp = addr + uintptr(labels["cloneTramp"])
+	s.cloneTrap = addr + uintptr(labels["cloneTrap"])
+	s.park = addr + uintptr(labels["park"])
+	s.parkEnd = addr + uintptr(labels["parkEnd"])
 
 	le := binary.LittleEndian
 	// SIGSEGV/SIGBUS action: run the probe handler on the alternate stack
@@ -140,9 +182,12 @@ func (s *stubRegion) init() error {
 	le.PutUint64(data[dataFaultAction+8:], saSiginfo|saOnstack|saRestorer)
 	le.PutUint64(data[dataFaultAction+16:], uint64(addr)+uint64(labels["restorer"]))
 	le.PutUint64(data[dataFaultAction+24:], ^uint64(0))
-	// stack_t{ss_sp, ss_flags, ss_size}.
-	le.PutUint64(data[dataAltStack:], uint64(addr)+2*pageSize)
-	le.PutUint64(data[dataAltStack+16:], altStackPages*pageSize)
+	// The slot table: stack_t{ss_sp, ss_flags, ss_size} per slot.
+	table := unsafe.Slice((*byte)(unsafe.Add(base, slotTableOff)), slotTablePgs*pageSize)
+	for i := 0; i < maxSlots; i++ {
+		le.PutUint64(table[i*stackTSize:], uint64(s.slotBase(i)))
+		le.PutUint64(table[i*stackTSize+16:], slotSize)
+	}
 
 	if err := unix.Mprotect(code, unix.PROT_READ|unix.PROT_EXEC); err != nil {
 		return fmt.Errorf("ptrace: mprotect stub code: %w", err)
@@ -196,9 +241,9 @@ func stubProgram(base uintptr, sentryPID uint64) ([]byte, map[string]int) {
 		a.movImm(r10, 8)
 		a.syscall()
 	}
-	// sigaltstack(&altstack, NULL)
+	// sigaltstack(&slot[0], NULL)
 	a.movImm(rax, unix.SYS_SIGALTSTACK)
-	a.movImm(rdi, data+dataAltStack)
+	a.movImm(rdi, uint64(base)+slotTableOff)
 	a.movImm(rsi, 0)
 	a.syscall()
 	// rt_sigprocmask(SIG_SETMASK, &empty, NULL, 8): unblock everything.
@@ -251,15 +296,41 @@ func stubProgram(base uintptr, sentryPID uint64) ([]byte, map[string]int) {
 	a.movImm(rsi, taskSize-(uint64(base)+stubSize))
 	a.syscall()
 
-	// for { kill(getpid(), SIGSTOP) }: wait to be traced.
-	a.label("stoploop")
+	// kill(getpid(), SIGSTOP): tell the factory we are ready (forkAt
+	// waits for the stop, then sends SIGCONT), then park for good. The
+	// leader is only ever seized briefly, to clone threads from it (see
+	// AddressSpace.cloneThread); it never stops its group again.
 	a.movImm(rax, unix.SYS_GETPID)
 	a.syscall()
 	a.movReg(rdi, rax)
 	a.movImm(rsi, uint64(unix.SIGSTOP))
 	a.movImm(rax, unix.SYS_KILL)
 	a.syscall()
-	a.jmp("stoploop")
+	a.jmp("park")
+
+	// A cloned thread starts here with rbx = its slot's stack_t:
+	// sigaltstack(rbx, NULL), then park.
+	a.label("cloneChild")
+	a.movImm(rax, unix.SYS_SIGALTSTACK)
+	a.movReg(rdi, rbx)
+	a.movImm(rsi, 0)
+	a.syscall()
+	// for { pause() }: blocked until a tracer seizes and interrupts us.
+	a.label("park")
+	a.movImm(rax, unix.SYS_PAUSE)
+	a.syscall()
+	a.jmp("park")
+	a.label("parkEnd")
+
+	// Remote clone (AddressSpace.cloneThread): the parent traps at
+	// cloneTrap with the child's tid in rax; the child (rax = 0) goes to
+	// cloneChild on the stack the tracer passed.
+	a.label("cloneTramp")
+	a.syscall()
+	a.testReg(rax)
+	a.jcc(condE, "cloneChild")
+	a.int3()
+	a.label("cloneTrap")
 
 	// The rseq probe child (probeRseq): stop, then exit when killed or
 	// resumed.
@@ -284,15 +355,18 @@ func stubProgram(base uintptr, sentryPID uint64) ([]byte, map[string]int) {
 	a.int3()
 
 	// The fault probe: SIGSEGV/SIGBUS handler (rdx = ucontext). It records
-	// the hardware error code and trap number from the signal frame in the
-	// data page, points the frame's rip at faultTrap and returns through the
-	// restorer (rt_sigreturn), which restores every register and the FP
-	// state and stops at faultTrap's int3.
+	// the hardware error code and trap number from the signal frame at the
+	// bottom of the thread's own alternate stack (uc_stack.ss_sp: each
+	// thread has its slot, so concurrent faults do not race), points the
+	// frame's rip at faultTrap and returns through the restorer
+	// (rt_sigreturn), which restores every register and the FP state and
+	// stops at faultTrap's int3.
 	a.label("faultHandler")
+	a.load(rcx, rdx, ucStackSP)
 	a.load(rax, rdx, ucErr)
-	a.storeRAXAbs(data + dataFaultErr)
+	a.store(rcx, probeErrOff, rax)
 	a.load(rax, rdx, ucTrapno)
-	a.storeRAXAbs(data + dataFaultTrapno)
+	a.store(rcx, probeTrapOff, rax)
 	a.movImm(rax, 0) // patched below: address of faultTrap
 	patch := len(a.code) - 8
 	a.store(rdx, ucRip, rax)
