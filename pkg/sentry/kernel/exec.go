@@ -37,6 +37,12 @@ type CreateProcessArgs struct {
 // CreateProcess starts the sandbox's first process, which becomes PID 1.
 // The kernel ends (Wait returns) when it exits.
 func (k *Kernel) CreateProcess(a CreateProcessArgs) (*Task, error) {
+	return k.createProcess(a, true)
+}
+
+// createProcess starts a process with no parent in the sandbox: the
+// sandbox's init, or (init false) a process started from outside it.
+func (k *Kernel) createProcess(a CreateProcessArgs, init bool) (*Task, error) {
 	creds := a.Credentials
 	if creds == nil {
 		creds = rootCredentials()
@@ -48,7 +54,7 @@ func (k *Kernel) CreateProcess(a CreateProcessArgs) (*Task, error) {
 	}
 	tg := &ThreadGroup{k: k, tasks: make(map[*Task]struct{}), limits: limits,
 		children: make(map[*ThreadGroup]struct{}), childEvent: make(chan struct{}), exitSignal: unix.SIGCHLD,
-		startTime: time.Now()}
+		startTime: time.Now(), exited: make(chan struct{})}
 	t := &Task{k: k, tg: tg, interrupt: make(chan struct{}, 1), fdTable: NewFDTable(), startTime: time.Now()}
 	t.creds.Store(creds)
 	t.fs = NewFSContext(root, root, a.Umask)
@@ -84,9 +90,11 @@ func (k *Kernel) CreateProcess(a CreateProcessArgs) (*Task, error) {
 	t.tid = k.allocTID(t)
 	tg.pid, tg.pgid, tg.sid = t.tid, t.tid, t.tid
 	tg.tasks[t] = struct{}{}
-	k.treeMu.Lock()
-	k.initTG = tg
-	k.treeMu.Unlock()
+	if init {
+		k.treeMu.Lock()
+		k.initTG = tg
+		k.treeMu.Unlock()
+	}
 	t.SetName(path.Base(res.Path))
 	tg.setExecutablePath(t.canonicalPath(res.Path))
 	t.resetRegs(res)

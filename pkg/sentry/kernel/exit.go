@@ -22,6 +22,7 @@ func (tg *ThreadGroup) forkGroup(nt *Task, shareSighand bool, exitSignal unix.Si
 		children:   make(map[*ThreadGroup]struct{}),
 		childEvent: make(chan struct{}),
 		startTime:  time.Now(),
+		exited:     make(chan struct{}),
 	}
 	tg.mu.Lock()
 	ng.actions = tg.actions
@@ -116,6 +117,7 @@ func (tg *ThreadGroup) groupExited() {
 		parent.notifyChildEventLocked()
 	}
 	isInit := tg == k.initTG
+	close(tg.exited)
 	k.treeMu.Unlock()
 	if isInit {
 		// Like the init of a PID namespace: its death kills everyone else.

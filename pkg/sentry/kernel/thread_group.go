@@ -56,6 +56,8 @@ type ThreadGroup struct {
 	stopped chan struct{}
 	// nice is the scheduling nice value (guarded by mu).
 	nice int32
+	// exited is closed when the last task of the group has exited.
+	exited chan struct{}
 	// exePath is the program's path (guarded by mu).
 	exePath string
 	// personality is personality(2)'s value (guarded by mu).
