@@ -559,7 +559,10 @@ func (e *Endpoint) Read(ctx vfs.Context, dst []byte, o ReadOptions) (ReadResult,
 		}
 		if e.conn && e.state != Connected && res.N == 0 {
 			e.mu.Unlock()
-			return res, unix.ENOTCONN
+			if e.tcpLike {
+				return res, unix.ENOTCONN
+			}
+			return res, unix.EINVAL // unix_stream_recvmsg
 		}
 		if o.Nonblock {
 			e.mu.Unlock()

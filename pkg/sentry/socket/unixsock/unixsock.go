@@ -243,6 +243,15 @@ func (s *Socket) lookup(ctx vfs.Context, name string) (*Socket, error) {
 	return nil, unix.ECONNREFUSED
 }
 
+// typeMismatch is the error for a connect or send to a socket of another
+// type: abstract names are looked up per type in Linux, so nothing is found.
+func typeMismatch(name string) error {
+	if name[0] == 0 {
+		return unix.ECONNREFUSED
+	}
+	return unix.EPROTOTYPE
+}
+
 // Connect implements connect(2).
 func (s *Socket) Connect(ctx vfs.Context, addr []byte, w transport.Wait) error {
 	if s.Type == unix.SOCK_DGRAM && len(addr) >= 2 && binary.LittleEndian.Uint16(addr) == unix.AF_UNSPEC {
@@ -261,7 +270,7 @@ func (s *Socket) Connect(ctx vfs.Context, addr []byte, w transport.Wait) error {
 		return err
 	}
 	if target.Type != s.Type {
-		return unix.EPROTOTYPE
+		return typeMismatch(name)
 	}
 	if s.Type == unix.SOCK_DGRAM {
 		if target.EP.State() == transport.Closed {
@@ -432,7 +441,7 @@ func (s *Socket) SendMsg(ctx vfs.Context, data []byte, addr []byte, ctl transpor
 			return 0, err
 		}
 		if target.Type != s.Type {
-			return 0, unix.EPROTOTYPE
+			return 0, typeMismatch(name)
 		}
 		if p := target.EP.Peer(); p != nil && p != s.EP {
 			return 0, unix.EPERM
