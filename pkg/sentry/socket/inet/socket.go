@@ -34,6 +34,9 @@ type Socket struct {
 	mu sync.Mutex
 	// remote is the connected peer's address.
 	remote netip.AddrPort
+	// connecting is set after a non-blocking connect returned EINPROGRESS
+	// until a later connect reports how it ended.
+	connecting bool
 }
 
 var _ socket.Socket = (*Socket)(nil)
@@ -197,6 +200,19 @@ func (s *Socket) Connect(ctx vfs.Context, addr []byte, w transport.Wait) error {
 	if unspec {
 		return nil
 	}
+	s.mu.Lock()
+	wasConnecting := s.connecting
+	s.connecting = false
+	s.mu.Unlock()
+	if wasConnecting {
+		// The first connect after EINPROGRESS reports the outcome.
+		if s.EP.State() == transport.Connected {
+			return nil
+		}
+		if err := s.EP.TakeError(); err != 0 {
+			return err
+		}
+	}
 	switch s.EP.State() {
 	case transport.Connected, transport.Listening:
 		return unix.EISCONN
@@ -218,6 +234,7 @@ func (s *Socket) Connect(ctx vfs.Context, addr []byte, w transport.Wait) error {
 	if lis == nil {
 		if w.Nonblock {
 			s.EP.SetError(unix.ECONNREFUSED)
+			s.setConnecting()
 			return unix.EINPROGRESS
 		}
 		return unix.ECONNREFUSED
@@ -238,14 +255,22 @@ func (s *Socket) Connect(ctx vfs.Context, addr []byte, w transport.Wait) error {
 		s.mu.Unlock()
 		if err == unix.ECONNREFUSED && w.Nonblock {
 			s.EP.SetError(unix.ECONNREFUSED)
+			s.setConnecting()
 			return unix.EINPROGRESS
 		}
 		return err
 	}
 	if w.Nonblock {
+		s.setConnecting()
 		return unix.EINPROGRESS
 	}
 	return nil
+}
+
+func (s *Socket) setConnecting() {
+	s.mu.Lock()
+	s.connecting = true
+	s.mu.Unlock()
 }
 
 // mapFor returns ap as a socket of family sees it (v4 in v6 as v4-mapped).
