@@ -95,6 +95,9 @@ func (d *Do) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcommand
 			Env:  env,
 			Cwd:  cwd,
 			User: specs.User{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())},
+			// A command run with `do` keeps its caller's resource limits,
+			// as it would natively.
+			Rlimits: callerRlimits(),
 		},
 		Root: &specs.Root{Path: rootfs, Readonly: d.readOnly},
 	}
@@ -235,4 +238,27 @@ func fromTerminal(s os.Signal) bool {
 		return err == nil
 	}
 	return false
+}
+
+// callerRlimits returns the caller's resource limits in OCI form.
+func callerRlimits() []specs.POSIXRlimit {
+	names := []struct {
+		name string
+		r    int
+	}{
+		{"RLIMIT_CPU", unix.RLIMIT_CPU}, {"RLIMIT_FSIZE", unix.RLIMIT_FSIZE}, {"RLIMIT_DATA", unix.RLIMIT_DATA},
+		{"RLIMIT_STACK", unix.RLIMIT_STACK}, {"RLIMIT_CORE", unix.RLIMIT_CORE}, {"RLIMIT_RSS", unix.RLIMIT_RSS},
+		{"RLIMIT_NPROC", unix.RLIMIT_NPROC}, {"RLIMIT_NOFILE", unix.RLIMIT_NOFILE},
+		{"RLIMIT_MEMLOCK", unix.RLIMIT_MEMLOCK}, {"RLIMIT_AS", unix.RLIMIT_AS}, {"RLIMIT_LOCKS", unix.RLIMIT_LOCKS},
+		{"RLIMIT_SIGPENDING", unix.RLIMIT_SIGPENDING}, {"RLIMIT_MSGQUEUE", unix.RLIMIT_MSGQUEUE},
+		{"RLIMIT_NICE", unix.RLIMIT_NICE}, {"RLIMIT_RTPRIO", unix.RLIMIT_RTPRIO}, {"RLIMIT_RTTIME", unix.RLIMIT_RTTIME},
+	}
+	var out []specs.POSIXRlimit
+	for _, n := range names {
+		var rl unix.Rlimit
+		if err := unix.Getrlimit(n.r, &rl); err == nil {
+			out = append(out, specs.POSIXRlimit{Type: n.name, Hard: rl.Max, Soft: rl.Cur})
+		}
+	}
+	return out
 }

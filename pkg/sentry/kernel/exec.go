@@ -141,6 +141,7 @@ func (t *Task) Exec(filename string, argv, envv []string) error {
 	t.fdTable.CloseOnExec()
 	// Handled signals revert to their default action; ignored stay ignored.
 	t.tg.mu.Lock()
+	t.tg.notDumpable = 0
 	for i := range t.tg.actions {
 		if t.tg.actions[i].Handler != SigIgnore {
 			t.tg.actions[i] = SigAction{}

@@ -219,6 +219,9 @@ type WaitResult struct {
 	// Code is the si_code for waitid (CLD_*), Signo/Value its si_status.
 	Code     int32
 	SiStatus int32
+	// UserTime and SysTime are the CPU time of a reaped child and of its
+	// own reaped children (wait4's rusage).
+	UserTime, SysTime time.Duration
 }
 
 // Wait waits for a child's state change (wait4, waitid). With NoHang and
@@ -241,7 +244,10 @@ func (t *Task) Wait(o WaitOptions) (WaitResult, error) {
 			}
 			any = true
 			if c.zombie && o.Exited {
-				r := WaitResult{PID: c.pid, Status: c.status}
+				c.mu.Lock()
+				cpu := c.exitedCPU.add(c.childrenCPU)
+				c.mu.Unlock()
+				r := WaitResult{PID: c.pid, Status: c.status, UserTime: cpu.User, SysTime: cpu.Sys}
 				r.Code, r.SiStatus = CldExited, int32(c.status>>8&0xff)
 				if sig := c.status & 0x7f; sig != 0 {
 					r.Code, r.SiStatus = CldKilled, int32(sig)

@@ -162,14 +162,21 @@ func defaultActionOf(sig unix.Signal) defaultAction {
 func (t *Task) SendSignal(info SignalInfo) {
 	tg := t.tg
 	tg.mu.Lock()
-	if !tg.prepareSignalLocked(info) {
+	queue, continued := tg.prepareSignalLocked(info)
+	if !queue {
 		tg.mu.Unlock()
+		if continued {
+			tg.notifyStop(true, unix.SIGCONT)
+		}
 		return
 	}
 	t.pending.enqueue(info)
 	wake := sigBit(unix.Signal(info.Signo))&^t.sigMask.Load() != 0
 	tg.mu.Unlock()
 	t.signalQueue.Notify(waiter.EventIn)
+	if continued {
+		tg.notifyStop(true, unix.SIGCONT)
+	}
 	if wake {
 		t.Interrupt()
 	}
@@ -179,7 +186,11 @@ func (t *Task) SendSignal(info SignalInfo) {
 // that does not block it.
 func (tg *ThreadGroup) SendSignal(info SignalInfo) {
 	tg.mu.Lock()
-	if !tg.prepareSignalLocked(info) {
+	queue, continued := tg.prepareSignalLocked(info)
+	if continued {
+		defer tg.notifyStop(true, unix.SIGCONT)
+	}
+	if !queue {
 		tg.mu.Unlock()
 		return
 	}
@@ -202,11 +213,12 @@ func (tg *ThreadGroup) SendSignal(info SignalInfo) {
 // prepareSignalLocked applies what happens at generation time: SIGKILL
 // kills at once, stop and continue signals cancel each other, and signals
 // whose disposition is to ignore them are discarded. It reports whether
-// the signal should be queued.
-func (tg *ThreadGroup) prepareSignalLocked(info SignalInfo) bool {
+// the signal should be queued, and whether it continued a stopped process
+// (the caller tells the parent, without tg.mu held).
+func (tg *ThreadGroup) prepareSignalLocked(info SignalInfo) (queue, continued bool) {
 	sig := unix.Signal(info.Signo)
 	if tg.exiting {
-		return false
+		return false, false
 	}
 	switch defaultActionOf(sig) {
 	case actStop:
@@ -215,20 +227,21 @@ func (tg *ThreadGroup) prepareSignalLocked(info SignalInfo) bool {
 		for _, s := range []unix.Signal{unix.SIGSTOP, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU} {
 			tg.discardLocked(s)
 		}
+		continued = tg.stopped != nil
 		tg.continueLocked()
 	}
 	if sig == unix.SIGKILL {
 		tg.continueLocked()
-		return true
+		return true, false
 	}
 	act := tg.actions[sig-1]
 	if act.Handler == SigIgnore || (act.Handler == SigDefault && defaultActionOf(sig) == actIgnore) {
-		return false
+		return false, continued
 	}
 	if act.Handler == SigDefault && defaultActionOf(sig) == actContinue {
-		return false
+		return false, continued
 	}
-	return true
+	return true, continued
 }
 
 // discardLocked drops pending sig everywhere in the group.
@@ -313,6 +326,11 @@ func (k *Kernel) ThreadGroupByPID(pid int32) *ThreadGroup {
 // timeout (negative: none) expires, and dequeues it (rt_sigtimedwait).
 // The signals in set must be blocked by the caller.
 func (t *Task) WaitForSignal(set uint64, timeout <-chan struct{}) (SignalInfo, error) {
+	// Blocked signals do not interrupt the task; the signal queue says when
+	// one arrives.
+	e, queued := waiter.NewChannelEntry(waiter.EventIn)
+	t.signalQueue.EventRegister(e)
+	defer t.signalQueue.EventUnregister(e)
 	for {
 		if info, ok := t.dequeueSignal(^set); ok {
 			return info, nil
@@ -322,6 +340,7 @@ func (t *Task) WaitForSignal(set uint64, timeout <-chan struct{}) (SignalInfo, e
 		}
 		select {
 		case <-t.interrupt:
+		case <-queued:
 		case <-timeout:
 			return SignalInfo{}, unix.EAGAIN
 		}

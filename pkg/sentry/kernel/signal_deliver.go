@@ -34,8 +34,11 @@ func (t *Task) handleSignals() {
 				continue
 			case actStop:
 				t.tg.mu.Lock()
-				t.tg.stopLocked()
+				started := t.tg.stopLocked()
 				t.tg.mu.Unlock()
+				if started {
+					t.tg.notifyStop(false, sig)
+				}
 				continue
 			case actCore:
 				// The sandbox writes no core files; like Linux, the status

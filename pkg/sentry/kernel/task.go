@@ -224,11 +224,11 @@ func (t *Task) run() {
 		case platform.EventFault:
 			if err := t.MemoryManager().HandleFault(ev.Addr, ev.Access); err != nil {
 				sig, code := unix.SIGSEGV, int32(SegvMapErr)
-				switch {
-				case errors.Is(err, unix.EACCES):
-					code = SegvAccErr
-				case errors.Is(err, unix.EIO):
-					sig, code = unix.SIGBUS, 2 // BUS_ADRERR
+				var fe *mm.FaultError
+				if errors.As(err, &fe) {
+					sig, code = unix.Signal(fe.Signo), fe.Code
+				} else {
+					t.Debugf("fault at %#x: %v", ev.Addr, err)
 				}
 				t.forceSignal(sig, code, ev.Addr)
 			}

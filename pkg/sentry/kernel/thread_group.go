@@ -56,6 +56,8 @@ type ThreadGroup struct {
 	stopped chan struct{}
 	// nice is the scheduling nice value (guarded by mu).
 	nice int32
+	// notDumpable is 1 after PR_SET_DUMPABLE 0 (guarded by mu).
+	notDumpable int32
 	// exited is closed when the last task of the group has exited.
 	exited chan struct{}
 	// exePath is the program's path (guarded by mu).
@@ -224,14 +226,17 @@ func (tg *ThreadGroup) continueLocked() {
 
 // stopLocked begins a group stop: every task of the process stops before
 // running application code again, until SIGCONT or SIGKILL.
-func (tg *ThreadGroup) stopLocked() {
+//
+// It reports whether a stop began (the caller tells the parent).
+func (tg *ThreadGroup) stopLocked() bool {
 	if tg.stopped != nil || tg.exiting {
-		return
+		return false
 	}
 	tg.stopped = make(chan struct{})
 	for t := range tg.tasks {
 		t.Interrupt()
 	}
+	return true
 }
 
 // Nice returns the process's nice value (-20..19).
@@ -259,5 +264,19 @@ func (tg *ThreadGroup) Personality() uint32 {
 func (tg *ThreadGroup) SetPersonality(p uint32) {
 	tg.mu.Lock()
 	tg.personality = p
+	tg.mu.Unlock()
+}
+
+// Dumpable returns PR_GET_DUMPABLE's value (1 unless changed).
+func (tg *ThreadGroup) Dumpable() int32 {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return 1 - tg.notDumpable
+}
+
+// SetDumpable sets PR_SET_DUMPABLE's value (0 or 1); execve resets it to 1.
+func (tg *ThreadGroup) SetDumpable(v int32) {
+	tg.mu.Lock()
+	tg.notDumpable = 1 - v
 	tg.mu.Unlock()
 }

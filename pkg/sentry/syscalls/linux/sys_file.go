@@ -148,7 +148,12 @@ func Fcntl(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 		if cmd == unix.F_GETPIPE_SZ {
 			return uintptr(pf.Pipe().Capacity()), nil
 		}
-		n, err := pf.Pipe().SetCapacity(uint64(a[2]))
+		size := argInt64(a[2])
+		if size < 0 || size > 1<<31 {
+			// Beyond what any pipe can be, even for root.
+			return 0, unix.EINVAL
+		}
+		n, err := pf.Pipe().SetCapacity(uint64(size))
 		return uintptr(n), err
 	}
 	return 0, unix.EINVAL

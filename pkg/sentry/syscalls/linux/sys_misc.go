@@ -341,11 +341,12 @@ func Prctl(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 		_, err := t.CopyOut(a[1], b[:])
 		return 0, err
 	case prGetDumpable:
-		return 1, nil
+		return uintptr(t.ThreadGroup().Dumpable()), nil
 	case prSetDumpable:
 		if a[1] > 1 {
 			return 0, unix.EINVAL
 		}
+		t.ThreadGroup().SetDumpable(int32(a[1]))
 		return 0, nil
 	case prGetSeccomp:
 		return 0, nil

@@ -145,7 +145,7 @@ func Wait4(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 		}
 	}
 	if a[3] != 0 {
-		var ru unix.Rusage
+		ru := unix.Rusage{Utime: durationToTimeval(r.UserTime), Stime: durationToTimeval(r.SysTime)}
 		if err := copyOutObj(t, a[3], &ru); err != nil {
 			return 0, err
 		}
@@ -204,7 +204,7 @@ func Waitid(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 		}
 	}
 	if a[4] != 0 {
-		var ru unix.Rusage
+		ru := unix.Rusage{Utime: durationToTimeval(r.UserTime), Stime: durationToTimeval(r.SysTime)}
 		if err := copyOutObj(t, a[4], &ru); err != nil {
 			return 0, err
 		}

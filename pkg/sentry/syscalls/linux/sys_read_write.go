@@ -190,8 +190,37 @@ func copyInIovecs(t *kernel.Task, addr uintptr, count int32) ([]iovec, error) {
 }
 
 // vectorIO runs a read or write over each iovec in turn, stopping at the
-// first short transfer, as readv/writev do.
+// first short transfer, as readv/writev do. A stream is read with one
+// read into a buffer scattered over the iovecs, so that data that is
+// available is never left behind by a second read that would block.
 func vectorIO(t *kernel.Task, iovs []iovec, write, stream bool, op func(p []byte, done int64) (int, error)) (uintptr, error) {
+	if stream && !write {
+		var total uint64
+		for _, iov := range iovs {
+			total += iov.Len
+		}
+		buf := make([]byte, min(total, maxRW, ioChunk))
+		n, err := op(buf, 0)
+		if n == 0 {
+			return 0, err
+		}
+		copied := 0
+		for _, iov := range iovs {
+			if copied == n {
+				break
+			}
+			c := min(uint64(n-copied), iov.Len)
+			w, cerr := t.CopyOut(iov.Base, buf[copied:copied+int(c)])
+			copied += w
+			if cerr != nil {
+				if copied == 0 {
+					return 0, cerr
+				}
+				break
+			}
+		}
+		return uintptr(copied), nil
+	}
 	var total int64
 	for _, iov := range iovs {
 		if iov.Len == 0 {
@@ -213,7 +242,7 @@ func vectorIO(t *kernel.Task, iovs []iovec, write, stream bool, op func(p []byte
 			}
 			return 0, err
 		}
-		if uint64(n) < iov.Len || total >= maxRW || (stream && !write) {
+		if uint64(n) < iov.Len || total >= maxRW {
 			break
 		}
 	}
