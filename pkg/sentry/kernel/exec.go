@@ -127,6 +127,7 @@ func (t *Task) Exec(filename string, argv, envv []string) error {
 		m.DecUsers()
 		return errExitTask
 	}
+	t.tg.stopAllTimers()
 	t.k.treeMu.Lock()
 	t.tg.execed = true
 	t.k.treeMu.Unlock()

@@ -71,6 +71,7 @@ func childSignalInfo(child *ThreadGroup, code int32, status int32, sig unix.Sign
 // hears about it.
 func (tg *ThreadGroup) groupExited() {
 	k := tg.k
+	tg.stopAllTimers()
 	k.treeMu.Lock()
 	tg.zombie = true
 	// Orphans go to the nearest living subreaper ancestor, else init.

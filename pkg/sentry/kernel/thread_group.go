@@ -56,6 +56,8 @@ type ThreadGroup struct {
 	stopped chan struct{}
 	// nice is the scheduling nice value (guarded by mu).
 	nice int32
+	// timers are the process's POSIX timers (guarded by mu).
+	timers posixTimers
 	// notDumpable is 1 after PR_SET_DUMPABLE 0 (guarded by mu).
 	notDumpable int32
 	// exited is closed when the last task of the group has exited.
