@@ -80,6 +80,12 @@ type AddressSpace struct {
 	// Release reaps them (the leader is reported only after every other
 	// thread is gone).
 	unreaped []int
+	// maps is what runOp mapped (the fault fast path). mapGen counts
+	// starts and ends of remote mmap/munmap calls and mapBusy those in
+	// progress, so a fault can tell whether maps is what it saw.
+	maps    mappings
+	mapGen  uint64
+	mapBusy int
 }
 
 var _ platform.AddressSpace = (*AddressSpace)(nil)
@@ -108,7 +114,14 @@ type stubThread struct {
 	cpu      int             // CPU the stub is pinned to, -1 if none
 	baseRegs unix.PtraceRegs // valid segment state for remote calls
 	fpOwner  *Context        // whose FP state is loaded in the thread
+
+	// runGen is as.mapGen when the thread was last resumed with no
+	// remote mmap/munmap in progress, or noGen. Guarded by as.mu.
+	runGen uint64
 }
+
+// noGen is a runGen that matches no mapGen.
+const noGen = ^uint64(0)
 
 // remoteOp is a queued MapFile or Unmap.
 type remoteOp struct {
@@ -218,6 +231,10 @@ func (t *stubThread) startRunning() error {
 			return platform.ErrContextDead
 		case len(as.pending) == 0:
 			t.setRunningLocked(true)
+			t.runGen = as.mapGen
+			if as.mapBusy > 0 {
+				t.runGen = noGen
+			}
 			as.mu.Unlock()
 			return nil
 		}
@@ -283,16 +300,54 @@ func (as *AddressSpace) failPendingLocked(err error) {
 }
 
 func (t *stubThread) runOp(op *remoteOp) error {
+	as := t.as
+	as.mu.Lock()
+	as.mapGen++
+	as.mapBusy++
+	as.mu.Unlock()
+	var err error
 	if op.unmap {
-		_, err := t.remoteSyscall(unix.SYS_MUNMAP, op.addr, op.length)
-		return err
+		_, err = t.remoteSyscall(unix.SYS_MUNMAP, op.addr, op.length)
+	} else {
+		var r uintptr
+		r, err = t.remoteSyscall(unix.SYS_MMAP, op.addr, op.length, uintptr(op.prot),
+			unix.MAP_SHARED|unix.MAP_FIXED, uintptr(as.p.memfd), uintptr(op.offset))
+		if err == nil && r != op.addr {
+			err = fmt.Errorf("ptrace: remote mmap returned %#x, want %#x", r, op.addr)
+		}
 	}
-	r, err := t.remoteSyscall(unix.SYS_MMAP, op.addr, op.length, uintptr(op.prot),
-		unix.MAP_SHARED|unix.MAP_FIXED, uintptr(t.as.p.memfd), uintptr(op.offset))
-	if err == nil && r != op.addr {
-		err = fmt.Errorf("ptrace: remote mmap returned %#x, want %#x", r, op.addr)
+	as.mu.Lock()
+	if op.unmap || err != nil {
+		// A failed mmap may have left anything there: forget the range.
+		as.maps = as.maps.punch(op.addr, op.addr+op.length)
+	} else {
+		as.maps = as.maps.set(op.addr, op.addr+op.length, op.prot)
 	}
+	as.mapGen++
+	as.mapBusy--
+	as.mu.Unlock()
 	return err
+}
+
+// knownWriteFault reports whether a SEGV_ACCERR fault at addr, taken by t
+// with rip, must be a write, from what the platform mapped: the page is
+// mapped readable and not writable, so a read cannot fault, and the address
+// is not where the instruction at rip could be fetched from. It answers
+// false (probe instead) when a remote mmap/munmap ran while t ran, since
+// the fault may have seen the mapping before it.
+func (t *stubThread) knownWriteFault(addr, rip uintptr) bool {
+	const maxInsn = 15
+	if addr+pageSize > rip&^(pageSize-1) && addr < (rip+maxInsn+pageSize-1)&^(pageSize-1) {
+		return false // on a page the instruction may span
+	}
+	as := t.as
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	if t.runGen != as.mapGen {
+		return false
+	}
+	prot, ok := as.maps.protAt(addr)
+	return ok && prot&unix.PROT_READ != 0 && prot&unix.PROT_WRITE == 0
 }
 
 // remoteSyscall runs a system call in the stopped stub thread and returns
@@ -567,10 +622,16 @@ func (as *AddressSpace) cloneThread(slot int) (int, error) {
 	return int(tid), nil
 }
 
-// exit makes t exit with a remote exit(0) (one thread, not the group) and
-// reaps it, then frees its slot. c is the releasing context: another
-// context whose FP state lives in t gets it saved first. Tracer thread
-// only.
+// exit makes t exit (exit(0): one thread, not the group) and frees its
+// slot. c is the releasing context: another context whose FP state lives
+// in t gets it saved first. Tracer thread only.
+//
+// t is pointed at the remote syscall trampoline with exit's registers and
+// detached (PTRACE_DETACH also drops a signal it is stopped for): from then
+// on it executes nothing but that syscall instruction, untraced, and the
+// host reaps it. Waiting for the exit instead would cost a wake-up of the
+// stub thread and of its tracer (~140 µs here versus a few µs). The slot can
+// be reused at once: the exiting thread never touches its alternate stack.
 func (t *stubThread) exit(c *Context) {
 	as := t.as
 	as.mu.Lock()
@@ -592,27 +653,18 @@ func (t *stubThread) exit(c *Context) {
 	r.Orig_rax = ^uint64(0)
 	err := setRegs(t.tid, &r)
 	if err == nil {
-		err = ptrace(unix.PTRACE_CONT, t.tid, 0, 0)
-	}
-	if err != nil && err != unix.ESRCH {
-		// Not stopped? Leave it to die with the stub.
-		as.mu.Lock()
-		t.dead = true
-		as.unreaped = append(as.unreaped, t.tid)
-		as.mu.Unlock()
-		return
-	}
-	for {
-		ws, err := wait4(t.tid)
-		if err != nil || !waitStatus(ws).stopped() {
-			break
-		}
-		ptrace(unix.PTRACE_CONT, t.tid, 0, 0)
+		err = ptrace(unix.PTRACE_DETACH, t.tid, 0, 0)
 	}
 	as.mu.Lock()
 	t.dead = true
-	t.reaped = true
-	as.freeSlots = append(as.freeSlots, t.slot)
+	if err != nil {
+		// Still traced (and probably dying): Release reaps it. Its
+		// slot is not reused.
+		as.unreaped = append(as.unreaped, t.tid)
+	} else {
+		t.reaped = true
+		as.freeSlots = append(as.freeSlots, t.slot)
+	}
 	as.mu.Unlock()
 }
 
@@ -650,15 +702,21 @@ func (as *AddressSpace) Release() {
 		return
 	}
 	unix.Kill(as.pid, unix.SIGKILL)
-	reapAll(append(reap, as.pid))
+	reapAll(reap)
+	// The leader is reported once every other thread is gone, and it is
+	// untraced: its report wakes this wait (see reapAll).
+	for {
+		ws, err := wait4(as.pid)
+		if err != nil || !waitStatus(ws).stopped() {
+			return
+		}
+	}
 }
 
-// reapAll collects the exit status of each of tids (threads of a killed
-// stub, the leader last) with WNOHANG, backing off while some are still
-// alive. It cannot block in wait4: a traced thread whose tracer thread
-// exits meanwhile is released by the host without waking its waiters.
-// The leader is reported only once every other thread of its group is
-// gone.
+// reapAll collects the exit status of each of tids (traced threads of a
+// killed stub) with WNOHANG, backing off while some are still alive. It
+// must not block in wait4: a traced thread whose tracer thread exits
+// meanwhile is released by the host without waking its waiters.
 func reapAll(tids []int) {
 	delay := 20 * time.Microsecond
 	for len(tids) > 0 {

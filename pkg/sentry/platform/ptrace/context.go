@@ -119,7 +119,7 @@ func (c *Context) Switch(as platform.AddressSpace, regs *platform.Registers) (pl
 		if err := getRegs(t.tid, regs); err != nil {
 			return platform.Event{}, t.failed("getregs", err)
 		}
-		ev, report, err := c.classify(t, ws)
+		ev, report, err := c.classify(t, ws, uintptr(regs.Rip))
 		if err != nil {
 			return platform.Event{}, err
 		}
@@ -139,7 +139,7 @@ func (c *Context) Switch(as platform.AddressSpace, regs *platform.Registers) (pl
 // interrupt, a signal sent from outside the sandbox, a group-stop): Switch
 // then resumes the application. Faults are probed here, while t is still in
 // the signal-delivery-stop.
-func (c *Context) classify(t *stubThread, ws waitStatus) (ev platform.Event, report bool, err error) {
+func (c *Context) classify(t *stubThread, ws waitStatus, rip uintptr) (ev platform.Event, report bool, err error) {
 	sig := ws.stopSig()
 	if sig == syscallStopSig {
 		return platform.Event{Kind: platform.EventSyscall}, true, nil
@@ -165,6 +165,14 @@ func (c *Context) classify(t *stubThread, ws waitStatus) (ev platform.Event, rep
 	}
 	if sig == int(unix.SIGSEGV) || sig == int(unix.SIGBUS) {
 		ev.Kind = platform.EventFault
+		if sig == int(unix.SIGSEGV) && si.Code == segvAccErr && !c.p.noFastFaults && t.knownWriteFault(ev.Addr, rip) {
+			// The fast path: no probe round trip. The thread stays in
+			// its signal-delivery-stop; the next Switch resumes it with
+			// the signal suppressed.
+			c.p.fastFaults.Add(1)
+			ev.Access = platform.AccessType{Write: true}
+			return ev, true, nil
+		}
 		if ev.Access, err = t.probeFault(sig); err != nil {
 			return ev, false, err
 		}
@@ -189,6 +197,12 @@ func (c *Context) takeInterrupt() bool {
 // stopped at the stub's faultTrap with all other registers and the FP state
 // as they were at the fault.
 func (t *stubThread) probeFault(sig int) (platform.AccessType, error) {
+	slot := t.as.p.stub.slotBase(t.slot)
+	// A trap number no fault has: if it is still there afterwards, the
+	// handler did not run.
+	if err := ptrace(unix.PTRACE_POKEDATA, t.tid, slot+probeTrapOff, probeSentinel); err != nil {
+		return platform.AccessType{}, t.failed("fault probe poke", err)
+	}
 	if err := ptrace(unix.PTRACE_CONT, t.tid, 0, uintptr(sig)); err != nil {
 		return platform.AccessType{}, t.failed("fault probe cont", err)
 	}
@@ -204,10 +218,14 @@ func (t *stubThread) probeFault(sig int) (platform.AccessType, error) {
 			return platform.AccessType{}, t.failed("fault probe cont", err)
 		}
 	}
-	slot := t.as.p.stub.slotBase(t.slot)
 	trapno, err := peekData(t.tid, slot+probeTrapOff)
 	if err != nil {
 		return platform.AccessType{}, t.failed("fault probe peek", err)
+	}
+	if trapno == probeSentinel {
+		var r unix.PtraceRegs
+		getRegs(t.tid, &r)
+		return platform.AccessType{}, fmt.Errorf("ptrace: fault probe of thread %d (slot %d): the handler recorded nothing (stopped at %#x)", t.tid, t.slot, r.Rip)
 	}
 	code, err := peekData(t.tid, slot+probeErrOff)
 	if err != nil {
@@ -215,6 +233,9 @@ func (t *stubThread) probeFault(sig int) (platform.AccessType, error) {
 	}
 	return accessFromErrorCode(trapno, code), nil
 }
+
+// probeSentinel is stored as the trap number before a fault probe.
+const probeSentinel = 0xdead
 
 // accessFromErrorCode decodes an x86 page fault error code (trap 14): bit 1
 // is set for writes, bit 4 for instruction fetches. Other traps (a general

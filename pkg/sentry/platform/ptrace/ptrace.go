@@ -31,10 +31,10 @@
 // AddressSpace.newThread). ptrace binds tracer to an OS thread, so Switch
 // calls runtime.LockOSThread and never unlocks: a task goroutine stays
 // locked to its thread for life. Context.Release, called by the task on its
-// way out, makes its stub threads exit (a remote exit(0), one thread only);
-// if a tracer thread dies without that, PTRACE_O_EXITKILL kills the whole
-// stub rather than leave a thread running untraced. AddressSpace.Release
-// kills the stub process.
+// way out, makes its stub threads exit (exit(0), one thread only: the
+// thread is pointed at it and detached); if a tracer thread dies without
+// that, PTRACE_O_EXITKILL kills the whole stub rather than leave a thread
+// running untraced. AddressSpace.Release kills the stub process.
 //
 // Address space changes (MapFile, Unmap) are remote system calls run by the
 // caller in its own stopped stub thread: rip is pointed at a "syscall;
@@ -49,12 +49,20 @@
 // On x86-64 the siginfo of a SIGSEGV does not say whether the access was a
 // read, a write or an instruction fetch: the hardware error code is only
 // written to the signal frame (sigcontext.err). So the stub has a SIGSEGV and
-// SIGBUS handler in the stub region running on an alternate stack there: on
-// a fault the tracer lets the signal through once, the handler stores err
-// and trapno in the stub's data page and returns to an int3 via
-// rt_sigreturn (which restores every register and the FP state), and the
-// tracer reads the two words with PTRACE_PEEKDATA. Application code never
-// runs in between and the application never sees the signal.
+// SIGBUS handler in the stub region running on an alternate stack there
+// (one per thread, in its slot): on a fault the tracer lets the signal
+// through once, the handler stores err and trapno at the bottom of the
+// thread's alternate stack and returns to an int3 via rt_sigreturn (which
+// restores every register and the FP state), and the tracer reads the two
+// words with PTRACE_PEEKDATA. Application code never runs in between and the
+// application never sees the signal.
+//
+// The fast path skips the probe for the commonest fault, a write to a page
+// the platform itself mapped readable but not writable (copy-on-write): a
+// SEGV_ACCERR there, away from the page(s) the instruction at rip lies on,
+// can only be a write. The platform records its own mappings for this
+// (mappings.go) and does not trust them if a remote mmap/munmap ran while
+// the faulting thread ran.
 package ptrace
 
 import (
@@ -79,6 +87,10 @@ type Platform struct {
 
 	// remoteCalls counts remote system calls run in stubs.
 	remoteCalls atomic.Uint64
+	// fastFaults counts write faults answered without the probe.
+	fastFaults atomic.Uint64
+	// noFastFaults turns the fault fast path off (benchmarks).
+	noFastFaults bool
 	// repins counts stub threads moved to their tracer's CPU.
 	repins atomic.Uint64
 	// fpSize is the size of the XSAVE area (or 512 with the FXSAVE

@@ -191,6 +191,9 @@ func TestFaults(t *testing.T) {
 		{"read-only write", cat(movEDI(roAddr+16), opStore), roAddr + 16, platform.AccessType{Write: true}, 2},
 		{"exec non-exec", cat(movEDI(dataAddr+0x100), opJmpRDI), dataAddr + 0x100, platform.AccessType{Execute: true}, 2},
 		{"exec unmapped", cat(movEDI(holeAddr), opJmpRDI), holeAddr, platform.AccessType{Execute: true}, 1},
+		// Readable, not writable, but at rip: the fast path must not
+		// call it a write.
+		{"exec read-only", cat(movEDI(roAddr+0x10), opJmpRDI), roAddr + 0x10, platform.AccessType{Execute: true}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newTestApp(t, tc.code)
@@ -207,6 +210,32 @@ func TestFaults(t *testing.T) {
 				t.Fatalf("second run: %+v rip %#x (was %#x)", ev, regs.Rip, rip)
 			}
 		})
+	}
+}
+
+// TestFastWriteFault checks that a write to a page the platform mapped
+// read-only is answered without the probe, and that the fault repeats
+// until the page is remapped writable.
+func TestFastWriteFault(t *testing.T) {
+	a := newTestApp(t, cat(movEDI(roAddr+8), movESI(5), opStore, opSyscall))
+	regs := initialRegs()
+	for i := 0; i < 2; i++ {
+		ev := a.switchOK(t, &regs)
+		if ev.Kind != platform.EventFault || ev.Access != (platform.AccessType{Write: true}) || ev.Addr != roAddr+8 {
+			t.Fatalf("got %+v", ev)
+		}
+	}
+	if n := a.p.fastFaults.Load(); n != 2 {
+		t.Errorf("%d fast faults, want 2", n)
+	}
+	if err := a.as.MapFile(roAddr, roOff, pageSize, platform.ReadWrite); err != nil {
+		t.Fatal(err)
+	}
+	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventSyscall {
+		t.Fatalf("got %+v", ev)
+	}
+	if a.mem[roOff+8] != 5 {
+		t.Errorf("page holds %d", a.mem[roOff+8])
 	}
 }
 
@@ -556,6 +585,38 @@ func BenchmarkFault(b *testing.B) {
 	}
 	b.StopTimer()
 	reportPercentiles(b, lat)
+}
+
+// BenchmarkFaultReadOnlyWrite measures a write fault on a page the
+// platform mapped read-only (the copy-on-write case), answered by the fast
+// path, against the same fault with the probe (BenchmarkFault measures an
+// unmapped page, which always probes).
+func BenchmarkFaultReadOnlyWrite(b *testing.B) {
+	for _, fast := range []bool{true, false} {
+		name := "fast"
+		if !fast {
+			name = "probe"
+		}
+		b.Run(name, func(b *testing.B) {
+			a := newTestApp(b, cat(movEDI(roAddr), opStore))
+			a.p.noFastFaults = !fast
+			regs := initialRegs()
+			lat := make([]time.Duration, 0, b.N)
+			fastBefore := a.p.fastFaults.Load()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				start := time.Now()
+				ev, err := a.ctx.Switch(a.as, &regs)
+				if err != nil || ev.Kind != platform.EventFault || !ev.Access.Write {
+					b.Fatalf("%+v %v", ev, err)
+				}
+				lat = append(lat, time.Since(start))
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(a.p.fastFaults.Load()-fastBefore)/float64(b.N), "fast/op")
+			reportPercentiles(b, lat)
+		})
+	}
 }
 
 // BenchmarkGetRegs measures PTRACE_GETREGS on a stopped stub, the per-stop

@@ -82,6 +82,19 @@ func onThread(a *testApp, releaseCtx bool, release <-chan struct{}, f func(ctx *
 	return done
 }
 
+// waitTasks waits up to a second for the stub pid to have want threads
+// (released threads exit asynchronously) and returns how many it has.
+func waitTasks(pid, want int) int {
+	deadline := time.Now().Add(time.Second)
+	for {
+		n := stubTasks(pid)
+		if n == want || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func stubTasks(pid int) int {
 	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
 	if err != nil {
@@ -145,7 +158,8 @@ func TestThreads(t *testing.T) {
 	}
 	// Threads of released contexts are gone; the others and the leader
 	// remain.
-	if got, want := stubTasks(a.as.pid), 1+n/2; got != want {
+	if want := 1 + n/2; waitTasks(a.as.pid, want) != want {
+		got := stubTasks(a.as.pid)
 		t.Errorf("stub has %d threads, want %d", got, want)
 	}
 	pid := a.as.pid
@@ -303,7 +317,7 @@ func TestThreadsCreateRelease(t *testing.T) {
 	for _, f := range failures {
 		t.Error(f)
 	}
-	if got := stubTasks(a.as.pid); got != 1 {
+	if got := waitTasks(a.as.pid, 1); got != 1 {
 		ents, _ := os.ReadDir("/proc/" + strconv.Itoa(a.as.pid) + "/task")
 		for _, e := range ents {
 			st, _ := os.ReadFile("/proc/" + strconv.Itoa(a.as.pid) + "/task/" + e.Name() + "/stat")
