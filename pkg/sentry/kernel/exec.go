@@ -182,6 +182,7 @@ func (k *Kernel) load(t *Task, filename string, argv, envv []string) (*mm.Memory
 	if err != nil {
 		return nil, loader.LoadResult{}, err
 	}
+	m.SetStackLimit(t.tg.limits.Get(unix.RLIMIT_STACK).Cur)
 	creds := t.Credentials()
 	res, err := loader.Load(m, loader.LoadArgs{
 		Filename: filename,

@@ -154,8 +154,13 @@ func (mm *MemoryManager) growStack(addr uintptr) *seg[vma] {
 		return nil
 	}
 	page := addr &^ pageMask
-	if next.start-page > linux.DefaultStackSize*16 {
-		// Far below the stack: a wild access, not stack growth.
+	// Like Linux, the stack may only grow to RLIMIT_STACK; an access
+	// further below is a wild one, not stack growth.
+	limit := mm.stackLimit
+	if limit == 0 {
+		limit = linux.DefaultStackSize
+	}
+	if next.end-page > limit {
 		return nil
 	}
 	if prev := mm.vmas.prev(next); prev != nil && (page < prev.end || page-prev.end < stackGuardGap) {

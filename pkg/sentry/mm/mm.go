@@ -218,6 +218,8 @@ type MemoryManager struct {
 
 	// released holds references to drop once mu is released.
 	released []RefCounted
+	// stackLimit bounds stack growth (RLIMIT_STACK); guarded by mu.
+	stackLimit uintptr
 }
 
 // New returns an empty address space backed by a new platform address space

@@ -24,3 +24,14 @@ func (mm *MemoryManager) CheckMapped(addr, length uintptr) error {
 	}
 	return nil
 }
+
+// SetStackLimit sets how far a grows-down stack may extend (RLIMIT_STACK's
+// soft limit; 0 means the default of 8 MiB).
+func (mm *MemoryManager) SetStackLimit(limit uint64) {
+	mm.mu.Lock()
+	defer mm.mu.Unlock()
+	if limit > uint64(^uintptr(0)>>1) {
+		limit = uint64(^uintptr(0) >> 1)
+	}
+	mm.stackLimit = uintptr(limit)
+}
