@@ -221,6 +221,39 @@ func vectorIO(t *kernel.Task, iovs []iovec, write, stream bool, op func(p []byte
 		}
 		return uintptr(copied), nil
 	}
+	if stream && write {
+		// Gathered into one write: a datagram socket sends one message,
+		// and a pipe write of at most PIPE_BUF bytes stays atomic.
+		var total uint64
+		for _, iov := range iovs {
+			total += iov.Len
+		}
+		buf := make([]byte, 0, min(total, maxRW, ioChunk))
+		for _, iov := range iovs {
+			want := min(iov.Len, uint64(cap(buf)-len(buf)))
+			if want == 0 {
+				continue
+			}
+			start := len(buf)
+			buf = buf[:start+int(want)]
+			n, err := t.CopyIn(iov.Base, buf[start:])
+			buf = buf[:start+n]
+			if err != nil {
+				if len(buf) == 0 {
+					return 0, err
+				}
+				break
+			}
+		}
+		n, err := op(buf, 0)
+		if err == unix.EPIPE {
+			t.SendSignal(kernel.SignalInfo{Signo: int32(unix.SIGPIPE), Code: kernel.SIKernel})
+		}
+		if n > 0 {
+			return uintptr(n), nil
+		}
+		return 0, err
+	}
 	var total int64
 	for _, iov := range iovs {
 		if iov.Len == 0 {
