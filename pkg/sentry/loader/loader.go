@@ -4,9 +4,11 @@
 // the stack, and writes the initial stack the x86-64 psABI defines (argc,
 // argv, envp, the auxiliary vector and the strings they point to).
 //
-// There is no vDSO yet, so the auxiliary vector has no AT_SYSINFO_EHDR:
-// glibc and musl then make real system calls for clock_gettime,
-// gettimeofday, time and getcpu.
+// Given a vDSO (LoadArgs.VDSO), Load maps its parameter page ("[vvar]") and
+// image ("[vdso]") at the top of the mmap area, the image one parameter page
+// above the page, and points AT_SYSINFO_EHDR at the image: glibc, musl and
+// Go then call its clock_gettime, gettimeofday and time instead of making
+// system calls. Without one there is no AT_SYSINFO_EHDR and they trap.
 //
 // Address space randomisation is not done yet: PIE executables load at
 // linux.ELFETDynBase and interpreters at the mmap base, as Linux places
@@ -25,6 +27,7 @@ import (
 
 	"bufferzone.dev/pkg/abi/linux"
 	"bufferzone.dev/pkg/sentry/mm"
+	"bufferzone.dev/pkg/sentry/platform"
 )
 
 // Executable is an opened executable file (the program, a "#!"
@@ -57,6 +60,22 @@ type LoadArgs struct {
 	HWCap, HWCap2 uint64
 	// MinSigStackSize is AT_MINSIGSTKSZ; zero means linux.MINSIGSTKSZ.
 	MinSigStackSize uint64
+	// VDSO, if set, is mapped into the new address space and announced
+	// with AT_SYSINFO_EHDR.
+	VDSO *VDSO
+}
+
+// VDSO is a virtual dynamic shared object as the loader maps it: two objects
+// whose pages live in the memory file and are shared, read-only, by every
+// address space.
+type VDSO struct {
+	// Params is the parameter page(s) the image's code reads, mapped
+	// read-only as "[vvar]" directly below the image.
+	Params mm.MemoryMappable
+	// Image is the ELF shared object, mapped readable and executable as
+	// "[vdso]". Its code finds Params at a fixed distance below itself:
+	// Params' size rounded up to a page.
+	Image mm.MemoryMappable
 }
 
 // AuxEntry is one auxiliary vector entry.
@@ -179,6 +198,14 @@ func Load(m *mm.MemoryManager, args LoadArgs) (LoadResult, error) {
 		return LoadResult{}, err
 	}
 
+	var vdsoBase uintptr
+	if args.VDSO != nil {
+		var err error
+		if vdsoBase, err = mapVDSO(m, args.VDSO); err != nil {
+			return LoadResult{}, err
+		}
+	}
+
 	random := make([]byte, 16)
 	rnd := args.Random
 	if rnd == nil {
@@ -217,6 +244,10 @@ func Load(m *mm.MemoryManager, args LoadArgs) (LoadResult, error) {
 		{linux.AT_PLATFORM, 0}, // filled in by writeStack
 		{linux.AT_NULL, 0},
 	}
+	if vdsoBase != 0 {
+		// First, as Linux's ARCH_DLINFO puts it.
+		aux = append([]AuxEntry{{linux.AT_SYSINFO_EHDR, uint64(vdsoBase)}}, aux...)
+	}
 	if err := writeStack(m, top, &res, args.Filename, args.Envv, random, aux); err != nil {
 		return LoadResult{}, err
 	}
@@ -229,6 +260,36 @@ func Load(m *mm.MemoryManager, args LoadArgs) (LoadResult, error) {
 	m.SetEnvvRange(res.EnvvStart, res.EnvvEnd)
 	m.SetStackStart(res.StackTop)
 	return res, nil
+}
+
+// mapVDSO maps v's parameter page and image next to each other, top down
+// from the mmap base (below the ELF interpreter, as Linux places them), and
+// returns the image's address.
+func mapVDSO(m *mm.MemoryManager, v *VDSO) (uintptr, error) {
+	const pmask = linux.PageSize - 1
+	psize := uintptr(v.Params.Size()+pmask) &^ pmask
+	isize := uintptr(v.Image.Size()+pmask) &^ pmask
+	if psize == 0 || isize == 0 {
+		return 0, unix.EINVAL
+	}
+	// Reserve both at once so that nothing can come between them.
+	base, err := m.MMap(mm.MMapOpts{Length: psize + isize, Prot: unix.PROT_NONE, Private: true, Anonymous: true})
+	if err != nil {
+		return 0, err
+	}
+	if _, err := m.MMap(mm.MMapOpts{
+		Addr: base, Length: psize, Prot: unix.PROT_READ, Shared: true, Fixed: true,
+		Mappable: v.Params, MaxPerms: platform.Read, Name: "[vvar]",
+	}); err != nil {
+		return 0, err
+	}
+	if _, err := m.MMap(mm.MMapOpts{
+		Addr: base + psize, Length: isize, Prot: unix.PROT_READ | unix.PROT_EXEC, Shared: true, Fixed: true,
+		Mappable: v.Image, MaxPerms: platform.ReadExec, Name: "[vdso]",
+	}); err != nil {
+		return 0, err
+	}
+	return base + psize, nil
 }
 
 // release drops the loader's reference on an executable, if it counts them.

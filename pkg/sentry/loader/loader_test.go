@@ -17,6 +17,7 @@ import (
 	"bufferzone.dev/pkg/sentry/mm"
 	"bufferzone.dev/pkg/sentry/mm/mmtest"
 	"bufferzone.dev/pkg/sentry/platform"
+	"bufferzone.dev/pkg/sentry/vdso"
 )
 
 // hostFile is an Executable backed by a host file.
@@ -418,5 +419,64 @@ func TestBadELF(t *testing.T) {
 		if !errors.Is(err, unix.ENOEXEC) {
 			t.Errorf("%s: Load = %v, want ENOEXEC", tc.name, err)
 		}
+	}
+}
+
+// TestVDSO loads a dynamic program with a vDSO: the parameter page and the
+// image are mapped next to each other below the interpreter, named for
+// /proc/[pid]/maps, shared with the kernel's copy, and AT_SYSINFO_EHDR
+// comes first and points at the image.
+func TestVDSO(t *testing.T) {
+	const path = "/bin/true"
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("no %s: %v", path, err)
+	}
+	m := newMM(t)
+	v, err := vdso.New(mf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Load(m, LoadArgs{Filename: path, Open: hostOpen(t), Argv: []string{"true"},
+		VDSO: &VDSO{Params: v.Params(), Image: v.Text()}})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if res.Auxv[0].Key != linux.AT_SYSINFO_EHDR {
+		t.Errorf("auxv starts with %d, want AT_SYSINFO_EHDR", res.Auxv[0].Key)
+	}
+	sv := readStack(t, m, res.StackTop)
+	ehdr := uintptr(sv.auxv[linux.AT_SYSINFO_EHDR])
+	if ehdr == 0 || ehdr%linux.PageSize != 0 {
+		t.Fatalf("AT_SYSINFO_EHDR = %#x", ehdr)
+	}
+	img := vdso.Image()
+	got := make([]byte, len(img))
+	if _, err := m.CopyIn(ehdr, got); err != nil || !bytes.Equal(got, img) {
+		t.Fatalf("the image is not at AT_SYSINFO_EHDR: %v", err)
+	}
+	text, ok := vmaAt(m, ehdr)
+	if !ok || text.Name != "[vdso]" || text.Perms != platform.ReadExec || text.Private || text.Start != ehdr {
+		t.Errorf("[vdso] VMA = %+v", text)
+	}
+	params, ok := vmaAt(m, ehdr-vdso.ParamsOffset)
+	if !ok || params.Name != "[vvar]" || params.Perms != platform.Read || params.Private ||
+		params.Start != ehdr-vdso.ParamsOffset || params.End != ehdr {
+		t.Errorf("[vvar] VMA = %+v", params)
+	}
+	if base := uintptr(sv.auxv[linux.AT_BASE]); text.End > base {
+		t.Errorf("[vdso] ends at %#x, above the interpreter at %#x", text.End, base)
+	}
+	// The page is the kernel's: what the Timekeeper wrote (fall back, until
+	// it runs) shows through the mapping.
+	flags := make([]byte, 4)
+	if _, err := m.CopyIn(ehdr-vdso.ParamsOffset+4, flags); err != nil || binary.LittleEndian.Uint32(flags) != vdso.FlagFallback {
+		t.Errorf("[vvar] flags = %x, %v", flags, err)
+	}
+	// Neither can be made writable.
+	if err := m.MProtect(ehdr, linux.PageSize, unix.PROT_READ|unix.PROT_WRITE); err != unix.EACCES {
+		t.Errorf("mprotect([vdso], RW) = %v, want EACCES", err)
+	}
+	if err := m.MProtect(ehdr-vdso.ParamsOffset, linux.PageSize, unix.PROT_WRITE); err != unix.EACCES {
+		t.Errorf("mprotect([vvar], W) = %v, want EACCES", err)
 	}
 }
