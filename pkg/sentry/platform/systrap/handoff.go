@@ -1,0 +1,259 @@
+//go:build linux && amd64
+
+package systrap
+
+import (
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The hand-off between a Sentry thread and a stub thread; the policy is
+// described in the package documentation.
+
+const (
+	// spinBudget bounds how long either side spins before it sleeps.
+	spinBudget = 20 * time.Microsecond
+	// livenessPeriod is how often a Sentry thread waiting for its stub
+	// thread checks that the stub is still alive.
+	livenessPeriod = 50 * time.Millisecond
+	// probeEvery is how many block-mode exchanges pass between attempts
+	// to spin again.
+	probeEvery = 32
+)
+
+var (
+	// allowedCPUs are the CPUs the Sentry may run on; ncpu their count.
+	allowedCPUs unix.CPUSet
+	ncpu        int
+	// stubSpinIters is the number of PAUSE loop iterations that take about
+	// spinBudget.
+	stubSpinIters uint64
+	// spinners counts Sentry threads spinning right now.
+	spinners atomic.Int32
+)
+
+// initHandoff measures the machine: usable CPUs, and PAUSE's latency.
+func initHandoff() {
+	if ncpu != 0 {
+		return
+	}
+	if err := unix.SchedGetaffinity(0, &allowedCPUs); err != nil || allowedCPUs.Count() == 0 {
+		allowedCPUs.Zero()
+		allowedCPUs.Set(0)
+	}
+	ncpu = allowedCPUs.Count()
+	const n = 2000
+	best := time.Duration(1 << 62)
+	for i := 0; i < 5; i++ {
+		start := time.Now()
+		pauseLoop(n)
+		if d := time.Since(start); d < best {
+			best = d
+		}
+	}
+	if best <= 0 {
+		best = 1
+	}
+	// The stub's loop is a load, a compare and the PAUSE.
+	stubSpinIters = uint64(int64(spinBudget) * n / int64(best))
+	if stubSpinIters < 16 {
+		stubSpinIters = 16
+	}
+}
+
+// handoffPolicy is the per-thread history the mode is chosen from. It is
+// used only by the Sentry thread that owns the stub thread.
+type handoffPolicy struct {
+	// spin is the mode of the last exchange.
+	spin bool
+	// history has a bit per recent spin-mode exchange: 1 if the stub
+	// came back within the budget; 0 for a miss.
+	history uint8
+	// blockRounds counts block-mode exchanges since the last probe.
+	blockRounds int
+	// blockEMA is a moving average of block-mode round trips, in ns.
+	blockEMA int64
+	// handleEMA is a moving average of the Sentry's time between an event
+	// and the next exchange, in ns.
+	handleEMA int64
+	// eventAt is when the last event arrived.
+	eventAt time.Time
+}
+
+// exchange posts state s (stateRun, stateSyscall or stateClone) to t and
+// waits until t posts stateEvent. app says the exchange runs application
+// code (Switch), whose history drives the mode; requests reuse the mode.
+func (t *stubThread) exchange(s uint32, app bool) error {
+	pol := &t.pol
+	now := time.Now()
+	if app && !pol.eventAt.IsZero() {
+		pol.handleEMA = ema(pol.handleEMA, int64(now.Sub(pol.eventAt)))
+	}
+	cpu := currentCPU()
+	sleeping := t.stubSleeping.Load() != 0
+	spin := ncpu > 1 && t.slot != 0
+	switch {
+	case !app:
+		// A request: keep the mode, but never wake across CPUs.
+		spin = spin && pol.spin && !sleeping
+	case pol.spin:
+		// A stub thread found asleep is moved here and woken locally.
+		spin = spin && !sleeping
+	default:
+		// In block mode: probe now and then, if round trips are short.
+		pol.blockRounds++
+		spin = spin && pol.blockRounds >= probeEvery && pol.blockEMA < int64(4*spinBudget)
+		if pol.blockRounds >= probeEvery {
+			pol.blockRounds = 0
+		}
+	}
+	if spin && spinners.Load() >= int32(ncpu-1) {
+		spin = false
+	}
+	if spin {
+		t.pinAway(cpu)
+		if pol.handleEMA < int64(spinBudget) {
+			t.setStubSpin(stubSpinIters)
+		} else {
+			t.setStubSpin(0)
+		}
+	} else {
+		t.pinTo(cpu)
+		t.setStubSpin(0)
+	}
+	if app {
+		if spin && !pol.spin {
+			pol.history = 0xff
+		}
+		pol.spin = spin
+	}
+
+	t.state.Store(s) // XCHG: a full barrier before the load below
+	if t.stubSleeping.Load() != 0 {
+		futexWakeOne(t.state)
+	}
+
+	if spin && t.spinWait(cpu) {
+		pol.history = pol.history<<1 | 1
+	} else {
+		if spin {
+			pol.history <<= 1
+		}
+		if err := t.blockWait(s); err != nil {
+			return err
+		}
+		if app && !spin {
+			pol.blockEMA = ema(pol.blockEMA, int64(time.Since(now)))
+		}
+	}
+	if app {
+		pol.eventAt = time.Now()
+		if pol.spin && missesIn(pol.history) >= 2 {
+			pol.spin = false
+			pol.blockRounds = 0
+		}
+	}
+	return nil
+}
+
+// ema moves the average avg toward v by 1/8.
+func ema(avg, v int64) int64 { return avg + (v-avg)/8 }
+
+// missesIn counts the misses among the last eight spin exchanges.
+func missesIn(h uint8) int {
+	n := 0
+	for i := 0; i < 8; i++ {
+		if h&(1<<i) == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// spinWait spins for up to spinBudget until t posts stateEvent. It gives
+// up early if the calling thread lands on a CPU the stub thread may run on
+// (never spin on the CPU the peer needs) or if too many threads spin.
+func (t *stubThread) spinWait(cpu int) bool {
+	if n := spinners.Add(1); n > int32(ncpu-1) {
+		spinners.Add(-1)
+		return false
+	}
+	defer spinners.Add(-1)
+	start := time.Now()
+	for i := 0; ; i++ {
+		if t.state.Load() == stateEvent {
+			return true
+		}
+		cpuRelax()
+		if i&31 == 31 {
+			if time.Since(start) > spinBudget || currentCPU() != cpu {
+				return t.state.Load() == stateEvent
+			}
+		}
+	}
+}
+
+// blockWait sleeps on t's state word until t posts stateEvent, checking
+// now and then that the stub is alive.
+func (t *stubThread) blockWait(posted uint32) error {
+	last := time.Now()
+	for {
+		t.sentrySleeping.Store(1)
+		if t.state.Load() == stateEvent {
+			t.sentrySleeping.Store(0)
+			return nil
+		}
+		futexWaitTimeout(t.state, posted, livenessPeriod)
+		if t.state.Load() == stateEvent {
+			t.sentrySleeping.Store(0)
+			return nil
+		}
+		if time.Since(last) >= livenessPeriod {
+			last = time.Now()
+			if !t.alive() {
+				t.sentrySleeping.Store(0)
+				t.as.markDead()
+				return errDead
+			}
+		}
+	}
+}
+
+// setStubSpin sets how long the stub thread spins after its next event.
+func (t *stubThread) setStubSpin(n uint64) {
+	if t.stubSpin != n {
+		t.stubSpin = n
+		le.PutUint64(t.mem[ctxStubSpin:], n)
+	}
+}
+
+// pinTo pins t to cpu, so that hand-offs are same-CPU wakes.
+func (t *stubThread) pinTo(cpu int) {
+	if ncpu <= 1 || t.pin == cpu {
+		return
+	}
+	var set unix.CPUSet
+	set.Set(cpu)
+	if setAffinity(t.tid, &set) == nil {
+		t.pin = cpu
+		t.as.p.repins.Add(1)
+	}
+}
+
+// pinAway lets t run on every usable CPU but cpu, so that it never spins
+// on the CPU of its Sentry thread.
+func (t *stubThread) pinAway(cpu int) {
+	if want := -2 - cpu; t.pin != want {
+		set := allowedCPUs
+		set.Clear(cpu)
+		if set.Count() == 0 {
+			return
+		}
+		if setAffinity(t.tid, &set) == nil {
+			t.pin = want
+			t.as.p.repins.Add(1)
+		}
+	}
+}
