@@ -1,0 +1,583 @@
+//go:build linux && amd64
+
+package systrap
+
+import (
+	"encoding/binary"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"bufferzone.dev/pkg/sentry/platform"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	codeAddr   = 0x400000
+	dataAddr   = 0x500000
+	roAddr     = 0x501000
+	holeAddr   = 0x600000
+	stacksAddr = 0x700000
+
+	codeOff   = 0
+	dataOff   = 0x1000
+	roOff     = 0x2000
+	extraOff  = 0x3000
+	stacksOff = 0x10000
+	memSize   = 1 << 20
+)
+
+// Machine code pieces used by the tests.
+var (
+	opSyscall = []byte{0x0f, 0x05}
+	opInt3    = []byte{0xcc}
+	opJmpSelf = []byte{0xeb, 0xfe}                         // jmp .
+	opStore   = []byte{0x48, 0x89, 0x37}                   // mov [rdi], rsi
+	opLoad    = []byte{0x48, 0x8b, 0x37}                   // mov rsi, [rdi]
+	opLoad8   = []byte{0x48, 0x8b, 0x47, 0x08}             // mov rax, [rdi+8]
+	opJmpRDI  = []byte{0xff, 0xe7}                         // jmp rdi
+	opDivZero = []byte{0x31, 0xd2, 0x31, 0xc9, 0xf7, 0xf1} // xor edx,edx; xor ecx,ecx; div ecx
+	opXmm0RSI = []byte{0x66, 0x48, 0x0f, 0x7e, 0xc6}       // movq rsi, xmm0
+	opRDIXmm1 = []byte{0x66, 0x48, 0x0f, 0x6e, 0xcf}       // movq xmm1, rdi
+)
+
+func movEAX(v uint32) []byte { return le32(0xb8, v) } // mov eax, imm32
+func movEDI(v uint32) []byte { return le32(0xbf, v) } // mov edi, imm32
+func movESI(v uint32) []byte { return le32(0xbe, v) } // mov esi, imm32
+func movEDX(v uint32) []byte { return le32(0xba, v) } // mov edx, imm32
+
+func le32(op byte, v uint32) []byte {
+	return binary.LittleEndian.AppendUint32([]byte{op}, v)
+}
+
+func cat(parts ...[]byte) []byte {
+	var b []byte
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return b
+}
+
+// testApp is a tiny application: code at codeAddr (r-x), a data/stack page
+// at dataAddr (rw-), a read-only page at roAddr and stack pages for
+// threads at stacksAddr, all in a memfd.
+type testApp struct {
+	p   *Platform
+	as  *AddressSpace
+	ctx *Context
+	mem []byte
+}
+
+func newMemFile(t testing.TB) (int, []byte) {
+	fd, err := unix.MemfdCreate("systrap-test", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Ftruncate(fd, memSize); err != nil {
+		t.Fatal(err)
+	}
+	mem, err := unix.Mmap(fd, 0, memSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Munmap(mem) })
+	return fd, mem
+}
+
+func newTestApp(t testing.TB, code []byte) *testApp {
+	t.Helper()
+	fd, mem := newMemFile(t)
+	copy(mem[codeOff:], code)
+	p, err := New(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, err := p.NewAddressSpace()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(as.Release)
+	ctx, _ := p.NewContext()
+	a := &testApp{p: p, as: as.(*AddressSpace), ctx: ctx.(*Context), mem: mem}
+	for _, m := range []struct {
+		addr   uintptr
+		off    int64
+		length uintptr
+		at     platform.AccessType
+	}{
+		{codeAddr, codeOff, pageSize, platform.ReadExec},
+		{dataAddr, dataOff, pageSize, platform.ReadWrite},
+		{roAddr, roOff, pageSize, platform.Read},
+		{stacksAddr, stacksOff, 64 * pageSize, platform.ReadWrite},
+	} {
+		if err := as.MapFile(m.addr, m.off, m.length, m.at); err != nil {
+			t.Fatalf("MapFile(%#x): %v", m.addr, err)
+		}
+	}
+	return a
+}
+
+func initialRegs() platform.Registers {
+	return platform.Registers{Rip: codeAddr, Rsp: dataAddr + 0x800, Eflags: 0x202}
+}
+
+func (a *testApp) switchOK(t testing.TB, regs *platform.Registers) platform.Event {
+	t.Helper()
+	ev, err := a.ctx.Switch(a.as, regs)
+	if err != nil {
+		t.Fatalf("Switch: %v", err)
+	}
+	return ev
+}
+
+func TestSyscallArgsAndReturn(t *testing.T) {
+	code := cat(movEDI(1), movESI(2), movEDX(3), movEAX(39), opSyscall, opInt3)
+	a := newTestApp(t, code)
+	regs := initialRegs()
+	ev := a.switchOK(t, &regs)
+	if ev.Kind != platform.EventSyscall || regs.Orig_rax != 39 || regs.Rdi != 1 || regs.Rsi != 2 || regs.Rdx != 3 {
+		t.Fatalf("got %+v orig_rax=%d rdi=%d rsi=%d rdx=%d, want syscall 39(1,2,3)", ev, regs.Orig_rax, regs.Rdi, regs.Rsi, regs.Rdx)
+	}
+	if want := uint64(codeAddr + 22); regs.Rip != want {
+		t.Errorf("rip = %#x, want %#x", regs.Rip, want)
+	}
+	regs.Rax = 777
+	ev = a.switchOK(t, &regs)
+	if ev.Kind != platform.EventSignal || ev.Signo != int32(unix.SIGTRAP) {
+		t.Fatalf("got %+v, want SIGTRAP", ev)
+	}
+	if regs.Rax != 777 {
+		t.Errorf("rax = %d after syscall return, want 777", regs.Rax)
+	}
+}
+
+func TestEveryRegister(t *testing.T) {
+	// syscall; syscall: the second event shows every register as the
+	// Sentry set them after the first.
+	a := newTestApp(t, cat(opSyscall, opSyscall))
+	regs := initialRegs()
+	a.switchOK(t, &regs)
+	want := regs
+	vals := []*uint64{&want.R8, &want.R9, &want.R10, &want.R12, &want.R13, &want.R14, &want.R15,
+		&want.Rdi, &want.Rsi, &want.Rbp, &want.Rbx, &want.Rdx}
+	for i, p := range vals {
+		*p = 0x1111111111111111 * uint64(i+1)
+	}
+	want.Rax = 39
+	want.Fs_base = 0x12345000
+	regs = want
+	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventSyscall {
+		t.Fatalf("got %+v", ev)
+	}
+	for i, p := range vals {
+		got := []uint64{regs.R8, regs.R9, regs.R10, regs.R12, regs.R13, regs.R14, regs.R15,
+			regs.Rdi, regs.Rsi, regs.Rbp, regs.Rbx, regs.Rdx}[i]
+		if got != *p {
+			t.Errorf("register %d = %#x, want %#x", i, got, *p)
+		}
+	}
+	if regs.Orig_rax != 39 || regs.Fs_base != want.Fs_base || regs.Rsp != want.Rsp {
+		t.Errorf("orig_rax %d fs %#x rsp %#x", regs.Orig_rax, regs.Fs_base, regs.Rsp)
+	}
+}
+
+func TestSharedMemory(t *testing.T) {
+	code := cat(movEDI(dataAddr), movESI(0x1234567), opStore, opLoad8, opSyscall, opInt3)
+	a := newTestApp(t, code)
+	binary.LittleEndian.PutUint64(a.mem[dataOff+8:], 0xabcdef)
+	regs := initialRegs()
+	ev := a.switchOK(t, &regs)
+	if ev.Kind != platform.EventSyscall {
+		t.Fatalf("got %+v", ev)
+	}
+	if got := binary.LittleEndian.Uint64(a.mem[dataOff:]); got != 0x1234567 {
+		t.Errorf("Sentry sees %#x, want 0x1234567", got)
+	}
+	if regs.Orig_rax != 0xabcdef {
+		t.Errorf("application read %#x, want 0xabcdef", regs.Orig_rax)
+	}
+}
+
+func TestFaults(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		code   []byte
+		addr   uintptr
+		access platform.AccessType
+		code2  int32
+	}{
+		{"unmapped write", cat(movEDI(holeAddr), opStore), holeAddr, platform.AccessType{Write: true}, 1},
+		{"unmapped read", cat(movEDI(holeAddr+8), opLoad), holeAddr + 8, platform.AccessType{Read: true}, 1},
+		{"read-only write", cat(movEDI(roAddr+16), opStore), roAddr + 16, platform.AccessType{Write: true}, 2},
+		{"exec non-exec", cat(movEDI(dataAddr+0x100), opJmpRDI), dataAddr + 0x100, platform.AccessType{Execute: true}, 2},
+		{"exec unmapped", cat(movEDI(holeAddr), opJmpRDI), holeAddr, platform.AccessType{Execute: true}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newTestApp(t, tc.code)
+			regs := initialRegs()
+			ev := a.switchOK(t, &regs)
+			if ev.Kind != platform.EventFault || ev.Addr != tc.addr || ev.Access != tc.access || ev.Signo != int32(unix.SIGSEGV) || ev.Code != tc.code2 {
+				t.Fatalf("got %+v, want fault at %#x access %+v code %d", ev, tc.addr, tc.access, tc.code2)
+			}
+			rip := regs.Rip
+			ev = a.switchOK(t, &regs)
+			if ev.Kind != platform.EventFault || regs.Rip != rip {
+				t.Fatalf("second run: %+v rip %#x (was %#x)", ev, regs.Rip, rip)
+			}
+		})
+	}
+}
+
+func TestFaultThenMap(t *testing.T) {
+	a := newTestApp(t, cat(movEDI(holeAddr), movESI(42), opStore, opSyscall))
+	regs := initialRegs()
+	ev := a.switchOK(t, &regs)
+	if ev.Kind != platform.EventFault || !ev.Access.Write {
+		t.Fatalf("got %+v", ev)
+	}
+	if err := a.as.MapFile(holeAddr, extraOff, pageSize, platform.ReadWrite); err != nil {
+		t.Fatal(err)
+	}
+	ev = a.switchOK(t, &regs)
+	if ev.Kind != platform.EventSyscall {
+		t.Fatalf("got %+v", ev)
+	}
+	if got := binary.LittleEndian.Uint64(a.mem[extraOff:]); got != 42 {
+		t.Errorf("memory file holds %d, want 42", got)
+	}
+	a.as.Unmap(holeAddr, pageSize)
+	regs.Rip = codeAddr
+	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventFault {
+		t.Fatalf("after Unmap: %+v", ev)
+	}
+}
+
+func TestSignals(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		code []byte
+		sig  unix.Signal
+	}{
+		{"divide by zero", opDivZero, unix.SIGFPE},
+		{"int3", opInt3, unix.SIGTRAP},
+		{"ud2", []byte{0x0f, 0x0b}, unix.SIGILL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newTestApp(t, tc.code)
+			regs := initialRegs()
+			ev := a.switchOK(t, &regs)
+			if ev.Kind != platform.EventSignal || ev.Signo != int32(tc.sig) {
+				t.Fatalf("got %+v, want signal %d", ev, tc.sig)
+			}
+		})
+	}
+}
+
+func TestInterruptSpinning(t *testing.T) {
+	a := newTestApp(t, opJmpSelf)
+	regs := initialRegs()
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		a.ctx.Interrupt()
+	}()
+	start := time.Now()
+	ev := a.switchOK(t, &regs)
+	if ev.Kind != platform.EventInterrupted {
+		t.Fatalf("got %+v, want interrupted", ev)
+	}
+	if regs.Rip != codeAddr {
+		t.Errorf("rip = %#x, want %#x", regs.Rip, codeAddr)
+	}
+	t.Logf("interrupted after %v", time.Since(start))
+	// An interrupt with no Switch running makes the next Switch return.
+	a.ctx.Interrupt()
+	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventInterrupted {
+		t.Fatalf("got %+v, want interrupted", ev)
+	}
+	// And the application runs on afterwards.
+	go func() {
+		time.Sleep(5 * time.Millisecond)
+		a.ctx.Interrupt()
+	}()
+	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventInterrupted {
+		t.Fatalf("got %+v, want interrupted", ev)
+	}
+}
+
+func TestFPState(t *testing.T) {
+	// movq rsi, xmm0; movq xmm1, rdi; syscall
+	a := newTestApp(t, cat(opXmm0RSI, opRDIXmm1, opSyscall, opSyscall))
+	regs := initialRegs()
+	regs.Rdi = 0x5555666677778888
+	fp, err := a.ctx.FPState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	binary.LittleEndian.PutUint64(fp[160:], 0x1122334455667788) // xmm0
+	if err := a.ctx.SetFPState(fp); err != nil {
+		t.Fatal(err)
+	}
+	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventSyscall {
+		t.Fatalf("got %+v", ev)
+	}
+	if regs.Rsi != 0x1122334455667788 {
+		t.Errorf("application saw xmm0 = %#x", regs.Rsi)
+	}
+	fp, err = a.ctx.FPState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := binary.LittleEndian.Uint64(fp[176:]); got != 0x5555666677778888 {
+		t.Errorf("FPState xmm1 = %#x", got)
+	}
+	// Set while resident in the frame.
+	binary.LittleEndian.PutUint64(fp[160:], 42)
+	a.ctx.SetFPState(fp)
+	regs.Rip = codeAddr
+	a.switchOK(t, &regs)
+	if regs.Rsi != 42 {
+		t.Errorf("application saw xmm0 = %#x after SetFPState, want 42", regs.Rsi)
+	}
+	if err := a.ctx.ResetFPState(); err != nil {
+		t.Fatal(err)
+	}
+	regs.Rip = codeAddr
+	a.switchOK(t, &regs)
+	if regs.Rsi != 0 {
+		t.Errorf("xmm0 = %#x after reset", regs.Rsi)
+	}
+}
+
+// threadLoop: again: mov [rsp], rdi; mov rsi, [rsp]; mov eax, 39; syscall;
+// jmp again.
+var threadLoop = cat(
+	[]byte{0x48, 0x89, 0x3c, 0x24}, // mov [rsp], rdi
+	[]byte{0x48, 0x8b, 0x34, 0x24}, // mov rsi, [rsp]
+	movEAX(39), opSyscall,
+	[]byte{0xeb, 0xef}, // jmp again (-17)
+)
+
+func stubTasks(t testing.TB, pid int) int {
+	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+func TestThreads(t *testing.T) {
+	const n = 8
+	a := newTestApp(t, threadLoop)
+	var wg sync.WaitGroup
+	errs := make(chan string, n)
+	ctxs := make([]*Context, n)
+	for i := 0; i < n; i++ {
+		c, _ := a.p.NewContext()
+		ctxs[i] = c.(*Context)
+	}
+	release := make(chan struct{})
+	var done sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		done.Add(1)
+		go func(i int) {
+			defer done.Done()
+			runtime.LockOSThread()
+			c := ctxs[i]
+			regs := platform.Registers{Rip: codeAddr, Rsp: stacksAddr + uint64(i)*pageSize + 64, Eflags: 0x202, Rdi: uint64(1000 + i)}
+			for j := 0; j < 200; j++ {
+				ev, err := c.Switch(a.as, &regs)
+				if err != nil || ev.Kind != platform.EventSyscall || regs.Orig_rax != 39 || regs.Rsi != uint64(1000+i) {
+					errs <- "thread " + strconv.Itoa(i) + ": bad event"
+					break
+				}
+			}
+			wg.Done()
+			<-release
+			if i%2 == 0 {
+				c.Release()
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if got := stubTasks(t, a.as.pid); got != n+1 {
+		t.Errorf("stub has %d threads, want %d", got, n+1)
+	}
+	close(release)
+	done.Wait()
+	if got := stubTasks(t, a.as.pid); got != n/2+1 {
+		t.Errorf("after releasing half the contexts the stub has %d threads, want %d", got, n/2+1)
+	}
+	// The remaining contexts still run.
+	regs := platform.Registers{Rip: codeAddr, Rsp: stacksAddr + 64 + pageSize, Eflags: 0x202, Rdi: 7}
+	if ev, err := ctxs[1].Switch(a.as, &regs); err != nil || ev.Kind != platform.EventSyscall {
+		t.Fatalf("after partial release: %+v %v", ev, err)
+	}
+}
+
+// children returns the Sentry's child processes that are stubs (or any).
+func children(t testing.TB) []string {
+	var out []string
+	tasks, _ := filepath.Glob("/proc/self/task/*/children")
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		out = append(out, strings.Fields(string(b))...)
+	}
+	return out
+}
+
+func TestReleaseLeavesNothing(t *testing.T) {
+	fd, mem := newMemFile(t)
+	copy(mem[codeOff:], threadLoop)
+	p, err := New(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(children(t))
+	n := 1000
+	if testing.Short() {
+		n = 100
+	}
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		as, err := p.NewAddressSpace()
+		if err != nil {
+			t.Fatalf("cycle %d: %v", i, err)
+		}
+		if err := as.MapFile(codeAddr, codeOff, pageSize, platform.ReadExec); err != nil {
+			t.Fatal(err)
+		}
+		if err := as.MapFile(stacksAddr, stacksOff, pageSize, platform.ReadWrite); err != nil {
+			t.Fatal(err)
+		}
+		c1, _ := p.NewContext()
+		c2, _ := p.NewContext()
+		for _, c := range []platform.Context{c1, c2} {
+			regs := platform.Registers{Rip: codeAddr, Rsp: stacksAddr + 64, Eflags: 0x202}
+			if ev, err := c.Switch(as, &regs); err != nil || ev.Kind != platform.EventSyscall {
+				t.Fatalf("cycle %d: %+v %v", i, ev, err)
+			}
+		}
+		c1.Release()
+		as.Release()
+		c2.Release()
+	}
+	t.Logf("%d create/run/release cycles in %v", n, time.Since(start))
+	if after := children(t); len(after) != before {
+		t.Errorf("%d child processes before, %v after", before, after)
+	}
+	var ws unix.WaitStatus
+	if pid, err := unix.Wait4(-1, &ws, unix.WNOHANG|wallFlag, nil); err != unix.ECHILD && pid != 0 {
+		t.Errorf("wait4 found child %d (%v)", pid, err)
+	}
+}
+
+func TestStubKilledFromOutside(t *testing.T) {
+	a := newTestApp(t, opJmpSelf)
+	regs := initialRegs()
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		unix.Kill(a.as.pid, unix.SIGKILL)
+	}()
+	_, err := a.ctx.Switch(a.as, &regs)
+	if err == nil {
+		t.Fatal("Switch on a killed stub succeeded")
+	}
+}
+
+func TestStubIsClean(t *testing.T) {
+	a := newTestApp(t, opSyscall)
+	regs := initialRegs()
+	a.switchOK(t, &regs)
+	maps, err := os.ReadFile("/proc/" + strconv.Itoa(a.as.pid) + "/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(maps)), "\n") {
+		f := strings.Fields(l)
+		var lo uint64
+		if _, err := fmtSscanf(f[0], &lo); err != nil {
+			t.Fatal(err)
+		}
+		if lo < uint64(a.p.MaxUserAddress()) && lo >= 0x10000000 {
+			t.Errorf("stub keeps a Sentry mapping: %s", l)
+		}
+	}
+	fds, _ := os.ReadDir("/proc/" + strconv.Itoa(a.as.pid) + "/fd")
+	if len(fds) != 1 {
+		t.Errorf("stub has %d descriptors, want 1 (the memory file)", len(fds))
+	}
+	status, _ := os.ReadFile("/proc/" + strconv.Itoa(a.as.pid) + "/status")
+	if !strings.Contains(string(status), "Seccomp:\t2") {
+		t.Errorf("stub has no seccomp filter")
+	}
+}
+
+func fmtSscanf(rng string, lo *uint64) (int, error) {
+	v, err := strconv.ParseUint(strings.SplitN(rng, "-", 2)[0], 16, 64)
+	*lo = v
+	return 1, err
+}
+
+// TestStubSyscallFromApp: the application jumping to a syscall in the stub
+// code with a disallowed number kills the stub rather than run it.
+func TestBadInputOwnGarbageStack(t *testing.T) {
+	// mov rsp, -1... is not needed: the handler runs on its own stack.
+	a := newTestApp(t, cat([]byte{0x48, 0x31, 0xe4}, opSyscall)) // xor rsp, rsp; syscall
+	regs := initialRegs()
+	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventSyscall || regs.Rsp != 0 {
+		t.Fatalf("got %+v rsp %#x", ev, regs.Rsp)
+	}
+}
+
+func TestStubDisassembly(t *testing.T) {
+	if _, err := exec.LookPath("objdump"); err != nil {
+		t.Skip("no objdump")
+	}
+	code, _ := stubProgram(0x7e0000000000, 1)
+	f := filepath.Join(t.TempDir(), "stub.bin")
+	os.WriteFile(f, code, 0o644)
+	out, err := exec.Command("objdump", "-D", "-b", "binary", "-m", "i386:x86-64", "-M", "intel", f).CombinedOutput()
+	if err != nil {
+		t.Fatalf("objdump: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "(bad)") {
+		t.Errorf("objdump cannot decode the stub:\n%s", out)
+	}
+	t.Logf("%d bytes", len(code))
+}
+
+func BenchmarkGetpidRoundTrip(b *testing.B) {
+	// again: mov eax, 39; syscall; jmp again
+	a := newTestApp(b, cat(movEAX(39), opSyscall, []byte{0xeb, 0xf7}))
+	regs := initialRegs()
+	for i := 0; i < 200; i++ {
+		a.switchOK(b, &regs)
+	}
+	d := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		ev, err := a.ctx.Switch(a.as, &regs)
+		d = append(d, time.Since(start))
+		if err != nil || ev.Kind != platform.EventSyscall {
+			b.Fatalf("%+v %v", ev, err)
+		}
+	}
+	b.StopTimer()
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	b.ReportMetric(float64(d[len(d)/2].Nanoseconds())/1000, "median-µs")
+	b.ReportMetric(float64(d[len(d)*9/10].Nanoseconds())/1000, "p90-µs")
+}
