@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,6 +27,13 @@ type Client struct {
 	freeFIDs []FID
 	err      error // set once the connection is unusable
 	done     chan struct{}
+
+	// noRenameAt is set once the server has answered Trenameat with
+	// EOPNOTSUPP (diod does).
+	noRenameAt atomic.Bool
+	// noUnlinkAt is set once the server has answered Tunlinkat with
+	// EOPNOTSUPP.
+	noUnlinkAt atomic.Bool
 }
 
 // call is one outstanding request.
@@ -346,8 +354,15 @@ func (f *File) WalkGetAttr(names []string, mask AttrMask) ([]QID, *File, AttrMas
 	}
 	nf := &File{c: f.c, fid: nfid}
 	if gerr != nil {
-		nf.Close()
-		return qids, nil, 0, Attr{}, gerr
+		// A server without the ordering extension (diod) may have
+		// handled the Tgetattr before the walk created the fid: ask
+		// again now that it exists.
+		_, valid, attr, err := nf.GetAttr(mask)
+		if err != nil {
+			nf.Close()
+			return qids, nil, 0, Attr{}, err
+		}
+		return qids, nf, valid, attr, nil
 	}
 	r := gm.(*Rgetattr)
 	return qids, nf, r.Valid, r.Attr, nil
@@ -397,7 +412,7 @@ func (f *File) Create(name string, flags, mode, gid uint32) (*os.File, QID, uint
 // Treads as msize requires. It returns fewer bytes than len(p) only at end
 // of file or with an error; end of file is not an error.
 func (f *File) ReadAt(p []byte, off uint64) (int, error) {
-	max := int(f.c.msize - ReadOverhead)
+	max := int(f.c.msize - IOHeaderSize)
 	total := 0
 	for total < len(p) {
 		n := len(p) - total
@@ -420,7 +435,7 @@ func (f *File) ReadAt(p []byte, off uint64) (int, error) {
 // WriteAt writes p at off to the opened file, in as many Twrites as msize
 // requires.
 func (f *File) WriteAt(p []byte, off uint64) (int, error) {
-	max := int(f.c.msize - WriteOverhead)
+	max := int(f.c.msize - IOHeaderSize)
 	total := 0
 	for total < len(p) || len(p) == 0 {
 		n := len(p) - total
@@ -450,7 +465,7 @@ func (f *File) WriteAt(p []byte, off uint64) (int, error) {
 // after offset (0 for the start), in at most count bytes of reply. An
 // empty result means the end of the directory.
 func (f *File) Readdir(offset uint64, count uint32) ([]Dirent, error) {
-	if max := f.c.msize - ReadOverhead; count > max {
+	if max := f.c.msize - IOHeaderSize; count > max {
 		count = max
 	}
 	m, err := f.c.rpc(&Treaddir{FID: f.fid, Offset: offset, Count: count}, MsgRreaddir)
@@ -508,16 +523,52 @@ func (f *File) Rename(newDir *File, newName string) error {
 	return err
 }
 
-// RenameAt renames oldName in directory f to newName in newDir.
+// RenameAt renames oldName in directory f to newName in newDir. Against
+// a server without Trenameat (diod answers EOPNOTSUPP) it walks to
+// oldName and sends Trename instead, as Linux's client does, and keeps
+// doing so on this connection.
 func (f *File) RenameAt(oldName string, newDir *File, newName string) error {
-	_, err := f.c.rpc(&Trenameat{OldDirFID: f.fid, OldName: oldName, NewDirFID: newDir.fid, NewName: newName}, MsgRrenameat)
-	return err
+	if !f.c.noRenameAt.Load() {
+		_, err := f.c.rpc(&Trenameat{OldDirFID: f.fid, OldName: oldName, NewDirFID: newDir.fid, NewName: newName}, MsgRrenameat)
+		if !errors.Is(err, unix.EOPNOTSUPP) {
+			return err
+		}
+		f.c.noRenameAt.Store(true)
+	}
+	_, old, err := f.Walk([]string{oldName})
+	if err != nil {
+		return err
+	}
+	defer old.Close()
+	return old.Rename(newDir, newName)
 }
 
 // UnlinkAt removes name from directory f; flags may be AT_REMOVEDIR.
+// Against a server without Tunlinkat (diod answers EOPNOTSUPP) it walks to
+// name and sends Tremove instead, as Linux's client does, checking the
+// file type against flags first as unlinkat(2) would.
 func (f *File) UnlinkAt(name string, flags uint32) error {
-	_, err := f.c.rpc(&Tunlinkat{DirFID: f.fid, Name: name, Flags: flags}, MsgRunlinkat)
-	return err
+	if !f.c.noUnlinkAt.Load() {
+		_, err := f.c.rpc(&Tunlinkat{DirFID: f.fid, Name: name, Flags: flags}, MsgRunlinkat)
+		if !errors.Is(err, unix.EOPNOTSUPP) {
+			return err
+		}
+		f.c.noUnlinkAt.Store(true)
+	}
+	qids, victim, err := f.Walk([]string{name})
+	if err != nil {
+		return err
+	}
+	isDir := qids[0].Type&QIDTypeDir != 0
+	switch {
+	case flags&unix.AT_REMOVEDIR != 0 && !isDir:
+		victim.Close()
+		return unix.ENOTDIR
+	case flags&unix.AT_REMOVEDIR == 0 && isDir:
+		victim.Close()
+		return unix.EISDIR
+	}
+	return victim.Remove()
 }
 
 // FSync flushes the opened file f.

@@ -89,6 +89,14 @@ const ReadOverhead = HeaderSize + 4
 // WriteOverhead is the size of a Twrite message without its data.
 const WriteOverhead = HeaderSize + 4 + 8 + 4
 
+// IOHeaderSize is the room that 9P2000.L peers reserve for the header of
+// a data-carrying message (P9_IOHDRSZ in Linux and diod): the count of a
+// Tread, Twrite or Treaddir must not exceed msize-IOHeaderSize. It is
+// larger than ReadOverhead and WriteOverhead, and diod refuses larger
+// counts with EIO, so a client sizes its requests by it (a server may
+// accept up to the exact overheads).
+const IOHeaderSize = 24
+
 // Errors of message decoding.
 var (
 	// ErrShortMessage means a message ended before one of its fields.

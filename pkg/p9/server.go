@@ -440,7 +440,7 @@ func (c *conn) open(tag Tag, m Message, e *fidEntry) {
 		return
 	}
 	defer e.mu.Unlock()
-	iounitCap := c.msize - ReadOverhead
+	iounitCap := c.msize - IOHeaderSize
 	switch m := m.(type) {
 	case *Tlopen:
 		fd, qid, iounit, err := f.Open(m.Flags)

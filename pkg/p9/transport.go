@@ -18,8 +18,11 @@ import (
 // maxFDsPerRead bounds the descriptors accepted by one recvmsg.
 const maxFDsPerRead = 4
 
-// transport frames 9P messages over a connected Unix socket (stream or
-// seqpacket) and carries file descriptors as SCM_RIGHTS.
+// transport frames 9P messages over a connected stream socket. Over a
+// Unix socket (stream or seqpacket) it also carries file descriptors as
+// SCM_RIGHTS; over any other stream (TCP, as diod and its tools use) it
+// carries none, and a descriptor offered for sending is simply not sent:
+// donation is an optional extension the peer must do without.
 //
 // A sender attaches descriptors only to the sendmsg call that starts a
 // message and carries it whole (or its first part). Linux delivers
@@ -28,7 +31,8 @@ const maxFDsPerRead = 4
 // descriptors that one recvmsg returns belong to the last message that
 // starts within the bytes that recvmsg returned.
 type transport struct {
-	conn *net.UnixConn
+	conn net.Conn
+	uc   *net.UnixConn // conn as a Unix socket, or nil
 
 	sendMu sync.Mutex
 
@@ -48,23 +52,29 @@ type fdRecord struct {
 	fds        []int
 }
 
-// newTransport wraps f, a connected Unix socket. f may be closed by the
-// caller afterwards: the transport holds its own duplicate.
+// newTransport wraps f, a connected Unix or TCP socket. f may be closed by
+// the caller afterwards: the transport holds its own duplicate.
 func newTransport(f *os.File, bufSize int) (*transport, error) {
 	c, err := net.FileConn(f)
 	if err != nil {
 		return nil, fmt.Errorf("p9: using socket fd %d: %w", f.Fd(), err)
 	}
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		c.Close()
-		return nil, fmt.Errorf("p9: fd %d is a %T, not a Unix socket", f.Fd(), c)
-	}
-	return &transport{
-		conn: uc,
+	t := &transport{
+		conn: c,
 		buf:  make([]byte, bufSize),
-		oob:  make([]byte, unix.CmsgSpace(maxFDsPerRead*4)),
-	}, nil
+	}
+	switch c := c.(type) {
+	case *net.UnixConn:
+		t.uc = c
+		t.oob = make([]byte, unix.CmsgSpace(maxFDsPerRead*4))
+	case *net.TCPConn:
+		// 9P replies are small and latency-bound.
+		c.SetNoDelay(true)
+	default:
+		c.Close()
+		return nil, fmt.Errorf("p9: fd %d is a %T, not a Unix or TCP socket", f.Fd(), c)
+	}
+	return t, nil
 }
 
 // close closes the socket; a blocked recv returns an error.
@@ -76,12 +86,19 @@ func (t *transport) close() error {
 func (t *transport) send(msg []byte, fd *os.File) error {
 	t.sendMu.Lock()
 	defer t.sendMu.Unlock()
+	if t.uc == nil {
+		// No descriptors over this stream; fd is dropped (see transport).
+		if _, err := t.conn.Write(msg); err != nil {
+			return fmt.Errorf("p9: sending message: %w", err)
+		}
+		return nil
+	}
 	var oob []byte
 	if fd != nil {
 		oob = unix.UnixRights(int(fd.Fd()))
 	}
 	for len(msg) > 0 {
-		n, _, err := t.conn.WriteMsgUnix(msg, oob, nil)
+		n, _, err := t.uc.WriteMsgUnix(msg, oob, nil)
 		if err != nil {
 			return fmt.Errorf("p9: sending message: %w", err)
 		}
@@ -120,7 +137,13 @@ func (t *transport) recv(maxSize uint32) ([]byte, []int, error) {
 			t.end = copy(t.buf, t.buf[t.start:t.end])
 			t.start = 0
 		}
-		n, oobn, _, _, err := t.conn.ReadMsgUnix(t.buf[t.end:], t.oob)
+		var n, oobn int
+		var err error
+		if t.uc != nil {
+			n, oobn, _, _, err = t.uc.ReadMsgUnix(t.buf[t.end:], t.oob)
+		} else {
+			n, err = t.conn.Read(t.buf[t.end:])
+		}
 		if oobn > 0 {
 			if fds := parseRights(t.oob[:oobn]); len(fds) > 0 {
 				begin := t.pos + uint64(t.end-t.start)
