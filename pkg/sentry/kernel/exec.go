@@ -195,6 +195,7 @@ func (k *Kernel) load(t *Task, filename string, argv, envv []string) (*mm.Memory
 		GID:      creds.RealGID,
 		EGID:     creds.EffectiveGID,
 		HWCap:    hwcap(),
+		VDSO:     k.vdso(),
 	})
 	if err != nil {
 		m.DecUsers()
