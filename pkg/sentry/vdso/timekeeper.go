@@ -132,7 +132,7 @@ func NewTimekeeper(page *Page) *Timekeeper {
 	tk := &Timekeeper{
 		page:        page,
 		Interval:    50 * time.Millisecond,
-		Calibration: 50 * time.Millisecond,
+		Calibration: 10 * time.Millisecond,
 		sample:      sampleHost,
 	}
 	tk.init()
