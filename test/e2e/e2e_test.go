@@ -203,21 +203,7 @@ func same(t *testing.T, r run, check func(t *testing.T, native runsctest.Result)
 // knownGaps lists tests whose sandbox run is known not to match native yet,
 // by test name, with the reason and the issue. A listed test that starts
 // matching fails, so the list only shrinks.
-var knownGaps = map[string]string{
-	"TestStaticGo": "the Go runtime starts threads (clone CLONE_THREAD), and the first sandbox milestone is single-threaded; the sandbox kills it (status 137). Issue: threads in the Sentry",
-	// RLIMIT_NOFILE: the sandbox starts programs with a soft limit of 1024
-	// where natively they inherit the caller's (20000 here).
-	"TestBusyboxShell/ulimit":    ulimitGap,
-	"TestHostShells/bash/ulimit": ulimitGap,
-	"TestHostShells/sh/ulimit":   ulimitGap,
-	// Issue 4: CLONE_VM without a separate address space (threads, vfork,
-	// glibc's posix_spawn) kills the process or child with SIGKILL.
-	"TestPthreads":                  "clone(CLONE_THREAD) is not supported yet: the sandbox kills the program (status 137). Issue 4",
-	"TestGoProcs":                   "the Go runtime starts threads (clone CLONE_THREAD): status 137. Issue 4",
-	"TestProcs":                     "vfork and posix_spawn (clone CLONE_VM|CLONE_VFORK) children are killed by SIGKILL; posix_spawn of a missing program returns 0, not ENOENT. Issue 4",
-	"TestHostShells/sh/exit-status": "dash runs external commands with vfork: `/bin/sh -c 'exit 3'` and a missing command both give 137 (Killed). Issue 4",
-	"TestShellForks200/sh":          "dash runs /bin/true with vfork: the child is killed, the script exits 1 with \"Killed\". Issue 4",
-}
+var knownGaps = map[string]string{}
 
 const ulimitGap = "`ulimit -n` prints 1024 in the sandbox and the caller's soft RLIMIT_NOFILE natively (runsc do does not pass the caller's rlimits on). Issue 4"
 

@@ -144,9 +144,10 @@ func (tg *ThreadGroup) reapLocked() {
 	tg.itimers.mu.Unlock()
 	if p := tg.parent; p != nil {
 		tg.mu.Lock()
-		own := tg.exitedCPU
+		own, rss := tg.exitedCPU, tg.maxRSS
 		tg.mu.Unlock()
 		p.childrenCPU = p.childrenCPU.add(own).add(tg.childrenCPU)
+		p.childrenMaxRSS = max(p.childrenMaxRSS, rss, tg.childrenMaxRSS)
 	}
 	tg.k.mu.Lock()
 	if t, ok := tg.k.tasks[tg.pid]; ok && t.tg == tg {

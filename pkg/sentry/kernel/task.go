@@ -264,6 +264,7 @@ func (t *Task) exit() {
 	t.mm = nil
 	t.mu.Unlock()
 	if m != nil {
+		t.tg.noteRSS(m.ResidentBytes())
 		m.DecUsers()
 	}
 	t.releaseVfork()

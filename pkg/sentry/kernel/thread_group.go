@@ -56,6 +56,9 @@ type ThreadGroup struct {
 	stopped chan struct{}
 	// nice is the scheduling nice value (guarded by mu).
 	nice int32
+	// maxRSS is the largest resident set seen (bytes, guarded by mu);
+	// childrenMaxRSS that of reaped children (guarded by Kernel.treeMu).
+	maxRSS, childrenMaxRSS uint64
 	// timers are the process's POSIX timers (guarded by mu).
 	timers posixTimers
 	// notDumpable is 1 after PR_SET_DUMPABLE 0 (guarded by mu).
@@ -281,4 +284,28 @@ func (tg *ThreadGroup) SetDumpable(v int32) {
 	tg.mu.Lock()
 	tg.notDumpable = 1 - v
 	tg.mu.Unlock()
+}
+
+// noteRSS records a resident set size for getrusage's ru_maxrss.
+func (tg *ThreadGroup) noteRSS(b uint64) {
+	tg.mu.Lock()
+	tg.maxRSS = max(tg.maxRSS, b)
+	tg.mu.Unlock()
+}
+
+// MaxRSS returns the process's peak resident set in bytes, counting cur,
+// the current resident set of its address space.
+func (tg *ThreadGroup) MaxRSS(cur uint64) uint64 {
+	tg.noteRSS(cur)
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return tg.maxRSS
+}
+
+// ChildrenMaxRSS returns the largest peak resident set of the reaped
+// children (and their descendants).
+func (tg *ThreadGroup) ChildrenMaxRSS() uint64 {
+	tg.k.treeMu.Lock()
+	defer tg.k.treeMu.Unlock()
+	return tg.childrenMaxRSS
 }

@@ -35,3 +35,16 @@ func (mm *MemoryManager) SetStackLimit(limit uint64) {
 	}
 	mm.stackLimit = uintptr(limit)
 }
+
+// ResidentBytes returns how much of the address space is backed by
+// memory-file pages (its resident set: pages populated by faults or
+// copies).
+func (mm *MemoryManager) ResidentBytes() uint64 {
+	mm.mu.Lock()
+	defer mm.unlock()
+	var n uint64
+	for _, p := range mm.pmas.all() {
+		n += uint64(p.end - p.start)
+	}
+	return n
+}

@@ -143,9 +143,23 @@ func isOpaque(in vfs.Inode) bool {
 
 // Stat implements vfs.Inode.
 func (i *inode) Stat(ctx vfs.Context) (unix.Statx_t, error) {
-	st, err := i.top().Stat(ctx)
+	upper, lower := i.layers()
+	top := upper
+	if top == nil {
+		top = lower
+	}
+	st, err := top.Stat(ctx)
 	if err != nil {
 		return st, err
+	}
+	if upper != nil && lower != nil && vfs.FileType(st.Mode) == unix.S_IFDIR {
+		// A merged directory: its size and link count are the lower
+		// directory's, which hold most of its entries (overlayfs itself
+		// reports the upper's; the lower's look like the tree the
+		// sandbox was given).
+		if lst, err := lower.Stat(ctx); err == nil {
+			st.Size, st.Nlink, st.Blocks, st.Blksize = lst.Size, lst.Nlink, lst.Blocks, lst.Blksize
+		}
 	}
 	st.Ino = i.ino
 	st.Dev_major, st.Dev_minor = 0, 0

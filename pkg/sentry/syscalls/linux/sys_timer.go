@@ -90,20 +90,24 @@ func Times(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 	return uintptr(toTicks(time.Since(t.Kernel().BootTime()))), nil
 }
 
-// Getrusage implements getrusage(2). Only the CPU times are accounted;
-// the other fields are zero.
+// Getrusage implements getrusage(2). CPU times and the peak resident set
+// are accounted; the other fields are zero.
 func Getrusage(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 	var u, s time.Duration
+	var rss uint64
 	switch argInt(a[0]) {
 	case unix.RUSAGE_SELF:
 		u, s = t.ThreadGroup().CPUTime()
+		rss = t.ThreadGroup().MaxRSS(t.MemoryManager().ResidentBytes())
 	case unix.RUSAGE_THREAD:
 		u, s = t.CPUTime()
+		rss = t.ThreadGroup().MaxRSS(t.MemoryManager().ResidentBytes())
 	case unix.RUSAGE_CHILDREN:
 		u, s = t.ThreadGroup().ChildrenCPUTime()
+		rss = t.ThreadGroup().ChildrenMaxRSS()
 	default:
 		return 0, unix.EINVAL
 	}
-	ru := unix.Rusage{Utime: durationToTimeval(u), Stime: durationToTimeval(s)}
+	ru := unix.Rusage{Utime: durationToTimeval(u), Stime: durationToTimeval(s), Maxrss: int64(rss / 1024)}
 	return 0, copyOutObj(t, a[1], &ru)
 }
