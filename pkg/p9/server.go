@@ -124,6 +124,12 @@ func (c *conn) version(tag Tag, v *Tversion) {
 		c.reply(tag, &Rlerror{Errno: uint32(unix.EINVAL)}, nil)
 		return
 	}
+	// Each Tversion starts a new session: negotiate from the server's
+	// own maximum, not from what an earlier session settled on.
+	c.msize = c.s.MaxMessageSize
+	if c.msize == 0 {
+		c.msize = DefaultMaxMessageSize
+	}
 	if v.MSize < c.msize {
 		c.msize = v.MSize
 	}
@@ -668,7 +674,12 @@ func (c *conn) simple(m Message) func() (Message, *os.File) {
 		return func() (Message, *os.File) { return &Rlerror{Errno: uint32(unix.EOPNOTSUPP)}, nil }
 	case *Tauth:
 		// No authentication is required: attach with afid = NoFID.
-		return func() (Message, *os.File) { return &Rlerror{Errno: uint32(unix.EOPNOTSUPP)}, nil }
+		// 9P2000.L has no standard errno for this; ENOENT is what diod
+		// answers, and its client library (diodls, diodcat, diodmount)
+		// reads ENOENT as "authentication not required" and gives up on
+		// any other errno. Linux's client sends no Tauth without an
+		// auth option, so it does not mind.
+		return func() (Message, *os.File) { return &Rlerror{Errno: uint32(unix.ENOENT)}, nil }
 	}
 	// An R message or Tlerror sent to a server.
 	return func() (Message, *os.File) { return &Rlerror{Errno: uint32(unix.EINVAL)}, nil }
