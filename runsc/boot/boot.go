@@ -28,6 +28,7 @@ import (
 	"bufferzone.dev/pkg/sentry/memory"
 	"bufferzone.dev/pkg/sentry/platform"
 	"bufferzone.dev/pkg/sentry/platform/ptrace"
+	"bufferzone.dev/pkg/sentry/platform/systrap"
 	"bufferzone.dev/pkg/sentry/strace"
 	"bufferzone.dev/pkg/sentry/syscalls/linux"
 	"bufferzone.dev/pkg/sentry/vfs"
@@ -222,6 +223,12 @@ func newPlatform(c *config.Config, mf *memory.File) (platform.Platform, error) {
 		p, err := ptrace.New(mf.FD())
 		if err != nil {
 			return nil, fmt.Errorf("ptrace platform: %w", err)
+		}
+		return p, nil
+	case config.PlatformSystrap:
+		p, err := systrap.New(mf.FD())
+		if err != nil {
+			return nil, fmt.Errorf("systrap platform: %w", err)
 		}
 		return p, nil
 	}

@@ -34,6 +34,11 @@ var (
 	spinners atomic.Int32
 )
 
+// Hand-off statistics, for benchmarks and tests.
+var (
+	statSpinHits, statSpinMisses, statBlocks, statWakes, statTimeouts atomic.Uint64
+)
+
 // initHandoff measures the machine: usable CPUs, and PAUSE's latency.
 func initHandoff() {
 	if ncpu != 0 {
@@ -132,14 +137,19 @@ func (t *stubThread) exchange(s uint32, app bool) error {
 
 	t.state.Store(s) // XCHG: a full barrier before the load below
 	if t.stubSleeping.Load() != 0 {
+		statWakes.Add(1)
 		futexWakeOne(t.state)
 	}
 
 	if spin && t.spinWait(cpu) {
+		statSpinHits.Add(1)
 		pol.history = pol.history<<1 | 1
 	} else {
 		if spin {
+			statSpinMisses.Add(1)
 			pol.history <<= 1
+		} else {
+			statBlocks.Add(1)
 		}
 		if err := t.blockWait(s); err != nil {
 			return err
@@ -205,7 +215,11 @@ func (t *stubThread) blockWait(posted uint32) error {
 			t.sentrySleeping.Store(0)
 			return nil
 		}
+		t0 := time.Now()
 		futexWaitTimeout(t.state, posted, livenessPeriod)
+		if time.Since(t0) >= livenessPeriod {
+			statTimeouts.Add(1)
+		}
 		if t.state.Load() == stateEvent {
 			t.sentrySleeping.Store(0)
 			return nil

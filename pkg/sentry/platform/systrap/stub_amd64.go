@@ -257,7 +257,6 @@ func stubProgram(base uintptr, sentryPID uint64) ([]byte, map[string]int) {
 		a.syscall()
 	}
 
-
 	// mmap(ctxArea, ctxAreaLen, RW, MAP_SHARED|MAP_FIXED, r14, 0): the
 	// context pages, shared with the Sentry.
 	a.movImm(rax, unix.SYS_MMAP)

@@ -567,6 +567,7 @@ func BenchmarkGetpidRoundTrip(b *testing.B) {
 		a.switchOK(b, &regs)
 	}
 	d := make([]time.Duration, 0, b.N)
+	h0, m0, bl0, w0 := statSpinHits.Load(), statSpinMisses.Load(), statBlocks.Load(), statWakes.Load()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
@@ -580,4 +581,19 @@ func BenchmarkGetpidRoundTrip(b *testing.B) {
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
 	b.ReportMetric(float64(d[len(d)/2].Nanoseconds())/1000, "median-µs")
 	b.ReportMetric(float64(d[len(d)*9/10].Nanoseconds())/1000, "p90-µs")
+	b.ReportMetric(float64(d[len(d)*99/100].Nanoseconds())/1000, "p99-µs")
+	n := float64(b.N)
+	var slow time.Duration
+	for _, x := range d {
+		if x > time.Millisecond {
+			slow += x
+		}
+	}
+	b.ReportMetric(float64(d[len(d)-1].Nanoseconds())/1000, "max-µs")
+	b.ReportMetric(float64(statTimeouts.Load()), "timeouts")
+	b.ReportMetric(float64(slow.Milliseconds()), "ms-in-over-1ms")
+	b.ReportMetric(float64(statSpinHits.Load()-h0)/n, "spinhits/op")
+	b.ReportMetric(float64(statSpinMisses.Load()-m0)/n, "spinmisses/op")
+	b.ReportMetric(float64(statBlocks.Load()-bl0)/n, "blocks/op")
+	b.ReportMetric(float64(statWakes.Load()-w0)/n, "wakes/op")
 }
