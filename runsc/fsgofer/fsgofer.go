@@ -17,6 +17,10 @@
 //
 // Opened regular files are donated to the Sentry with Rlopen/Rlcreate, so
 // reads, writes and mmap of file data do not go through 9P.
+//
+// Tlock and Tgetlock are POSIX byte-range locks owned by the fid's opened
+// host file (open file description locks); lock.go documents the API the
+// Sentry's file locking builds on.
 package fsgofer
 
 import (
