@@ -13,7 +13,17 @@
 // names a fid created by an earlier request on the same connection (the
 // newfid of Twalk or Txattrwalk, the fid of Tattach) waits for that request
 // to finish. This lets a client pipeline Twalk and Tgetattr in one round
-// trip (File.WalkGetAttr) without any new message type.
+// trip (File.WalkGetAttr) without any new message type. Against a server
+// without it (diod answers the early Tgetattr with EIO) the client asks
+// again after the walk.
+//
+// Both ends run over a Unix socket or over TCP (diod's usual transport;
+// no descriptors travel over TCP). Interoperability with diod, an
+// independent 9P2000.L implementation, is tested in test/p9interop; what
+// it taught is pinned in interop_test.go: request counts leave
+// IOHeaderSize bytes of room, Tauth answers ENOENT ("no authentication
+// needed"), and the client falls back to Trename and Tremove when a
+// server lacks Trenameat or Tunlinkat.
 package p9
 
 import (
