@@ -83,7 +83,11 @@ func (f Filter) Merge(o Filter) {
 func (f Filter) Program(deny uint32) ([]bpf.Instruction, error) {
 	p := bpf.NewProgram()
 	p.AddStmt(bpf.Ld|bpf.W|bpf.Abs, offArch)
-	p.AddJump(bpf.Jmp|bpf.Jeq|bpf.K, auditArchX86_64, "", "kill")
+	// Another architecture is killed at once (a conditional jump reaches
+	// only 255 instructions).
+	p.AddJump(bpf.Jmp|bpf.Jeq|bpf.K, auditArchX86_64, "arch-ok", "")
+	p.AddStmt(bpf.Ret|bpf.K, RetKillProcess)
+	p.AddLabel("arch-ok")
 	p.AddStmt(bpf.Ld|bpf.W|bpf.Abs, offNR)
 	nrs := make([]uintptr, 0, len(f))
 	for s := range f {
@@ -131,8 +135,6 @@ func (f Filter) Program(deny uint32) ([]bpf.Instruction, error) {
 	p.AddStmt(bpf.Ret|bpf.K, RetAllow)
 	p.AddLabel("deny")
 	p.AddStmt(bpf.Ret|bpf.K, deny)
-	p.AddLabel("kill")
-	p.AddStmt(bpf.Ret|bpf.K, RetKillProcess)
 	return p.Instructions()
 }
 

@@ -52,41 +52,121 @@ func TestProgramDecisions(t *testing.T) {
 	}
 }
 
-// TestSentryFilter checks the Sentry's filter on key calls and that every
+// TestSentryFilter checks the Sentry's filters on key calls and that every
 // listed call is allowed, against the interpreter.
 func TestSentryFilter(t *testing.T) {
-	f := SentryFilter()
-	prog, err := f.Program(RetKillProcess)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
+	const goThread = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND | unix.CLONE_SYSVSEM | unix.CLONE_THREAD
+	common := []struct {
 		name string
 		data []byte
 		want uint32
 	}{
 		{"openat", Data(unix.SYS_OPENAT), RetKillProcess},
+		{"open", Data(unix.SYS_OPEN), RetKillProcess},
 		{"execve", Data(unix.SYS_EXECVE), RetKillProcess},
 		{"inet-socket", Data(unix.SYS_SOCKET, unix.AF_INET), RetKillProcess},
+		{"netlink-socket", Data(unix.SYS_SOCKET, unix.AF_NETLINK), RetKillProcess},
 		{"unix-socket", Data(unix.SYS_SOCKET, unix.AF_UNIX), RetAllow},
-		{"go-thread", Data(unix.SYS_CLONE, unix.CLONE_VM|unix.CLONE_FS|unix.CLONE_FILES|unix.CLONE_SIGHAND|unix.CLONE_SYSVSEM|unix.CLONE_THREAD), RetAllow},
-		{"fork", Data(unix.SYS_CLONE, uint64(unix.SIGCHLD)), RetAllow},
+		{"go-thread", Data(unix.SYS_CLONE, goThread), RetAllow},
+		{"go-thread-tls", Data(unix.SYS_CLONE, goThread|unix.CLONE_SETTLS), RetAllow},
 		{"clone-newuser", Data(unix.SYS_CLONE, unix.CLONE_NEWUSER), RetKillProcess},
-		{"mmap-anon", Data(unix.SYS_MMAP, 0, 4096, 3, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS), RetAllow},
+		{"clone-thread-newns", Data(unix.SYS_CLONE, goThread|unix.CLONE_NEWNS), RetKillProcess},
+		{"mmap-anon", Data(unix.SYS_MMAP, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS), RetAllow},
+		{"mmap-anon-rx", Data(unix.SYS_MMAP, 0, 4096, unix.PROT_READ|unix.PROT_EXEC, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS), RetAllow},
+		{"mmap-anon-wx", Data(unix.SYS_MMAP, 0, 4096, unix.PROT_WRITE|unix.PROT_EXEC, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS), RetKillProcess},
+		{"mmap-droppable", Data(unix.SYS_MMAP, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, mapDroppable|unix.MAP_ANONYMOUS), RetAllow},
 		{"mmap-hugetlb", Data(unix.SYS_MMAP, 0, 4096, 3, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_HUGETLB), RetKillProcess},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got, err := bpf.Exec(prog, tc.data); err != nil || got != tc.want {
-				t.Errorf("decision %#x, %v; want %#x", got, err, tc.want)
+		{"mmap-private-file", Data(unix.SYS_MMAP, 0, 4096, 1, unix.MAP_PRIVATE, 3), RetKillProcess},
+		{"mmap-shared-fixed-rwx", Data(unix.SYS_MMAP, 0, 4096, 7, unix.MAP_SHARED|unix.MAP_FIXED, 3), RetAllow},
+		{"mprotect-rx", Data(unix.SYS_MPROTECT, 0, 4096, unix.PROT_READ|unix.PROT_EXEC), RetAllow},
+		{"mprotect-wx", Data(unix.SYS_MPROTECT, 0, 4096, unix.PROT_WRITE|unix.PROT_EXEC), RetKillProcess},
+		{"ioctl-tcgets", Data(unix.SYS_IOCTL, 0, unix.TCGETS), RetAllow},
+		{"ioctl-tiocsti", Data(unix.SYS_IOCTL, 0, unix.TIOCSTI), RetKillProcess},
+		{"newfstatat-fd", Data(unix.SYS_NEWFSTATAT, 3, 0, 0, unix.AT_EMPTY_PATH), RetAllow},
+		{"newfstatat-path", Data(unix.SYS_NEWFSTATAT, 3, 0, 0, 0), RetKillProcess},
+		{"statx-path", Data(unix.SYS_STATX, 3, 0, 0), RetKillProcess},
+		{"futex-private", Data(unix.SYS_FUTEX, 0, futexWaitPrivate), RetAllow},
+		{"fcntl-setlk", Data(unix.SYS_FCNTL, 3, unix.F_SETLK), RetKillProcess},
+		{"mount", Data(unix.SYS_MOUNT), RetKillProcess},
+		{"setns", Data(unix.SYS_SETNS), RetKillProcess},
+		{"unshare", Data(unix.SYS_UNSHARE), RetKillProcess},
+		{"chroot", Data(unix.SYS_CHROOT), RetKillProcess},
+	}
+	perPlatform := map[string][]struct {
+		name string
+		data []byte
+		want uint32
+	}{
+		PlatformPtrace: {
+			{"ptrace", Data(unix.SYS_PTRACE), RetAllow},
+			{"fork", Data(unix.SYS_CLONE, uint64(unix.SIGCHLD)), RetAllow},
+			{"stub-thread", Data(unix.SYS_CLONE, goThread|unix.CLONE_UNTRACED), RetAllow},
+			{"prctl-pdeathsig", Data(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG), RetAllow},
+			{"prctl-dumpable", Data(unix.SYS_PRCTL, unix.PR_SET_DUMPABLE), RetKillProcess},
+			{"futex-shared", Data(unix.SYS_FUTEX, 0, futexWait), RetKillProcess},
+		},
+		PlatformSystrap: {
+			{"futex-shared", Data(unix.SYS_FUTEX, 0, futexWait), RetAllow},
+			{"ptrace-stub-thread", Data(unix.SYS_CLONE, goThread|unix.CLONE_UNTRACED), RetKillProcess},
+			{"stub-thread", Data(unix.SYS_CLONE, goThread|unix.CLONE_CHILD_SETTID|unix.CLONE_CHILD_CLEARTID), RetAllow},
+			{"seccomp-filter", Data(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER), RetAllow},
+			{"seccomp-strict", Data(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_STRICT), RetKillProcess},
+			{"ptrace", Data(unix.SYS_PTRACE), RetKillProcess},
+		},
+	}
+	for _, platform := range []string{PlatformPtrace, PlatformSystrap} {
+		t.Run(platform, func(t *testing.T) {
+			f := SentryFilter(platform)
+			prog, err := f.Program(RetKillProcess)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tc := range append(common, perPlatform[platform]...) {
+				if got, err := bpf.Exec(prog, tc.data); err != nil || got != tc.want {
+					t.Errorf("%s: decision %#x, %v; want %#x", tc.name, got, err, tc.want)
+				}
+			}
+			for s, rules := range f {
+				if rules != nil {
+					continue
+				}
+				if got, _ := bpf.Exec(prog, Data(s)); got != RetAllow {
+					t.Errorf("syscall %d listed but not allowed", s)
+				}
 			}
 		})
 	}
-	for s, rules := range f {
-		if rules != nil {
-			continue
+}
+
+// TestGoferFilter checks the Gofer's filters on key calls.
+func TestGoferFilter(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		readOnly bool
+		data     []byte
+		want     uint32
+	}{
+		{"openat-path", true, Data(unix.SYS_OPENAT, 3, 0, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC), RetAllow},
+		{"openat-rdonly", true, Data(unix.SYS_OPENAT, 3, 0, unix.O_RDONLY|unix.O_CLOEXEC), RetAllow},
+		{"openat-write-ro", true, Data(unix.SYS_OPENAT, 3, 0, unix.O_WRONLY), RetKillProcess},
+		{"openat-creat-ro", true, Data(unix.SYS_OPENAT, 3, 0, unix.O_CREAT), RetKillProcess},
+		{"openat-write", false, Data(unix.SYS_OPENAT, 3, 0, unix.O_RDWR|unix.O_CREAT), RetAllow},
+		{"mkdirat-ro", true, Data(unix.SYS_MKDIRAT), RetKillProcess},
+		{"mkdirat", false, Data(unix.SYS_MKDIRAT), RetAllow},
+		{"socket", false, Data(unix.SYS_SOCKET, unix.AF_UNIX), RetKillProcess},
+		{"execve", false, Data(unix.SYS_EXECVE), RetKillProcess},
+		{"ptrace", false, Data(unix.SYS_PTRACE), RetKillProcess},
+		{"mount", false, Data(unix.SYS_MOUNT), RetKillProcess},
+		{"chroot", false, Data(unix.SYS_CHROOT), RetKillProcess},
+		{"ioctl", false, Data(unix.SYS_IOCTL, 0, unix.TCGETS), RetKillProcess},
+		{"sendmsg", true, Data(unix.SYS_SENDMSG), RetAllow},
+	} {
+		prog, err := GoferFilter(tc.readOnly).Program(RetKillProcess)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if got, _ := bpf.Exec(prog, Data(s)); got != RetAllow {
-			t.Errorf("syscall %d listed but not allowed", s)
+		if got, err := bpf.Exec(prog, tc.data); err != nil || got != tc.want {
+			t.Errorf("%s: decision %#x, %v; want %#x", tc.name, got, err, tc.want)
 		}
 	}
 }
@@ -94,7 +174,12 @@ func TestSentryFilter(t *testing.T) {
 // TestGolden fails when a process's list of allowed host system calls
 // changes: review the change, then run `go test ./pkg/seccomp -update`.
 func TestGolden(t *testing.T) {
-	for name, f := range map[string]Filter{"sentry": SentryFilter()} {
+	for name, f := range map[string]Filter{
+		"sentry-ptrace":  SentryFilter(PlatformPtrace),
+		"sentry-systrap": SentryFilter(PlatformSystrap),
+		"gofer":          GoferFilter(false),
+		"gofer-ro":       GoferFilter(true),
+	} {
 		got := describe(f)
 		path := "testdata/" + name + ".golden"
 		if *update {
@@ -172,7 +257,13 @@ func init() {
 		"epoll_create1": unix.SYS_EPOLL_CREATE1, "dup3": unix.SYS_DUP3, "pipe2": unix.SYS_PIPE2,
 		"preadv": unix.SYS_PREADV, "pwritev": unix.SYS_PWRITEV, "prlimit64": unix.SYS_PRLIMIT64,
 		"getcpu": unix.SYS_GETCPU, "memfd_create": unix.SYS_MEMFD_CREATE, "getrandom": unix.SYS_GETRANDOM,
-		"rseq": unix.SYS_RSEQ, "close_range": unix.SYS_CLOSE_RANGE, "newfstatat": unix.SYS_NEWFSTATAT, "ptrace": unix.SYS_PTRACE,
+		"rseq": unix.SYS_RSEQ, "epoll_wait": unix.SYS_EPOLL_WAIT, "getrlimit": unix.SYS_GETRLIMIT,
+		"sysinfo": unix.SYS_SYSINFO, "restart_syscall": unix.SYS_RESTART_SYSCALL, "getuid": unix.SYS_GETUID,
+		"geteuid": unix.SYS_GETEUID, "getgid": unix.SYS_GETGID, "getegid": unix.SYS_GETEGID, "fstatfs": unix.SYS_FSTATFS, "readlinkat": unix.SYS_READLINKAT,
+		"openat": unix.SYS_OPENAT, "mkdirat": unix.SYS_MKDIRAT, "symlinkat": unix.SYS_SYMLINKAT,
+		"mknodat": unix.SYS_MKNODAT, "linkat": unix.SYS_LINKAT, "renameat": unix.SYS_RENAMEAT,
+		"renameat2": unix.SYS_RENAMEAT2, "unlinkat": unix.SYS_UNLINKAT, "fchownat": unix.SYS_FCHOWNAT,
+		"fchmod": unix.SYS_FCHMOD, "utimensat": unix.SYS_UTIMENSAT, "statx": unix.SYS_STATX, "fdatasync": unix.SYS_FDATASYNC, "close_range": unix.SYS_CLOSE_RANGE, "newfstatat": unix.SYS_NEWFSTATAT, "ptrace": unix.SYS_PTRACE, "seccomp": unix.SYS_SECCOMP,
 	} {
 		sysNames[s] = n
 	}

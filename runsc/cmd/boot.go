@@ -76,7 +76,7 @@ func (b *Boot) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 		if err := sandbox.Confine(); err != nil {
 			return Fatalf(args, "boot: confining the sandbox: %v", err)
 		}
-		if err := sandbox.InstallSentryFilter(); err != nil {
+		if err := sandbox.InstallSentryFilter(string(conf.Platform)); err != nil {
 			return Fatalf(args, "boot: %v", err)
 		}
 	}

@@ -155,6 +155,10 @@ func runSandbox(globalFlags []string, spec *specs.Spec, goferReadOnly bool) (int
 	gofer.ExtraFiles = []*os.File{goferEnd}
 	gofer.Stderr = os.Stderr
 	gofer.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if isolateSandbox() {
+		gofer.SysProcAttr.Cloneflags = sandbox.GoferCloneFlags
+		gofer.Args = append(gofer.Args, "--isolate")
+	}
 	if err := gofer.Start(); err != nil {
 		goferEnd.Close()
 		return 0, fmt.Errorf("starting the gofer: %w", err)

@@ -7,6 +7,7 @@ import (
 	"github.com/google/subcommands"
 
 	"bufferzone.dev/runsc/fsgofer"
+	"bufferzone.dev/runsc/sandbox"
 )
 
 // Gofer is `runsc gofer`, the process that opens host files for the
@@ -15,6 +16,7 @@ type Gofer struct {
 	root     string
 	ioFD     int
 	readOnly bool
+	isolate  bool
 }
 
 // Name implements subcommands.Command.
@@ -33,6 +35,7 @@ func (g *Gofer) SetFlags(f *flag.FlagSet) {
 	f.StringVar(&g.root, "root", "", "host directory to serve")
 	f.IntVar(&g.ioFD, "io-fd", -1, "connected socket to serve on")
 	f.BoolVar(&g.readOnly, "read-only", false, "refuse every change to the served tree")
+	f.BoolVar(&g.isolate, "isolate", false, "confine the gofer: pivot_root into the served tree, drop capabilities, seccomp (needs new namespaces)")
 }
 
 // Execute implements subcommands.Command.
@@ -40,7 +43,14 @@ func (g *Gofer) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomm
 	if g.root == "" || g.ioFD < 0 {
 		return Usagef(args, "gofer: --root and --io-fd are required")
 	}
-	if err := fsgofer.Serve(g.root, g.readOnly, g.ioFD); err != nil {
+	root := g.root
+	if g.isolate {
+		var err error
+		if root, err = sandbox.ConfineGofer(root, g.readOnly); err != nil {
+			return Fatalf(args, "gofer: confining the gofer: %v", err)
+		}
+	}
+	if err := fsgofer.Serve(root, g.readOnly, g.ioFD); err != nil {
 		return Fatalf(args, "gofer: %v", err)
 	}
 	return subcommands.ExitSuccess

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -87,23 +88,52 @@ func InSandboxRoot() bool {
 	return err == nil && len(ents) == 0
 }
 
-// InstallSentryFilter installs the Sentry's seccomp filter
-// (seccomp.SentryFilter) when RUNSC_SECCOMP is set: "log" logs calls
-// outside the list (SECCOMP_RET_LOG, for finding missing ones), anything
-// else kills the Sentry on such a call. It is off by default until the
-// list has been checked against the whole test suite.
-func InstallSentryFilter() error {
-	mode := os.Getenv("RUNSC_SECCOMP")
-	if mode == "" {
+// InstallSentryFilter installs the Sentry's seccomp filter for the named
+// platform (seccomp.SentryFilter). It is on by default; RUNSC_SECCOMP
+// changes what a call outside the list does: "log" lets it through and
+// logs it (SECCOMP_RET_LOG: an audit line in the host's kernel log, with
+// the call's number only), "trap" refuses it with SIGSYS, which the Go
+// runtime reports as a crash with the call's arguments and stack (the
+// reliable way to find a missing call or flag set), "off" installs no
+// filter (a debugging aid).
+// Otherwise the Sentry is killed on such a call.
+func InstallSentryFilter(platform string) error {
+	deny, ok := seccompDeny()
+	if !ok {
 		return nil
 	}
-	deny := uint32(seccomp.RetKillProcess)
-	if mode == "log" {
-		deny = seccomp.RetLog
+	if platform == seccomp.PlatformSystrap && deny == seccomp.RetKillProcess {
+		// systrap's stubs inherit this filter, and a kill here would win
+		// over their own filter's trap of every application call. A trap
+		// refuses the call just the same; in the Sentry the Go runtime
+		// turns the SIGSYS into a crash with a stack trace.
+		deny = seccomp.RetTrap
 	}
-	prog, err := seccomp.SentryFilter().Program(deny)
+	preloadLazyFiles()
+	prog, err := seccomp.SentryFilter(platform).Program(deny)
 	if err != nil {
 		return fmt.Errorf("building the seccomp filter: %w", err)
 	}
 	return seccomp.Install(prog)
+}
+
+// seccompDeny returns the action for calls outside a filter as
+// RUNSC_SECCOMP says, and false when no filter is to be installed.
+func seccompDeny() (uint32, bool) {
+	switch os.Getenv("RUNSC_SECCOMP") {
+	case "off", "0":
+		return 0, false
+	case "log":
+		return seccomp.RetLog, true
+	case "trap":
+		return seccomp.RetTrap, true
+	}
+	return seccomp.RetKillProcess, true
+}
+
+// preloadLazyFiles makes the Go standard library read now the host files
+// it would otherwise open on first use, once no open is allowed: the local
+// time zone (/etc/localtime, for time.Local).
+func preloadLazyFiles() {
+	time.Now().Local().Zone()
 }

@@ -42,7 +42,8 @@ type Options struct {
 	// of their own and no parent-death signal.
 	Detach bool
 	// Isolate starts the Sentry in new pid, mount, ipc, uts and network
-	// namespaces (see Isolation).
+	// namespaces (see IsolationCloneFlags and Confine) and confines the
+	// Gofer likewise (GoferCloneFlags, ConfineGofer).
 	Isolate bool
 }
 
@@ -85,6 +86,10 @@ func Start(o Options) (*Sandbox, error) {
 	gofer.ExtraFiles = []*os.File{goferEnd}
 	gofer.Stderr = os.Stderr
 	gofer.SysProcAttr = attr()
+	if o.Isolate {
+		gofer.SysProcAttr.Cloneflags = GoferCloneFlags
+		gofer.Args = append(gofer.Args, "--isolate")
+	}
 	err = gofer.Start()
 	goferEnd.Close()
 	if err != nil {

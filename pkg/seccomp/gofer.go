@@ -1,0 +1,37 @@
+package seccomp
+
+import "golang.org/x/sys/unix"
+
+// GoferFilter is what the Gofer (runsc gofer) may ask of the host while it
+// serves a root over 9P: the Go runtime's needs, 9P on its socket
+// (recvmsg/sendmsg, with FDs donated as SCM_RIGHTS), and the
+// descriptor-relative file calls of package fsgofer (openat, fstatat,
+// getdents64, readlinkat, fstatfs, and, unless readOnly, mkdirat,
+// symlinkat, mknodat, linkat, renameat, unlinkat, fchownat, fchmod,
+// ftruncate, utimensat, fsync). It creates no socket and runs nothing.
+//
+// With readOnly, openat may not ask for write access, creation or
+// truncation.
+func GoferFilter(readOnly bool) Filter {
+	f := goRuntimeFilter()
+	f.Allow(
+		unix.SYS_RECVMSG, unix.SYS_SENDMSG, unix.SYS_SHUTDOWN, unix.SYS_GETSOCKOPT, unix.SYS_GETSOCKNAME, unix.SYS_GETPEERNAME,
+		unix.SYS_PREAD64, unix.SYS_LSEEK, unix.SYS_GETDENTS64, unix.SYS_READLINKAT,
+		unix.SYS_FSTATFS, unix.SYS_FSYNC, unix.SYS_FDATASYNC,
+	)
+	f.AllowIf(unix.SYS_NEWFSTATAT,
+		Rule{{Index: 3, Value: unix.AT_SYMLINK_NOFOLLOW}},
+		Rule{{Index: 3, Value: unix.AT_EMPTY_PATH | unix.AT_SYMLINK_NOFOLLOW}},
+		Rule{{Index: 3, Value: unix.AT_EMPTY_PATH}},
+	)
+	if readOnly {
+		f.AllowIf(unix.SYS_OPENAT, Rule{{Index: 2, Mask: unix.O_ACCMODE | unix.O_CREAT | unix.O_TRUNC, Value: unix.O_RDONLY}})
+		return f
+	}
+	f.Allow(
+		unix.SYS_OPENAT, unix.SYS_PWRITE64, unix.SYS_MKDIRAT, unix.SYS_SYMLINKAT, unix.SYS_MKNODAT,
+		unix.SYS_LINKAT, unix.SYS_RENAMEAT, unix.SYS_RENAMEAT2, unix.SYS_UNLINKAT, unix.SYS_FCHOWNAT,
+		unix.SYS_FCHMOD, unix.SYS_FTRUNCATE, unix.SYS_UTIMENSAT, unix.SYS_FALLOCATE,
+	)
+	return f
+}
