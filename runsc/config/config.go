@@ -114,7 +114,7 @@ func Default() *Config {
 		DebugLogFD:    -1,
 		LogFormat:     LogFormatText,
 		LogFD:         -1,
-		Platform:      PlatformPtrace,
+		Platform:      PlatformSystrap,
 		Network:       NetworkSandbox,
 		Overlay:       OverlayMemory,
 		KernelRelease: "4.4.0",
