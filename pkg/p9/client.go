@@ -256,6 +256,20 @@ func (c *Client) freeFID(f FID) {
 	c.mu.Unlock()
 }
 
+// dropPartialWalk frees newfid after a walk that stopped early. Per the
+// protocol such a walk binds nothing, but diod leaves newfid bound to the
+// last file reached; like Linux's client, send Tclunk anyway (a server
+// that bound nothing answers EBADF) before the number is reused.
+func (c *Client) dropPartialWalk(newfid FID) {
+	c.rpc(&Tclunk{FID: newfid}, MsgRclunk)
+	c.mu.Lock()
+	dead := c.err != nil
+	c.mu.Unlock()
+	if !dead {
+		c.freeFID(newfid)
+	}
+}
+
 // Attach attaches to the server's tree aname as user uid (NoUID for
 // none) and returns its root.
 func (c *Client) Attach(aname string, uid uint32) (*File, QID, error) {
@@ -296,7 +310,7 @@ func (f *File) Walk(names []string) ([]QID, *File, error) {
 	}
 	qids := m.(*Rwalk).QIDs
 	if len(qids) != len(first) {
-		f.c.freeFID(nfid)
+		f.c.dropPartialWalk(nfid)
 		return qids, nil, unix.ENOENT
 	}
 	nf := &File{c: f.c, fid: nfid}
@@ -349,7 +363,7 @@ func (f *File) WalkGetAttr(names []string, mask AttrMask) ([]QID, *File, AttrMas
 	}
 	qids := wm.(*Rwalk).QIDs
 	if len(qids) != len(names) {
-		f.c.freeFID(nfid)
+		f.c.dropPartialWalk(nfid)
 		return qids, nil, 0, Attr{}, unix.ENOENT
 	}
 	nf := &File{c: f.c, fid: nfid}

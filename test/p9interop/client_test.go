@@ -178,7 +178,7 @@ func checkAttr(t *testing.T, what string, qid p9.QID, valid p9.AttrMask, a p9.At
 // loopback TCP and checks every answer against the host file system.
 func TestClientAgainstDiod(t *testing.T) {
 	dir := makeExport(t)
-	addr := startDiod(t, dir)
+	addr, diodLog := startDiod(t, dir)
 	c, root, rootQID := dialDiod(t, addr, dir, 1<<20)
 
 	t.Run("Version", func(t *testing.T) {
@@ -521,6 +521,20 @@ func TestClientAgainstDiod(t *testing.T) {
 			t.Errorf("readlink of a file: %v, want EINVAL", err)
 		}
 		f.Close()
+	})
+
+	t.Run("PartialWalkLeavesNoFid", func(t *testing.T) {
+		// diod binds newfid even when a walk stops early; the client
+		// clunks it so that reusing the number finds it free.
+		for i := 0; i < 3; i++ {
+			if _, _, err := root.Walk([]string{"dir", "missing"}); !errors.Is(err, unix.ENOENT) {
+				t.Fatalf("partial walk: %v", err)
+			}
+			walkOK(t, root, "file").Close()
+		}
+		if strings.Contains(diodLog.String(), "np_fid_create: unclunked fid") {
+			t.Errorf("diod saw a fid number reused while still bound")
+		}
 	})
 
 	t.Run("Locks", func(t *testing.T) {

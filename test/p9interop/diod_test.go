@@ -61,10 +61,11 @@ func (s *syncBuffer) String() string {
 }
 
 // startDiod starts a diod server in the foreground exporting dir, with no
-// authentication, on a loopback TCP port, and returns its address. The
+// authentication, on a loopback TCP port, and returns its address and its
+// log. The
 // server is killed when the test ends, and its log (every decoded 9P
 // message) is printed if the test failed.
-func startDiod(t *testing.T, dir string) string {
+func startDiod(t *testing.T, dir string) (string, *syncBuffer) {
 	t.Helper()
 	bin := diodBin(t, "diod")
 	if os.Geteuid() != 0 {
@@ -115,8 +116,8 @@ func startDiod(t *testing.T, dir string) string {
 				t.Logf("diod log:\n%s", log.String())
 			}
 		})
-		return addr
+		return addr, log
 	}
 	t.Fatal(lastErr)
-	return ""
+	return "", nil
 }
