@@ -67,6 +67,9 @@ func (t *Task) Clone(a CloneArgs) (int32, error) {
 	if a.ExitSignal < 0 || a.ExitSignal > NumSignals {
 		return 0, unix.EINVAL
 	}
+	if err := t.checkNProc(); err != nil {
+		return 0, err
+	}
 
 	var m *mm.MemoryManager
 	parentMM := t.MemoryManager()
@@ -209,4 +212,31 @@ func (f *FSContext) Fork() *FSContext {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return NewFSContext(f.root, f.cwd, f.umask)
+}
+
+// checkNProc enforces RLIMIT_NPROC: a user may not own more tasks than
+// the limit, unless privileged (CAP_SYS_RESOURCE or CAP_SYS_ADMIN), as in
+// Linux. This is what stops a fork bomb inside the sandbox.
+func (t *Task) checkNProc() error {
+	c := t.Credentials()
+	if c.HasCapability(24) || c.HasCapability(21) { // CAP_SYS_RESOURCE, CAP_SYS_ADMIN
+		return nil
+	}
+	limit := t.tg.limits.Get(unix.RLIMIT_NPROC).Cur
+	if limit == Infinity {
+		return nil
+	}
+	uid := c.RealUID
+	var n uint64
+	t.k.mu.Lock()
+	for _, o := range t.k.tasks {
+		if o.Credentials().RealUID == uid {
+			n++
+		}
+	}
+	t.k.mu.Unlock()
+	if n >= limit {
+		return unix.EAGAIN
+	}
+	return nil
 }

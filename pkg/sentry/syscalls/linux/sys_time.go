@@ -19,8 +19,8 @@ const (
 	clockTAI             = 11
 )
 
-// clockNow reads a clock. CPU-time clocks report the Sentry's view of the
-// process, which is only approximate until per-task accounting lands.
+// clockNow reads a clock. CPU-time clocks report the time the task or
+// process spent running application code and in the Sentry on its behalf.
 func clockNow(t *kernel.Task, id int32) (unix.Timespec, error) {
 	var host int32
 	switch id {
@@ -30,12 +30,15 @@ func clockNow(t *kernel.Task, id int32) (unix.Timespec, error) {
 		host = unix.CLOCK_MONOTONIC
 	case clockBoottime, clockBoottimeAlarm:
 		host = clockBoottime
-	case unix.CLOCK_PROCESS_CPUTIME_ID, unix.CLOCK_THREAD_CPUTIME_ID:
-		host = id
+	case unix.CLOCK_PROCESS_CPUTIME_ID:
+		u, s := t.ThreadGroup().CPUTime()
+		return unix.NsecToTimespec((u + s).Nanoseconds()), nil
+	case unix.CLOCK_THREAD_CPUTIME_ID:
+		u, s := t.CPUTime()
+		return unix.NsecToTimespec((u + s).Nanoseconds()), nil
 	default:
 		if id < 0 {
-			// Dynamic CPU clocks of other processes and fd clocks.
-			return unix.Timespec{}, unix.EINVAL
+			return cpuClockNow(t, id)
 		}
 		return unix.Timespec{}, unix.EINVAL
 	}
@@ -193,4 +196,36 @@ func ClockNanosleep(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 		return 0, nil
 	}
 	return sleepRelative(t, d, a[3])
+}
+
+// cpuClockNow reads a dynamic CPU-time clock (clock_getcpuclockid,
+// pthread_getcpuclockid): the ID encodes ~pid << 3, a per-thread bit (4)
+// and the kind (0 PROF: user+system, 1 VIRT: user, 2 SCHED: user+system).
+func cpuClockNow(t *kernel.Task, id int32) (unix.Timespec, error) {
+	kind, perThread := id&3, id&4 != 0
+	if kind == 3 {
+		return unix.Timespec{}, unix.EINVAL
+	}
+	pid := ^(id >> 3)
+	var u, s time.Duration
+	if perThread {
+		target := t
+		if pid != 0 {
+			target = t.Kernel().TaskByTID(pid)
+			if target == nil || target.ThreadGroup() != t.ThreadGroup() {
+				return unix.Timespec{}, unix.EINVAL
+			}
+		}
+		u, s = target.CPUTime()
+	} else {
+		tg, err := processByPID(t, pid)
+		if err != nil {
+			return unix.Timespec{}, unix.EINVAL
+		}
+		u, s = tg.CPUTime()
+	}
+	if kind == 1 {
+		s = 0
+	}
+	return unix.NsecToTimespec((u + s).Nanoseconds()), nil
 }
