@@ -24,6 +24,7 @@ packages=(
   default-jdk-headless
   g++ make libgtest-dev
   busybox-static
+  diod
   git ca-certificates
 )
 need=()
