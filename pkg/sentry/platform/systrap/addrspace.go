@@ -133,7 +133,6 @@ func (as *AddressSpace) initThread(slot int) *stubThread {
 	le.PutUint64(mem[ctxStackT:], uint64(t.stubBase)+ctxSize)
 	le.PutUint64(mem[ctxStackT+16:], slotSize-ctxSize)
 	le.PutUint64(mem[ctxCurFS:], ^uint64(0))
-	t.pol.blockRounds = probeEvery - 1
 	return t
 }
 

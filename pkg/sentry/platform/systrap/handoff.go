@@ -19,8 +19,10 @@ const (
 	// thread checks that the stub is still alive.
 	livenessPeriod = 50 * time.Millisecond
 	// probeEvery is how many block-mode exchanges pass between attempts
-	// to spin again.
-	probeEvery = 32
+	// to spin again at first; maxProbeAfter bounds the backoff after
+	// failed attempts (a busy machine).
+	probeEvery    = 32
+	maxProbeAfter = 1 << 14
 )
 
 var (
@@ -76,8 +78,10 @@ type handoffPolicy struct {
 	// history has a bit per recent spin-mode exchange: 1 if the stub
 	// came back within the budget; 0 for a miss.
 	history uint8
-	// blockRounds counts block-mode exchanges since the last probe.
-	blockRounds int
+	// blockRounds counts block-mode exchanges since the last probe;
+	// probeAfter is how many must pass before the next one (doubled after
+	// each failed probe, up to maxProbeAfter).
+	blockRounds, probeAfter int
 	// blockEMA is a moving average of block-mode round trips, in ns.
 	blockEMA int64
 	// handleEMA is a moving average of the Sentry's time between an event
@@ -108,11 +112,15 @@ func (t *stubThread) exchange(s uint32, app bool) error {
 		spin = spin && !sleeping
 	default:
 		// In block mode: probe now and then, if round trips are short.
+		if pol.probeAfter == 0 {
+			pol.probeAfter = probeEvery
+		}
 		pol.blockRounds++
-		spin = spin && pol.blockRounds >= probeEvery && pol.blockEMA < int64(4*spinBudget)
-		if pol.blockRounds >= probeEvery {
+		probe := pol.blockRounds >= pol.probeAfter
+		if probe {
 			pol.blockRounds = 0
 		}
+		spin = spin && probe && pol.blockEMA < int64(4*spinBudget)
 	}
 	if spin && spinners.Load() >= int32(ncpu-1) {
 		spin = false
@@ -128,8 +136,9 @@ func (t *stubThread) exchange(s uint32, app bool) error {
 		t.pinTo(cpu)
 		t.setStubSpin(0)
 	}
+	probing := app && spin && !pol.spin
 	if app {
-		if spin && !pol.spin {
+		if probing {
 			pol.history = 0xff
 		}
 		pol.spin = spin
@@ -160,9 +169,18 @@ func (t *stubThread) exchange(s uint32, app bool) error {
 	}
 	if app {
 		pol.eventAt = time.Now()
-		if pol.spin && missesIn(pol.history) >= 2 {
+		switch {
+		case probing && pol.history&1 == 0:
+			// The probe missed: back to blocking, and probe less often.
 			pol.spin = false
-			pol.blockRounds = 0
+			pol.probeAfter = min(2*pol.probeAfter, maxProbeAfter)
+		case pol.spin && missesIn(pol.history) >= 2:
+			pol.spin = false
+			pol.probeAfter = min(2*pol.probeAfter, maxProbeAfter)
+		case pol.spin && pol.history == 0xff:
+			// Eight hits in a row: the machine has room; probe soon
+			// again if it ever falls back.
+			pol.probeAfter = probeEvery
 		}
 	}
 	return nil
