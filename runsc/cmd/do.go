@@ -28,6 +28,7 @@ type Do struct {
 	readOnly bool
 	cwd      string
 	env      stringList
+	user     string
 }
 
 // stringList is a repeatable string flag.
@@ -44,14 +45,15 @@ func (*Do) Synopsis() string { return "run a command in a new sandbox (no OCI bu
 
 // Usage implements subcommands.Command.
 func (*Do) Usage() string {
-	return `do [--rootfs DIR] [--cwd DIR] [--env K=V]... CMD [ARG]...
+	return `do [--rootfs DIR] [--cwd DIR] [--env K=V]... [--user UID[:GID]] CMD [ARG]...
 
 Runs CMD in a new sandbox and exits with its status (128+N if it is killed by
 signal N). The root file system is DIR (the host's / by default), served by a
 Gofer. With the default --overlay=memory, writes go to an in-memory layer and
 the host is never changed; with --overlay=none they reach DIR; with
 --read-only they fail with EROFS. The environment is the caller's, with --env
-added.
+added. The command runs as the caller's user and group unless --user names
+numeric ones.
 `
 }
 
@@ -61,6 +63,7 @@ func (d *Do) SetFlags(f *flag.FlagSet) {
 	f.StringVar(&d.cwd, "cwd", "", "working directory in the sandbox (default: the caller's, if it exists there, else /)")
 	f.Var(&d.env, "env", "set an environment variable K=V (repeatable)")
 	f.BoolVar(&d.readOnly, "read-only", false, "make the root file system read-only (EROFS on writes)")
+	f.StringVar(&d.user, "user", "", "run the command as numeric UID[:GID] (default: the caller's; GID 0 if not given, as with exec)")
 }
 
 // Execute implements subcommands.Command.
@@ -88,13 +91,19 @@ func (d *Do) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcommand
 		}
 		env = append(env, kv)
 	}
+	user := specs.User{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
+	if d.user != "" {
+		if user.UID, user.GID, err = parseUser(d.user); err != nil {
+			return Usagef(args, "do: %v", err)
+		}
+	}
 	spec := &specs.Spec{
 		Version: specs.Version,
 		Process: &specs.Process{
 			Args: f.Args(),
 			Env:  env,
 			Cwd:  cwd,
-			User: specs.User{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())},
+			User: user,
 			// A command run with `do` keeps its caller's resource limits,
 			// as it would natively.
 			Rlimits: callerRlimits(),
