@@ -72,6 +72,9 @@ type AddressSpace struct {
 	// slot 0 is the leader's.
 	freeSlots []int
 	nextSlot  int
+	// first is the tid of a parked stub thread in slot 1 that no tracer
+	// has taken yet (made with the stub, see spawnStub), or 0.
+	first int
 	// pending holds MapFile/Unmap calls made on threads that trace no
 	// stopped stub thread of this address space, for the next tracer to
 	// run before any application code runs again.
@@ -483,6 +486,11 @@ func (as *AddressSpace) threadFor(tid int) (*stubThread, error) {
 		}
 		return t, nil
 	}
+	if first := as.first; first != 0 {
+		as.first = 0
+		as.mu.Unlock()
+		return as.attachThread(tid, first, 1)
+	}
 	slot := -1
 	if n := len(as.freeSlots); n > 0 {
 		slot = as.freeSlots[n-1]
@@ -526,6 +534,12 @@ func (as *AddressSpace) newThread(tracer, slot int) (*stubThread, error) {
 		as.freeSlot(slot)
 		return nil, err
 	}
+	return as.attachThread(tracer, tid, slot)
+}
+
+// attachThread attaches tracer to tid, a parked, untraced stub thread in
+// slot (see newThread).
+func (as *AddressSpace) attachThread(tracer, tid, slot int) (*stubThread, error) {
 	t := &stubThread{as: as, tid: tid, slot: slot, tracer: tracer, cpu: -1}
 	as.mu.Lock()
 	if as.released {
@@ -607,14 +621,8 @@ func (as *AddressSpace) cloneThread(slot int) (int, error) {
 		r.Rbx = uint64(stub.slotStackT(slot))
 	}, unix.SYS_CLONE, cloneFlags, stub.slotBase(slot)+cloneStackOff, 0, 0, 0)
 	// Back to the park loop, untraced.
-	r := l.baseRegs
-	r.Rip = uint64(stub.park)
-	r.Orig_rax = ^uint64(0)
-	if err := setRegs(l.tid, &r); err != nil {
-		return 0, l.failed("park leader", err)
-	}
-	if err := ptrace(unix.PTRACE_DETACH, l.tid, 0, 0); err != nil {
-		return 0, l.failed("detach stub leader", err)
+	if err := l.parkAndDetach(); err != nil {
+		return 0, err
 	}
 	if cerr != nil {
 		return 0, cerr

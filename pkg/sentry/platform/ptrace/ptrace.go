@@ -93,6 +93,9 @@ type Platform struct {
 	noFastFaults bool
 	// repins counts stub threads moved to their tracer's CPU.
 	repins atomic.Uint64
+	// tmplMu serializes remote forks in the template stub (spawn.go).
+	tmplMu sync.Mutex
+	tmpl   *stubTemplate
 	// fpSize is the size of the XSAVE area (or 512 with the FXSAVE
 	// fallback), or 0 before the first attach determined it.
 	fpSize atomic.Int64
@@ -128,9 +131,17 @@ func (p *Platform) MaxUserAddress() uintptr { return p.stub.start }
 // benchmarks and tests.
 func (p *Platform) RemoteCalls() uint64 { return p.remoteCalls.Load() }
 
-// NewAddressSpace implements platform.Platform. It forks a stub.
+// NewAddressSpace implements platform.Platform. It forks a stub from the
+// template stub (spawn.go), or from the Sentry if that fails.
 func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
-	pid, err := forkFromFactory(p.memfd)
+	pid, first, err := p.spawnStub()
+	if err == nil {
+		as := newAddressSpace(p, pid)
+		as.first = first
+		as.nextSlot = 2
+		return as, nil
+	}
+	pid, err = forkFromFactory(p.memfd)
 	if err != nil {
 		return nil, err
 	}

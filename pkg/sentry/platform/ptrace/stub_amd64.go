@@ -98,6 +98,19 @@ type stubRegion struct {
 	// signal stack and parks. The parent stops at cloneTrap.
 	cloneTramp uintptr
 	cloneTrap  uintptr
+	// forkTramp is "syscall; test rax, rax; jz exit; int3": the remote
+	// fork of a new stub in the template stub (see spawnStub). The
+	// template stops at forkTrap; the child, traced from birth
+	// (CLONE_PTRACE), is stopped before it runs an instruction, and exits
+	// if its tracer ever lets it run from there.
+	forkTramp uintptr
+	forkTrap  uintptr
+	// newborn is run once in a freshly forked stub: prctl(PR_SET_PDEATHSIG,
+	// SIGKILL), then the clone of its first thread (slot 1, parked like
+	// every cloned thread), then int3, stopping at newbornTrap with the
+	// thread's tid in rax.
+	newborn     uintptr
+	newbornTrap uintptr
 	// [park, parkEnd) is the idle loop "for { pause() }" the leader and
 	// new threads wait in until traced; a thread seen there has its
 	// alternate signal stack set.
@@ -173,6 +186,10 @@ func (s *stubRegion) init() error {
 	s.cloneTramp = addr + uintptr(labels["cloneTramp"])
 	s.cloneTrap = addr + uintptr(labels["cloneTrap"])
 	s.park = addr + uintptr(labels["park"])
+	s.forkTramp = addr + uintptr(labels["forkTramp"])
+	s.forkTrap = addr + uintptr(labels["forkTrap"])
+	s.newborn = addr + uintptr(labels["newborn"])
+	s.newbornTrap = addr + uintptr(labels["newbornTrap"])
 	s.parkEnd = addr + uintptr(labels["parkEnd"])
 
 	le := binary.LittleEndian
@@ -331,6 +348,38 @@ func stubProgram(base uintptr, sentryPID uint64) ([]byte, map[string]int) {
 	a.jcc(condE, "cloneChild")
 	a.int3()
 	a.label("cloneTrap")
+
+	// Remote fork in the template stub (spawnStub): the template traps at
+	// forkTrap with the child's pid in rax. The child (rax = 0) is traced
+	// from birth and never runs this far unless its tracer died before
+	// pointing it at newborn: it exits.
+	a.label("forkTramp")
+	a.syscall()
+	a.testReg(rax)
+	a.jcc(condE, "exit")
+	a.int3()
+	a.label("forkTrap")
+
+	// A new stub's first steps (spawnStub), run by its tracer: die with
+	// the stub factory thread, clone the first thread in slot 1, and trap
+	// with its tid in rax.
+	a.label("newborn")
+	a.movImm(rax, unix.SYS_PRCTL)
+	a.movImm(rdi, prSetPdeathsig)
+	a.movImm(rsi, uint64(unix.SIGKILL))
+	a.syscall()
+	a.movImm(rax, unix.SYS_CLONE)
+	a.movImm(rdi, cloneFlags)
+	a.movImm(rsi, uint64(base)+slotsOff+1*slotSize+cloneStackOff)
+	a.movImm(rdx, 0)
+	a.movImm(r10, 0)
+	a.movImm(r8, 0)
+	a.movImm(rbx, uint64(base)+slotTableOff+1*stackTSize)
+	a.syscall()
+	a.testReg(rax)
+	a.jcc(condE, "cloneChild")
+	a.int3()
+	a.label("newbornTrap")
 
 	// The rseq probe child (probeRseq): stop, then exit when killed or
 	// resumed.
