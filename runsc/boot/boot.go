@@ -18,7 +18,6 @@ import (
 
 	"bufferzone.dev/pkg/sentry/fsimpl/dev"
 	"bufferzone.dev/pkg/sentry/fsimpl/gofer"
-	"bufferzone.dev/pkg/sentry/fsimpl/host"
 	"bufferzone.dev/pkg/sentry/fsimpl/overlay"
 	"bufferzone.dev/pkg/sentry/fsimpl/proc"
 	"bufferzone.dev/pkg/sentry/fsimpl/sys"
@@ -44,6 +43,9 @@ type Args struct {
 	GoferConn *os.File
 	// Stdio are the host FDs given to the application as 0, 1 and 2.
 	Stdio []*os.File
+	// Terminal says Stdio[0] is a host terminal: the application then gets
+	// a terminal of the Sentry's own, relayed to it (see terminal.go).
+	Terminal bool
 	// Log receives kernel messages and --strace output.
 	Log io.Writer
 	// BeforeStart, if set, is called with the built kernel just before the
@@ -73,6 +75,10 @@ func Run(a Args) (int, error) {
 		return 0, err
 	}
 	if err := mountDev(v, root); err != nil {
+		return 0, err
+	}
+	pts, err := mountDevpts(v, root)
+	if err != nil {
 		return 0, err
 	}
 
@@ -114,13 +120,14 @@ func Run(a Args) (int, error) {
 	if err := mountSpecMounts(k, root, spec.Mounts); err != nil {
 		return 0, err
 	}
-	files := make([]*vfs.FileDescription, len(a.Stdio))
-	for i, f := range a.Stdio {
-		fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
-		if err != nil {
-			return 0, fmt.Errorf("stdio fd %d: %w", i, err)
-		}
-		files[i] = host.New(f, uint32(fl)&unix.O_ACCMODE)
+	var files []*vfs.FileDescription
+	if a.Terminal && len(a.Stdio) > 0 {
+		files, err = terminalStdio(v, pts, a.Stdio[0])
+	} else {
+		files, err = hostStdio(a.Stdio)
+	}
+	if err != nil {
+		return 0, err
 	}
 	proc := spec.Process
 	creds := auth.NewUser(proc.User.UID, proc.User.GID, proc.User.AdditionalGids)

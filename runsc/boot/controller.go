@@ -68,6 +68,10 @@ type ExecArgs struct {
 	GID            uint32   `json:"gid"`
 	AdditionalGids []uint32 `json:"additionalGids,omitempty"`
 	Umask          *uint32  `json:"umask,omitempty"`
+	// Terminal says the stdio FDs are one host terminal: the process gets
+	// a terminal of the Sentry's own, relayed to it, as its stdio and
+	// controlling terminal.
+	Terminal bool `json:"terminal,omitempty"`
 }
 
 // ControlResponse answers a ControlRequest. Error is empty on success.
@@ -378,18 +382,31 @@ func (c *Controller) exec(a *ExecArgs, files []*os.File) ControlResponse {
 		return ControlResponse{Error: "container is not running"}
 	default:
 	}
-	stdio := make([]*vfs.FileDescription, 3)
-	for i, f := range files {
-		fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
+	var stdio []*vfs.FileDescription
+	if a.Terminal {
+		dup, err := unix.FcntlInt(files[0].Fd(), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
-			return ControlResponse{Error: fmt.Sprintf("exec: stdio fd %d: %v", i, err)}
+			return ControlResponse{Error: fmt.Sprintf("exec: terminal: %v", err)}
 		}
-		// The host file takes its own duplicate; files are closed by handle.
-		dup, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
-		if err != nil {
-			return ControlResponse{Error: fmt.Sprintf("exec: stdio fd %d: %v", i, err)}
+		if stdio, err = terminalStdio(k.VFS, sandboxPts.Load(), os.NewFile(uintptr(dup), "exec-terminal")); err != nil {
+			return ControlResponse{Error: fmt.Sprintf("exec: %v", err)}
 		}
-		stdio[i] = host.New(os.NewFile(uintptr(dup), "exec-stdio"), uint32(fl)&unix.O_ACCMODE)
+	} else {
+		stdio = make([]*vfs.FileDescription, 3)
+		for i, f := range files {
+			fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
+			if err != nil {
+				releaseFiles(stdio)
+				return ControlResponse{Error: fmt.Sprintf("exec: stdio fd %d: %v", i, err)}
+			}
+			// The host file takes its own duplicate; files are closed by handle.
+			dup, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+			if err != nil {
+				releaseFiles(stdio)
+				return ControlResponse{Error: fmt.Sprintf("exec: stdio fd %d: %v", i, err)}
+			}
+			stdio[i] = host.New(os.NewFile(uintptr(dup), "exec-stdio"), uint32(fl)&unix.O_ACCMODE)
+		}
 	}
 	creds := auth.NewUser(a.UID, a.GID, a.AdditionalGids)
 	cwd := a.Cwd

@@ -24,6 +24,7 @@ type Boot struct {
 	controlFD int
 	exitFD    int
 	isolate   bool
+	terminal  bool
 }
 
 // Name implements subcommands.Command.
@@ -43,6 +44,7 @@ func (b *Boot) SetFlags(f *flag.FlagSet) {
 	f.IntVar(&b.specFD, "spec-fd", -1, "file descriptor to read the OCI spec (JSON) from")
 	f.IntVar(&b.controlFD, "control-fd", -1, "listening control socket; if set, the first process starts only on a start request")
 	f.IntVar(&b.exitFD, "exit-fd", -1, "file to write the first process's exit status to")
+	f.BoolVar(&b.terminal, "terminal", false, "stdin is a host terminal: give the container a terminal of the Sentry's, relayed to it")
 	f.BoolVar(&b.isolate, "isolate", false, "confine the Sentry: pivot_root into an empty directory, drop capabilities (needs new namespaces)")
 }
 
@@ -85,6 +87,7 @@ func (b *Boot) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 		Spec:      &spec,
 		GoferConn: os.NewFile(uintptr(b.ioFD), "gofer"),
 		Stdio:     stdio,
+		Terminal:  b.terminal,
 		Log:       log,
 	}
 	ctrl, err := b.startControl(&bootArgs)

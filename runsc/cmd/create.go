@@ -59,19 +59,31 @@ func (c *Create) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcom
 		return Usagef(args, "%v", err)
 	}
 	conf := ConfigFrom(args)
-	if _, err := createContainer(conf, id, c.bundle, c.pidFile, true); err != nil {
+	if _, err := createContainer(conf, id, c.bundle, c.pidFile, true, terminalOptions{consoleSocket: c.consoleSocket}); err != nil {
 		return Fatalf(args, "create %s: %v", id, err)
 	}
 	return subcommands.ExitSuccess
 }
 
+// terminalOptions say where a container's terminal goes.
+type terminalOptions struct {
+	// consoleSocket receives the master of a new host terminal.
+	consoleSocket string
+	// force gives the process a terminal whatever its spec says (run -t).
+	force bool
+}
+
 // createContainer creates container id from bundle and returns its state
 // and its sandbox. With detach the sandbox outlives this process;
-// otherwise it dies with it. On error nothing is left behind.
-func createContainer(conf *config.Config, id, bundle, pidFile string, detach bool) (_ *created, retErr error) {
+// otherwise it dies with it. A process with a terminal gets one as
+// topts says (see setupTerminal). On error nothing is left behind.
+func createContainer(conf *config.Config, id, bundle, pidFile string, detach bool, topts terminalOptions) (_ *created, retErr error) {
 	bundle, spec, err := loadBundle(bundle)
 	if err != nil {
 		return nil, err
+	}
+	if topts.force {
+		spec.Process.Terminal = true
 	}
 	store := storeFor(conf)
 	owner := ""
@@ -107,10 +119,25 @@ func createContainer(conf *config.Config, id, bundle, pidFile string, detach boo
 		return nil, fmt.Errorf("creating the exit status file: %w", err)
 	}
 	defer exitFile.Close()
+	stdio := []*os.File{os.Stdin, os.Stdout, os.Stderr}
+	var term *hostTerminal
+	if spec.Process.Terminal {
+		if term, err = setupTerminal(topts.consoleSocket, !detach); err != nil {
+			return nil, err
+		}
+		defer term.close()
+		stdio = term.stdio()
+		defer func() {
+			if retErr != nil && term.restore != nil {
+				term.restore()
+			}
+		}()
+	}
 	sb, err = sandbox.Start(sandbox.Options{
 		GlobalFlags: conf.ToFlags(),
 		Spec:        spec,
-		Stdio:       []*os.File{os.Stdin, os.Stdout, os.Stderr},
+		Terminal:    spec.Process.Terminal,
+		Stdio:       stdio,
 		Control:     ctl,
 		ExitFile:    exitFile,
 		Detach:      detach,
@@ -156,13 +183,20 @@ func createContainer(conf *config.Config, id, bundle, pidFile string, detach boo
 	if detach {
 		sb.Release()
 	}
-	return &created{ctr: ctr, sb: sb}, nil
+	c := &created{ctr: ctr, sb: sb}
+	if term != nil {
+		c.restoreTerminal = term.restore
+	}
+	return c, nil
 }
 
 // created is a container createContainer made.
 type created struct {
 	ctr *container.Container
 	sb  *sandbox.Sandbox
+	// restoreTerminal, if set, gives the caller's terminal back its
+	// settings once the container is done with it.
+	restoreTerminal func()
 }
 
 // isolateSandbox says whether the Sentry runs in its own namespaces and

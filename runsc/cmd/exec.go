@@ -67,7 +67,7 @@ func (e *Exec) SetFlags(f *flag.FlagSet) {
 	f.BoolVar(&e.detach, "detach", false, "return once the process has started")
 	f.BoolVar(&e.detach, "d", false, "same as --detach")
 	f.StringVar(&e.pidFile, "pid-file", "", "file to write the PID of the host process that waits for the process")
-	f.BoolVar(&e.terminal, "tty", false, "allocate a terminal (not supported yet)")
+	f.BoolVar(&e.terminal, "tty", false, "give the process a terminal: a new one whose master goes to --console-socket, or the caller's")
 	f.BoolVar(&e.terminal, "t", false, "same as --tty")
 	f.StringVar(&e.console, "console-socket", "", "unix socket to send the terminal's master to")
 	f.IntVar(&e.startedFD, "internal-started-fd", -1, "internal: report that the process started on this FD")
@@ -97,11 +97,25 @@ func (e *Exec) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 	if e.detach {
 		return e.execDetached(args, conf.ToFlags(), f, id)
 	}
+	stdio := []*os.File{os.Stdin, os.Stdout, os.Stderr}
+	if proc.Terminal {
+		term, err := setupTerminal(e.console, true)
+		if err != nil {
+			e.reportStarted(err)
+			return Fatalf(args, "exec %s: %v", id, err)
+		}
+		defer term.close()
+		if term.restore != nil {
+			defer term.restore()
+		}
+		stdio = term.stdio()
+	}
 	resp, err := sandbox.Call(ctr.ControlSocket(), &boot.ControlRequest{Cmd: boot.CmdExec, Exec: &boot.ExecArgs{
 		Args: proc.Args, Env: proc.Env, Cwd: proc.Cwd, UID: proc.User.UID, GID: proc.User.GID,
-		AdditionalGids: proc.User.AdditionalGids, Umask: proc.User.Umask,
-	}}, os.Stdin, os.Stdout, os.Stderr)
+		AdditionalGids: proc.User.AdditionalGids, Umask: proc.User.Umask, Terminal: proc.Terminal,
+	}}, stdio...)
 	if err != nil {
+		restoreStdinTerminal()
 		e.reportStarted(err)
 		Fatalf(args, "exec %s: %v", id, err)
 		if resp != nil && resp.ErrorCode != 0 {
@@ -111,6 +125,11 @@ func (e *Exec) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 	}
 	e.reportStarted(nil)
 	wr, err := sandbox.Call(ctr.ControlSocket(), &boot.ControlRequest{Cmd: boot.CmdWaitPID, PID: resp.PID})
+	if proc.Terminal && len(stdio) > 0 && stdio[0] == os.Stdin {
+		// exitWith skips deferred calls: give the caller's terminal its
+		// settings back now.
+		restoreStdinTerminal()
+	}
 	if err != nil {
 		if errors.Is(err, sandbox.ErrNotReachable) {
 			// The container ended, and every process with it.
@@ -165,6 +184,12 @@ func (e *Exec) execDetached(args []any, globalFlags []string, f *flag.FlagSet, i
 	if e.user != "" {
 		childArgs = append(childArgs, "--user", e.user)
 	}
+	if e.terminal {
+		childArgs = append(childArgs, "--tty")
+	}
+	if e.console != "" {
+		childArgs = append(childArgs, "--console-socket", e.console)
+	}
 	childArgs = append(childArgs, f.Args()...)
 	child := exec.Command(self, childArgs...)
 	child.Stdin, child.Stdout, child.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -196,9 +221,6 @@ func (e *Exec) execDetached(args []any, globalFlags []string, f *flag.FlagSet, i
 // processSpec builds the process to run: from --process, or from argv
 // with the container's own process as the base, then the flags applied.
 func (e *Exec) processSpec(spec *specs.Spec, argv []string) (*specs.Process, error) {
-	if e.terminal {
-		return nil, errors.New("--tty is not supported yet (the Sentry has no devpts)")
-	}
 	var p specs.Process
 	if e.process != "" {
 		data, err := os.ReadFile(e.process)
@@ -210,9 +232,6 @@ func (e *Exec) processSpec(spec *specs.Spec, argv []string) (*specs.Process, err
 		}
 		if len(argv) > 0 {
 			p.Args = argv
-		}
-		if p.Terminal {
-			return nil, errors.New("process.terminal is not supported yet (the Sentry has no devpts)")
 		}
 	} else {
 		if len(argv) == 0 {
@@ -227,6 +246,9 @@ func (e *Exec) processSpec(spec *specs.Spec, argv []string) (*specs.Process, err
 	}
 	if len(p.Args) == 0 {
 		return nil, errors.New("process.args must not be empty")
+	}
+	if e.terminal {
+		p.Terminal = true
 	}
 	for _, kv := range e.env {
 		if !strings.Contains(kv, "=") {

@@ -90,9 +90,6 @@ func checkProcess(p *specs.Process) error {
 	if len(p.Args) == 0 {
 		return errors.New("process.args must not be empty")
 	}
-	if p.Terminal {
-		return errors.New("process.terminal is not supported yet (the Sentry has no devpts); set it to false")
-	}
 	if p.Cwd != "" && !filepath.IsAbs(p.Cwd) {
 		return fmt.Errorf("process.cwd %q must be an absolute path", p.Cwd)
 	}

@@ -20,6 +20,7 @@ type Run struct {
 	pidFile       string
 	consoleSocket string
 	detach        bool
+	tty           bool
 }
 
 // Name implements subcommands.Command.
@@ -30,12 +31,14 @@ func (*Run) Synopsis() string { return "create and start a container, and wait f
 
 // Usage implements subcommands.Command.
 func (*Run) Usage() string {
-	return `run [--detach] [--bundle DIR] [--pid-file FILE] ID
+	return `run [--detach] [-t] [--console-socket PATH] [--bundle DIR] [--pid-file FILE] ID
 
 Creates and starts container ID from the bundle. Without --detach, runsc
 waits for the container's process, forwarding signals it receives to it,
 then deletes the container and exits with the process's status (128+N if
-it was killed by signal N).
+it was killed by signal N). With process.terminal (or -t) the process
+gets a terminal: a new one whose master is sent to --console-socket, or,
+without it, the caller's own terminal.
 `
 }
 
@@ -45,6 +48,8 @@ func (r *Run) SetFlags(f *flag.FlagSet) {
 	f.StringVar(&r.bundle, "b", ".", "same as --bundle")
 	f.StringVar(&r.pidFile, "pid-file", "", "file to write the sandbox's host PID to")
 	f.StringVar(&r.consoleSocket, "console-socket", "", "unix socket to send the terminal's master to (process.terminal)")
+	f.BoolVar(&r.tty, "tty", false, "give the process a terminal (as process.terminal): the caller's, or a new one sent to --console-socket")
+	f.BoolVar(&r.tty, "t", false, "same as --tty")
 	f.BoolVar(&r.detach, "detach", false, "do not wait for the container")
 	f.BoolVar(&r.detach, "d", false, "same as --detach")
 }
@@ -57,7 +62,7 @@ func (r *Run) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomman
 	}
 	conf := ConfigFrom(args)
 	store := storeFor(conf)
-	c, err := createContainer(conf, id, r.bundle, r.pidFile, r.detach)
+	c, err := createContainer(conf, id, r.bundle, r.pidFile, r.detach, terminalOptions{consoleSocket: r.consoleSocket, force: r.tty})
 	if err != nil {
 		return Fatalf(args, "run %s: %v", id, err)
 	}
@@ -70,6 +75,9 @@ func (r *Run) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomman
 	if err := startContainer(conf, id, args); err != nil {
 		if !r.detach {
 			c.sb.Kill()
+		}
+		if c.restoreTerminal != nil {
+			c.restoreTerminal()
 		}
 		deleteContainer(store, id, true, args)
 		return Fatalf(args, "run %s: %v", id, err)
@@ -84,6 +92,9 @@ func (r *Run) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomman
 		}
 	}()
 	code, err := c.sb.WaitStatus()
+	if c.restoreTerminal != nil {
+		c.restoreTerminal()
+	}
 	if err != nil {
 		Fatalf(args, "run %s: %v", id, err)
 		code = 1

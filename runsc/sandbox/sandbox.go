@@ -38,6 +38,9 @@ type Options struct {
 	// ExitFile, if set, is where the Sentry writes the first process's
 	// exit status when it ends.
 	ExitFile *os.File
+	// Terminal says Stdio[0] is a host terminal (the container's
+	// process.terminal): the Sentry relays a terminal of its own to it.
+	Terminal bool
 	// Detach makes both processes outlive the caller: they get a session
 	// of their own and no parent-death signal.
 	Detach bool
@@ -111,6 +114,9 @@ func Start(o Options) (*Sandbox, error) {
 	if o.ExitFile != nil {
 		bootArgs = append(bootArgs, "--exit-fd", fmt.Sprint(3+len(extra)))
 		extra = append(extra, o.ExitFile)
+	}
+	if o.Terminal {
+		bootArgs = append(bootArgs, "--terminal")
 	}
 	sentry := exec.Command(exe, bootArgs...)
 	sentry.ExtraFiles = extra

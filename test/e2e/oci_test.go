@@ -5,14 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"bufferzone.dev/test/e2e/runsctest"
 )
@@ -403,5 +407,209 @@ func TestOCIDeleteForceCleansCrash(t *testing.T) {
 	e.mustRun("delete", "--force", "crashed")
 	if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
 		t.Errorf("state left behind: %v", ents)
+	}
+}
+
+// consoleSocket listens on a unix socket as a container engine's console
+// socket (runc's --console-socket) and returns the terminal masters it
+// receives.
+func consoleSocket(t *testing.T) (string, <-chan *os.File) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "console.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	ch := make(chan *os.File, 4)
+	go func() {
+		for {
+			conn, err := ln.AcceptUnix()
+			if err != nil {
+				return
+			}
+			buf, oob := make([]byte, 4096), make([]byte, unix.CmsgSpace(4))
+			_, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+			conn.Close()
+			if err != nil {
+				continue
+			}
+			msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+			for _, m := range msgs {
+				if fds, err := unix.ParseUnixRights(&m); err == nil && len(fds) == 1 {
+					ch <- os.NewFile(uintptr(fds[0]), "console-master")
+				}
+			}
+		}
+	}()
+	return path, ch
+}
+
+// terminalSession drives a terminal master: it writes input and waits for
+// output containing a string.
+type terminalSession struct {
+	t      *testing.T
+	master *os.File
+	mu     sync.Mutex
+	out    bytes.Buffer
+}
+
+func newTerminalSession(t *testing.T, master *os.File) *terminalSession {
+	s := &terminalSession{t: t, master: master}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			s.mu.Lock()
+			s.out.Write(buf[:n])
+			s.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return s
+}
+
+func (s *terminalSession) send(in string) {
+	s.t.Helper()
+	if _, err := s.master.Write([]byte(in)); err != nil {
+		s.t.Fatalf("writing to the terminal: %v", err)
+	}
+}
+
+func (s *terminalSession) expect(want string) {
+	s.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		s.mu.Lock()
+		got := s.out.String()
+		s.mu.Unlock()
+		if strings.Contains(got, want) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.t.Fatalf("terminal output %q does not contain %q", s.out.String(), want)
+}
+
+// TestOCITerminal runs a shell with process.terminal: its terminal's
+// master arrives on the console socket, and the terminal is the Sentry's
+// (a /dev/pts/N inside, canonical input with echo, ^C interrupting the
+// foreground job and not the shell, the window size set on the master).
+func TestOCITerminal(t *testing.T) {
+	e := newOCIEnv(t, "/bin/sh")
+	for _, a := range []string{"tty", "stty"} {
+		os.Symlink("busybox", filepath.Join(e.bundle, "rootfs", "bin", a))
+	}
+	e.editSpec(func(s *specs.Spec) {
+		s.Process.Terminal = true
+		s.Process.Env = append(s.Process.Env, "PS1=$ ")
+	})
+	sock, masters := consoleSocket(t)
+	e.mustRun("create", "--bundle", e.bundle, "--console-socket", sock, "t1")
+	var master *os.File
+	select {
+	case master = <-masters:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no terminal master on the console socket")
+	}
+	defer master.Close()
+	if err := unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 33, Col: 77}); err != nil {
+		t.Fatal(err)
+	}
+	e.mustRun("start", "t1")
+	s := newTerminalSession(t, master)
+	s.send("tty; echo $((6*7))\r")
+	s.expect("/dev/pts/0\r\n42\r\n")
+	s.send("stty size\r")
+	s.expect("33 77\r\n")
+	// ^C stops the foreground job, not the shell (which, as Linux shells
+	// do, drops the rest of that command line).
+	s.send("sleep 100\r")
+	time.Sleep(300 * time.Millisecond)
+	s.send("\x03")
+	s.send("echo after=$?\r")
+	s.expect("after=130")
+	s.send("exit 5\r")
+	e.waitStatus("t1", specs.StateStopped)
+	e.mustRun("delete", "t1")
+
+	t.Run("exec", func(t *testing.T) {
+		e.editSpec(func(s *specs.Spec) { s.Process.Terminal = false; s.Process.Args = []string{"/bin/sleep", "1000"} })
+		e.mustRun("run", "--detach", "--bundle", e.bundle, "t2")
+		done := make(chan string, 1)
+		go func() {
+			out, code := e.run("exec", "-t", "--console-socket", sock, "t2", "/bin/sh", "-c", "tty; read x; echo got=$x; exit 4")
+			done <- fmt.Sprintf("%d %s", code, out)
+		}()
+		var m *os.File
+		select {
+		case m = <-masters:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no terminal master for exec -t")
+		}
+		defer m.Close()
+		s := newTerminalSession(t, m)
+		s.expect("/dev/pts/")
+		s.send("hello\r")
+		s.expect("hello\r\ngot=hello\r\n")
+		if got := <-done; !strings.HasPrefix(got, "4 ") {
+			t.Errorf("exec -t: %q, want exit 4", got)
+		}
+		e.mustRun("delete", "--force", "t2")
+	})
+}
+
+// TestOCIRunInteractive runs `runsc run -t` in a real terminal (tmux):
+// the container's shell reads the caller's typing and the caller's
+// terminal gets its settings back afterwards.
+func TestOCIRunInteractive(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux not installed")
+	}
+	e := newOCIEnv(t, "/bin/sh")
+	e.editSpec(func(s *specs.Spec) { s.Process.Env = append(s.Process.Env, "PS1=$ ") })
+	session := fmt.Sprintf("bz-oci-%d", os.Getpid())
+	out := filepath.Join(t.TempDir(), "status")
+	shell := fmt.Sprintf("%s --root=%s run -t --bundle %s r1; echo status=$? > %s; stty -a >> %s; sleep 60",
+		e.runsc, e.root, e.bundle, out, out)
+	if err := exec.Command("tmux", "new-session", "-d", "-s", session, "-x", "90", "-y", "20", shell).Run(); err != nil {
+		t.Skipf("tmux cannot start a session: %v", err)
+	}
+	defer exec.Command("tmux", "kill-session", "-t", session).Run()
+	keys := func(k ...string) {
+		exec.Command("tmux", append([]string{"send-keys", "-t", session}, k...)...).Run()
+		time.Sleep(300 * time.Millisecond)
+	}
+	pane := func() string {
+		b, _ := exec.Command("tmux", "capture-pane", "-p", "-t", session).Output()
+		return string(b)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(pane(), "$ ") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	keys("echo inside $((2+3))", "Enter")
+	keys("sleep 100", "Enter")
+	keys("C-c")
+	keys("exit 9", "Enter")
+	for time.Now().Before(deadline) {
+		if data, _ := os.ReadFile(out); strings.Contains(string(data), "status=") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	data, _ := os.ReadFile(out)
+	if p := pane(); !strings.Contains(p, "inside 5") || !strings.Contains(p, "^C") {
+		t.Errorf("terminal shows:\n%s", p)
+	}
+	if !strings.HasPrefix(string(data), "status=9\n") {
+		t.Errorf("run -t: %q, want status 9; terminal shows:\n%s", data, pane())
+	}
+	if !strings.Contains(string(data), " icanon") || !strings.Contains(string(data), " echo") {
+		t.Errorf("the caller's terminal was not restored: %s", data)
 	}
 }

@@ -90,28 +90,22 @@ func (fs *Filesystem) NewTerminal() (*Terminal, error) {
 	return nil, unix.ENOSPC
 }
 
-// OpenPair allocates an unlocked terminal and returns open file
-// descriptions of its master and slave (read-write), for a terminal that
-// the Sentry hands to a process itself.
-func (fs *Filesystem) OpenPair() (master, slave *vfs.FileDescription, t *Terminal, err error) {
-	t, err = fs.NewTerminal()
+// OpenMaster allocates an unlocked terminal and returns an open file
+// description of its master (read-write), for a terminal that the Sentry
+// hands to a process itself; the caller opens the slave by its path,
+// /dev/pts/N, so that the process sees a named terminal (ttyname).
+func (fs *Filesystem) OpenMaster() (*vfs.FileDescription, *Terminal, error) {
+	t, err := fs.NewTerminal()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	t.mu.Lock()
 	t.locked = false
 	t.mu.Unlock()
 	m := t.openMaster()
-	s, err := t.openSlave(true)
-	if err != nil {
-		m.Release()
-		return nil, nil, nil, err
-	}
-	master = vfs.NewFileDescription(m, vfs.VirtualDentry{}, unix.O_RDWR)
+	master := vfs.NewFileDescription(m, vfs.VirtualDentry{}, unix.O_RDWR)
 	m.Bind(master)
-	slave = vfs.NewFileDescription(s, vfs.VirtualDentry{}, unix.O_RDWR)
-	s.Bind(slave)
-	return master, slave, t, nil
+	return master, t, nil
 }
 
 // release forgets terminal t once both of its ends are closed.

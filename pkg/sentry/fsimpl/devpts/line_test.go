@@ -93,11 +93,11 @@ func TestSignalsAndRaw(t *testing.T) {
 
 func TestTerminalsNumbering(t *testing.T) {
 	fs := New()
-	m0, s0, t0, err := fs.OpenPair()
+	m0, t0, err := fs.OpenMaster()
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, t1, err := fs.OpenPair()
+	_, t1, err := fs.OpenMaster()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,6 @@ func TestTerminalsNumbering(t *testing.T) {
 		t.Fatalf("indexes %d, %d", t0.Index(), t1.Index())
 	}
 	m0.DecRef()
-	s0.DecRef()
 	t2, err := fs.NewTerminal()
 	if err != nil || t2.Index() != 0 {
 		t.Fatalf("index %d after release, %v; want 0", t2.Index(), err)

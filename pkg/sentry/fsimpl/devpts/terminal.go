@@ -51,6 +51,9 @@ type Terminal struct {
 	sid         int32
 	fgPgrp      int32
 	autoAcquire bool
+	// sizeSource, if set, gives the current window size of the host
+	// terminal this one is relayed to; TIOCGWINSZ asks it first.
+	sizeSource func() (unix.Winsize, bool)
 }
 
 func newTerminal(fs *Filesystem, index uint32) *Terminal {
@@ -72,6 +75,15 @@ func (t *Terminal) Index() uint32 { return t.index }
 func (t *Terminal) AcquireOnFirstUse() {
 	t.mu.Lock()
 	t.autoAcquire = true
+	t.mu.Unlock()
+}
+
+// SetWindowSizeSource makes TIOCGWINSZ first take the window size from
+// src (the host terminal of a relay), so that a size set on the host
+// terminal is seen at once, not at the relay's next poll.
+func (t *Terminal) SetWindowSizeSource(src func() (unix.Winsize, bool)) {
+	t.mu.Lock()
+	t.sizeSource = src
 	t.mu.Unlock()
 }
 
@@ -480,6 +492,14 @@ func (t *Terminal) commonIoctl(ctx vfs.Context, cmd uint32, arg uintptr, master 
 		t.queue.Notify(waiter.ReadableEvents)
 		return 0, nil
 	case unix.TIOCGWINSZ:
+		t.mu.Lock()
+		src := t.sizeSource
+		t.mu.Unlock()
+		if src != nil {
+			if ws, ok := src(); ok {
+				t.SetWindowSize(ws)
+			}
+		}
 		t.mu.Lock()
 		ws := t.winsize
 		t.mu.Unlock()
