@@ -53,7 +53,7 @@ Gofer. With the default --overlay=memory, writes go to an in-memory layer and
 the host is never changed; with --overlay=none they reach DIR; with
 --read-only they fail with EROFS. The environment is the caller's, with --env
 added. The command runs as the caller's user and group unless --user names
-numeric ones.
+numeric ones (the group is then also the one supplementary group).
 `
 }
 
@@ -96,6 +96,8 @@ func (d *Do) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcommand
 		if user.UID, user.GID, err = parseUser(d.user); err != nil {
 			return Usagef(args, "do: %v", err)
 		}
+		// As with runc, the primary group is also a supplementary one.
+		user.AdditionalGids = []uint32{user.GID}
 	}
 	spec := &specs.Spec{
 		Version: specs.Version,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 )
@@ -49,6 +50,9 @@ func Fetch(ctx context.Context, l *List, logf func(string, ...any)) ([]string, e
 	}
 	if len(missing) == 0 {
 		return paths, nil
+	}
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		return nil, fmt.Errorf("%w: %d packages to download and no apt-get: %v", ErrUnavailable, len(missing), err)
 	}
 	if err := os.MkdirAll(filepath.Join(CacheDir(), "debs"), 0o755); err != nil {
 		return nil, err

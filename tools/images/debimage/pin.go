@@ -260,37 +260,49 @@ func Pin(ctx context.Context, top []string) (*List, error) {
 	if err != nil {
 		return nil, err
 	}
+	out, err = command(ctx, "apt-cache", append([]string{"show", "--no-all-versions"}, names...)...)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]map[string]string{}
+	for _, st := range parseControl(out) {
+		if _, dup := byName[st["Package"]]; !dup {
+			byName[st["Package"]] = st
+		}
+	}
 	l := &List{Top: top}
 	for _, name := range names {
-		out, err := command(ctx, "apt-cache", "show", "--no-all-versions", name)
-		if err != nil {
-			return nil, err
-		}
-		fields := parseControl(out)
-		if fields["Version"] == "" || fields["SHA256"] == "" {
+		st := byName[name]
+		if st["Version"] == "" || st["SHA256"] == "" {
 			return nil, fmt.Errorf("apt-cache show %s: no Version or SHA256 (run apt-get update?)", name)
 		}
-		l.Packages = append(l.Packages, Package{Name: name, Version: fields["Version"], SHA256: fields["SHA256"]})
+		l.Packages = append(l.Packages, Package{Name: name, Version: st["Version"], SHA256: st["SHA256"]})
 	}
 	return l, nil
 }
 
-// parseControl returns the fields of the first stanza of a Debian control
-// file (continuation lines are dropped).
-func parseControl(out []byte) map[string]string {
-	fields := map[string]string{}
+// parseControl returns the stanzas of a Debian control file, such as the
+// output of apt-cache show, as field maps (continuation lines are dropped).
+func parseControl(out []byte) []map[string]string {
+	var stanzas []map[string]string
+	var cur map[string]string
 	for _, line := range strings.Split(string(out), "\n") {
 		if line == "" {
-			break
+			cur = nil
+			continue
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			continue
 		}
+		if cur == nil {
+			cur = map[string]string{}
+			stanzas = append(stanzas, cur)
+		}
 		if k, v, ok := strings.Cut(line, ":"); ok {
-			fields[k] = strings.TrimSpace(v)
+			cur[k] = strings.TrimSpace(v)
 		}
 	}
-	return fields
+	return stanzas
 }
 
 // command runs name args and returns its stdout, with stderr in the error.

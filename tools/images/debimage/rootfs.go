@@ -83,7 +83,7 @@ var epoch = time.Unix(0, 0)
 
 // builderVersion changes whenever Build would produce a different tree from
 // the same inputs, so that cached images are rebuilt.
-const builderVersion = "1"
+const builderVersion = "2"
 
 // Build makes a root file system in out (which must not exist or be empty)
 // from the image folder imageDir: it fetches the pinned packages, unpacks
@@ -372,6 +372,19 @@ func fixUp(ctx context.Context, root string, cfg *Config, logf func(string, ...a
 		removeNonDir(p)
 		if err := os.Symlink(cfg.Symlinks[l], p); err != nil {
 			return err
+		}
+	}
+	// tzdata's maintainer script links /etc/localtime; without it glibc
+	// looks for the file on every localtime() call.
+	if utc, _ := resolveIn(root, "/usr/share/zoneinfo/Etc/UTC"); exists(utc) {
+		if lt, _ := resolveIn(root, "/etc/localtime"); !exists(lt) {
+			removeNonDir(lt)
+			if err := os.Symlink("/usr/share/zoneinfo/Etc/UTC", lt); err != nil {
+				return err
+			}
+			if err := writeFile(root, "etc/timezone", "Etc/UTC\n"); err != nil {
+				return err
+			}
 		}
 	}
 	// dash's maintainer script makes /bin/sh; without dash, busybox is sh.
