@@ -60,6 +60,8 @@ type Kernel struct {
 
 	// shm is the System V shared memory registry.
 	shm shmRegistry
+	// vdsoState is the vDSO mapped into every process.
+	vdsoState kernelVDSO
 
 	// treeMu guards the process tree (parents, children, zombies).
 	treeMu sync.Mutex
