@@ -46,8 +46,17 @@ func (t *FDTable) DecRef() {
 	t.files = nil
 	t.mu.Unlock()
 	for _, e := range files {
-		e.file.DecRef()
+		t.closeFile(e.file)
 	}
+}
+
+// closeFile drops the table's reference to a file it no longer holds,
+// first releasing the POSIX record locks the table's process holds on the
+// file, which closing any descriptor of it does (fcntl(2)). The table is
+// the lock owner, as Linux's files_struct is.
+func (t *FDTable) closeFile(f *vfs.FileDescription) {
+	f.ReleaseRecordLocks(t)
+	f.DecRef()
 }
 
 // Get returns the file at fd with a new reference, and its close-on-exec
@@ -104,7 +113,7 @@ func (t *FDTable) SetFD(fd int32, file *vfs.FileDescription, closeOnExec bool, l
 	t.files[fd] = fdEntry{file: file, closeOnExec: closeOnExec}
 	t.mu.Unlock()
 	if had {
-		old.file.DecRef()
+		t.closeFile(old.file)
 	}
 	return nil
 }
@@ -123,7 +132,7 @@ func (t *FDTable) Remove(fd int32) error {
 	if !ok {
 		return unix.EBADF
 	}
-	e.file.DecRef()
+	t.closeFile(e.file)
 	return nil
 }
 
@@ -153,7 +162,7 @@ func (t *FDTable) CloseOnExec() {
 	t.next = 0
 	t.mu.Unlock()
 	for _, f := range closing {
-		f.DecRef()
+		t.closeFile(f)
 	}
 }
 
@@ -179,7 +188,7 @@ func (t *FDTable) CloseRange(first, last uint32, cloexec bool) {
 	}
 	t.mu.Unlock()
 	for _, f := range closing {
-		f.DecRef()
+		t.closeFile(f)
 	}
 }
 

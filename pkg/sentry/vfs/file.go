@@ -80,6 +80,14 @@ type FileDescription struct {
 	// hooks run when the last reference goes (see ReleaseHook).
 	hooksMu sync.Mutex
 	hooks   map[ReleaseHook]struct{}
+
+	// isDir is set for directories (their inotify events carry
+	// IN_ISDIR).
+	isDir bool
+
+	// hasLocks is set once the file has asked for a flock or OFD lock,
+	// which its last reference releases (lock.go).
+	hasLocks atomic.Bool
 }
 
 // NewFileDescription returns a file description with one reference.
@@ -98,6 +106,8 @@ func (fd *FileDescription) IncRef() { fd.refs.Add(1) }
 func (fd *FileDescription) DecRef() {
 	if fd.refs.Add(-1) == 0 {
 		fd.runReleaseHooks()
+		fd.releaseLocks()
+		fd.notifyClose()
 		fd.impl.Release()
 	}
 }
@@ -146,12 +156,15 @@ func (fd *FileDescription) Read(ctx Context, p []byte) (int, error) {
 		return 0, unix.EBADF
 	}
 	if !fd.impl.Seekable() {
-		return fd.impl.Read(ctx, p, -1)
+		n, err := fd.impl.Read(ctx, p, -1)
+		fd.notifyIO(unix.IN_ACCESS, n)
+		return n, err
 	}
 	fd.offMu.Lock()
-	defer fd.offMu.Unlock()
 	n, err := fd.impl.Read(ctx, p, fd.off)
 	fd.off += int64(n)
+	fd.offMu.Unlock()
+	fd.notifyIO(unix.IN_ACCESS, n)
 	return n, err
 }
 
@@ -166,7 +179,9 @@ func (fd *FileDescription) PRead(ctx Context, p []byte, off int64) (int, error) 
 	if off < 0 {
 		return 0, unix.EINVAL
 	}
-	return fd.impl.Read(ctx, p, off)
+	n, err := fd.impl.Read(ctx, p, off)
+	fd.notifyIO(unix.IN_ACCESS, n)
+	return n, err
 }
 
 // Write writes at the file's offset (or its end, with O_APPEND) and advances it.
@@ -175,20 +190,24 @@ func (fd *FileDescription) Write(ctx Context, p []byte) (int, error) {
 		return 0, unix.EBADF
 	}
 	if !fd.impl.Seekable() {
-		return fd.impl.Write(ctx, p, -1)
+		n, err := fd.impl.Write(ctx, p, -1)
+		fd.notifyIO(unix.IN_MODIFY, n)
+		return n, err
 	}
 	fd.offMu.Lock()
-	defer fd.offMu.Unlock()
 	off := fd.off
 	if fd.flags.Load()&unix.O_APPEND != 0 {
 		st, err := fd.vd.Dentry.inode.Stat(ctx)
 		if err != nil {
+			fd.offMu.Unlock()
 			return 0, err
 		}
 		off = int64(st.Size)
 	}
 	n, err := fd.impl.Write(ctx, p, off)
 	fd.off = off + int64(n)
+	fd.offMu.Unlock()
+	fd.notifyIO(unix.IN_MODIFY, n)
 	return n, err
 }
 
@@ -203,7 +222,9 @@ func (fd *FileDescription) PWrite(ctx Context, p []byte, off int64) (int, error)
 	if off < 0 {
 		return 0, unix.EINVAL
 	}
-	return fd.impl.Write(ctx, p, off)
+	n, err := fd.impl.Write(ctx, p, off)
+	fd.notifyIO(unix.IN_MODIFY, n)
+	return n, err
 }
 
 // Seek moves the offset as lseek(2) does.
@@ -386,4 +407,42 @@ type Allocator interface {
 // attributes better than the inode's cache (fstat(2) asks it).
 type FileStater interface {
 	StatFile(ctx Context) (unix.Statx_t, error)
+}
+
+// notifyIO raises IN_ACCESS or IN_MODIFY after n bytes were read or
+// written (nothing for n == 0, as Linux).
+func (fd *FileDescription) notifyIO(ev uint32, n int) {
+	if n <= 0 || fd.vd.Dentry == nil || watchCount.Load() == 0 {
+		return
+	}
+	fd.notifyFile(ev)
+}
+
+// NotifyModified raises IN_MODIFY on the open file, for writes that do not
+// go through Write or PWrite (writev, splice, copy_file_range).
+func (fd *FileDescription) NotifyModified() { fd.notifyIO(unix.IN_MODIFY, 1) }
+
+// NotifyAccessed raises IN_ACCESS on the open file, for reads that do not
+// go through Read or PRead.
+func (fd *FileDescription) NotifyAccessed() { fd.notifyIO(unix.IN_ACCESS, 1) }
+
+// notifyFile raises ev about the open file on its watches and its
+// directory's.
+func (fd *FileDescription) notifyFile(ev uint32) {
+	if fd.isDir {
+		ev |= unix.IN_ISDIR
+	}
+	notifyDentryMask(fd.vd.Dentry, ev)
+}
+
+// notifyClose raises IN_CLOSE_WRITE or IN_CLOSE_NOWRITE at the last close.
+func (fd *FileDescription) notifyClose() {
+	if fd.vd.Dentry == nil || fd.isPath() || watchCount.Load() == 0 {
+		return
+	}
+	if fd.IsWritable() {
+		fd.notifyFile(unix.IN_CLOSE_WRITE)
+	} else {
+		fd.notifyFile(unix.IN_CLOSE_NOWRITE)
+	}
 }

@@ -95,8 +95,12 @@ func (v *VFS) open(ctx Context, vd VirtualDentry, flags uint32, created bool) (*
 		return nil, err
 	}
 	fd := NewFileDescription(impl, vd, flags)
+	fd.isDir = ft == unix.S_IFDIR
 	if b, ok := impl.(binder); ok {
 		b.Bind(fd)
+	}
+	if flags&unix.O_PATH == 0 {
+		fd.notifyFile(unix.IN_OPEN)
 	}
 	return fd, nil
 }
@@ -160,5 +164,6 @@ func (v *VFS) openCreate(ctx Context, r Resolution, flags, mode uint32) (Virtual
 		return VirtualDentry{}, false, err
 	}
 	d := parent.Dentry.insertChild(name, inode)
+	notifyChild(parent.Dentry, unix.IN_CREATE, 0, name)
 	return VirtualDentry{Mount: parent.Mount, Dentry: d}, true, nil
 }

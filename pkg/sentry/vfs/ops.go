@@ -221,6 +221,7 @@ func (v *VFS) MkdirAt(ctx Context, r Resolution, mode uint32) error {
 		return err
 	}
 	parent.Dentry.insertChild(name, inode)
+	notifyChild(parent.Dentry, unix.IN_CREATE|unix.IN_ISDIR, 0, name)
 	return nil
 }
 
@@ -263,6 +264,7 @@ func (v *VFS) MknodAt(ctx Context, r Resolution, mode uint32, rdev uint64) error
 		return err
 	}
 	parent.Dentry.insertChild(name, inode)
+	notifyChild(parent.Dentry, unix.IN_CREATE, 0, name)
 	return nil
 }
 
@@ -294,6 +296,7 @@ func (v *VFS) SymlinkAt(ctx Context, r Resolution, target string) error {
 		return err
 	}
 	parent.Dentry.insertChild(name, inode)
+	notifyChild(parent.Dentry, unix.IN_CREATE, 0, name)
 	return nil
 }
 
@@ -339,6 +342,8 @@ func (v *VFS) LinkAt(ctx Context, old VirtualDentry, r Resolution) error {
 		return err
 	}
 	parent.Dentry.insertChild(name, inode)
+	notifySelf(ctx, old.Dentry, unix.IN_ATTRIB)
+	notifyChild(parent.Dentry, unix.IN_CREATE, 0, name)
 	return nil
 }
 
@@ -411,6 +416,7 @@ func (v *VFS) UnlinkAt(ctx Context, r Resolution) error {
 		return err
 	}
 	child.kill(parent.Dentry, name)
+	notifyRemoved(ctx, parent.Dentry, child, name, false)
 	return nil
 }
 
@@ -429,6 +435,7 @@ func (v *VFS) RmdirAt(ctx Context, r Resolution) error {
 		return err
 	}
 	child.kill(parent.Dentry, name)
+	notifyRemoved(ctx, parent.Dentry, child, name, true)
 	return nil
 }
 
@@ -564,6 +571,7 @@ func (v *VFS) RenameAt(ctx Context, oldR, newR Resolution, flags uint32) error {
 	}
 	// Update the dentry cache: src moves to newParent/newName; dst is
 	// replaced (killed) or, for an exchange, moves to oldParent/oldName.
+	defer notifyRenamed(ctx, oldParent.Dentry, oldName, src, srcIsDir, newParent.Dentry, newName, dst, dstIsDir, flags)
 	treeMu.Lock()
 	defer treeMu.Unlock()
 	lockPair(oldParent.Dentry, newParent.Dentry)
@@ -702,7 +710,13 @@ func (v *VFS) setAttr(ctx Context, vd VirtualDentry, a SetAttr) error {
 	if !ok {
 		return unix.EPERM
 	}
-	return s.SetAttr(ctx, a)
+	if err := s.SetAttr(ctx, a); err != nil {
+		return err
+	}
+	if ev := attrEvents(a.Mask); ev != 0 {
+		notifyDentry(ctx, vd.Dentry, ev)
+	}
+	return nil
 }
 
 // Truncate sets the size of an open file, as ftruncate(2): the file must be
@@ -731,7 +745,11 @@ func (fd *FileDescription) Truncate(ctx Context, size int64) error {
 	if !ok {
 		return unix.EINVAL
 	}
-	return s.SetAttr(ctx, SetAttr{Mask: unix.STATX_SIZE, Size: uint64(size)})
+	if err := s.SetAttr(ctx, SetAttr{Mask: unix.STATX_SIZE, Size: uint64(size)}); err != nil {
+		return err
+	}
+	fd.notifyFile(unix.IN_MODIFY)
+	return nil
 }
 
 // Sync flushes an open file, as fsync(2) and fdatasync(2).
@@ -787,6 +805,7 @@ func (v *VFS) BindSocket(ctx Context, r Resolution, mode uint32, ep any) error {
 	}
 	si.SetEndpoint(ep)
 	parent.Dentry.insertChild(name, inode)
+	notifyChild(parent.Dentry, unix.IN_CREATE, 0, name)
 	return nil
 }
 

@@ -109,8 +109,8 @@ func Dup3(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 	return uintptr(newfd), t.SetFD(newfd, f, flags&unix.O_CLOEXEC != 0)
 }
 
-// Fcntl implements fcntl(2) for descriptor and status flags and duplication.
-// File locks arrive with the file systems issue.
+// Fcntl implements fcntl(2): descriptor and status flags, duplication,
+// pipe sizes, and record locks (sys_lock.go).
 func Fcntl(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 	fd, cmd := argFD(a[0]), argInt(a[1])
 	f, cloexec, err := t.FDTable().Get(fd)
@@ -140,6 +140,8 @@ func Fcntl(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 		return 0, nil
 	case unix.F_GETOWN, unix.F_GETSIG:
 		return 0, nil
+	case unix.F_GETLK, unix.F_SETLK, unix.F_SETLKW, fOFDGetlk, fOFDSetlk, fOFDSetlkw:
+		return fcntlLock(t, f, cmd, a[2])
 	case unix.F_GETPIPE_SZ, unix.F_SETPIPE_SZ:
 		pf, ok := f.Impl().(*pipe.File)
 		if !ok {

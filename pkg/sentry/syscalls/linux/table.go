@@ -207,6 +207,7 @@ var implemented = map[uintptr]kernel.SyscallFn{
 	sysno.CopyFileRange:  CopyFileRange,
 	sysno.Splice:         Splice,
 	sysno.Tee:            Tee,
+	sysno.Flock:          Flock,
 
 	// Waiting on many files (sys_poll.go, sys_epoll.go, sys_eventfd.go,
 	// sys_timerfd.go, sys_signalfd.go).
