@@ -677,10 +677,16 @@ func (t *stubThread) exit(c *Context) {
 }
 
 // Release implements platform.AddressSpace: it kills the stub process and
-// reaps every thread of it. Queued MapFile/Unmap calls fail with
-// ErrReleased. It may be called from any goroutine (any thread of the
-// Sentry may reap a tracee of another), but not while a Switch on the
-// address space runs.
+// has a background goroutine reap every thread of it. Queued MapFile/Unmap
+// calls fail with ErrReleased. It may be called from any goroutine (any
+// thread of the Sentry may reap a tracee of another), but not while a
+// Switch on the address space runs.
+//
+// The reaping is not waited for: the host tears a killed process down in
+// its own context (unmapping a stub's touched pages costs ~100 µs here),
+// and an exiting task, whose parent's wait4 waits for this, has no reason
+// to wait for it. The stub runs no application code after the SIGKILL:
+// every thread of it is either stopped by its tracer or parked.
 func (as *AddressSpace) Release() {
 	as.mu.Lock()
 	if as.released {
@@ -710,11 +716,17 @@ func (as *AddressSpace) Release() {
 		return
 	}
 	unix.Kill(as.pid, unix.SIGKILL)
-	reapAll(reap)
+	go reapStub(as.pid, reap)
+}
+
+// reapStub reaps the traced threads tids of a killed stub, then its leader
+// pid.
+func reapStub(pid int, tids []int) {
+	reapAll(tids)
 	// The leader is reported once every other thread is gone, and it is
 	// untraced: its report wakes this wait (see reapAll).
 	for {
-		ws, err := wait4(as.pid)
+		ws, err := wait4(pid)
 		if err != nil || !waitStatus(ws).stopped() {
 			return
 		}

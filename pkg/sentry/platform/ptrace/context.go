@@ -173,6 +173,19 @@ func (c *Context) classify(t *stubThread, ws waitStatus, rip uintptr) (ev platfo
 			ev.Access = platform.AccessType{Write: true}
 			return ev, true, nil
 		}
+		if sig == int(unix.SIGSEGV) && si.Code == segvMapErr && !c.p.noFastFaults {
+			// A page the stub has no mapping for: its first touch.
+			// Reported with the access unknown, which the kernel
+			// handles as a read (mm.HandleFault); every mapping is
+			// readable on x86, so the answer is the same for a read, a
+			// write or a fetch, except that a write to a page the
+			// kernel then maps read-only (copy-on-write) faults again,
+			// as SEGV_ACCERR, which the fast path above or the probe
+			// answers. This saves the probe's round trip on every first
+			// touch, the commonest fault after fork and exec.
+			c.p.fastFaults.Add(1)
+			return ev, true, nil
+		}
 		if ev.Access, err = t.probeFault(sig); err != nil {
 			return ev, false, err
 		}

@@ -57,12 +57,27 @@
 // words with PTRACE_PEEKDATA. Application code never runs in between and the
 // application never sees the signal.
 //
-// The fast path skips the probe for the commonest fault, a write to a page
-// the platform itself mapped readable but not writable (copy-on-write): a
-// SEGV_ACCERR there, away from the page(s) the instruction at rip lies on,
-// can only be a write. The platform records its own mappings for this
-// (mappings.go) and does not trust them if a remote mmap/munmap ran while
-// the faulting thread ran.
+// Two fast paths skip the probe. A write to a page the platform itself
+// mapped readable but not writable (copy-on-write): a SEGV_ACCERR there, away
+// from the page(s) the instruction at rip lies on, can only be a write. The
+// platform records its own mappings for this (mappings.go) and does not
+// trust them if a remote mmap/munmap ran while the faulting thread ran. And
+// the first touch of a page the stub has no mapping for (SEGV_MAPERR) is
+// reported with an empty Access, which the kernel handles as a read: on x86
+// every mapping is readable, so whether the access was allowed and what gets
+// mapped do not depend on it, except that a write to a page mapped
+// read-only (copy-on-write) then faults again with SEGV_ACCERR, where the
+// first fast path or the probe tells the write. The platform interface
+// promises Execute for instruction fetches; the kernel's fault handler needs
+// no more than this (see Context.classify).
+//
+// # Address space life cycle
+//
+// Only the first stub, the template, is forked from the Sentry. Every other
+// stub is forked remotely in the template, traced from birth by the thread
+// that asked for it, and born with its first stub thread already cloned and
+// parked (spawn.go). AddressSpace.Release kills the stub at once and leaves
+// its reaping to a background goroutine.
 package ptrace
 
 import (
@@ -87,9 +102,9 @@ type Platform struct {
 
 	// remoteCalls counts remote system calls run in stubs.
 	remoteCalls atomic.Uint64
-	// fastFaults counts write faults answered without the probe.
+	// fastFaults counts faults answered without the probe.
 	fastFaults atomic.Uint64
-	// noFastFaults turns the fault fast path off (benchmarks).
+	// noFastFaults turns the fault fast paths off (tests, benchmarks).
 	noFastFaults bool
 	// repins counts stub threads moved to their tracer's CPU.
 	repins atomic.Uint64

@@ -29,6 +29,7 @@ const (
 	syscallStopSig             = int(unix.SIGTRAP) | 0x80
 	interruptSignal            = unix.SIGCHLD
 	siKernel                   = 0x80 // SI_KERNEL
+	segvMapErr                 = 1    // SEGV_MAPERR
 	segvAccErr                 = 2    // SEGV_ACCERR
 	wallFlag                   = 0x40000000
 )

@@ -164,8 +164,18 @@ func TestThreads(t *testing.T) {
 	}
 	pid := a.as.pid
 	a.as.Release()
-	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
-		t.Errorf("stub %d still exists after Release", pid)
+	// Release reaps in the background: the stub must be gone soon.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := os.Stat("/proc/" + strconv.Itoa(pid))
+		if err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("stub %d still exists after Release", pid)
+			break
+		}
+		time.Sleep(time.Millisecond)
 	}
 	for _, k := range children(t) {
 		if k == pid {
