@@ -6,7 +6,7 @@ import "golang.org/x/sys/unix"
 // serves a root over 9P: the Go runtime's needs, 9P on its socket
 // (recvmsg/sendmsg, with FDs donated as SCM_RIGHTS), and the
 // descriptor-relative file calls of package fsgofer (openat, fstatat,
-// getdents64, readlinkat, fstatfs, and, unless readOnly, mkdirat,
+// getdents64, readlinkat, fstatfs, fcntl's OFD locks, and, unless readOnly, mkdirat,
 // symlinkat, mknodat, linkat, renameat, unlinkat, fchownat, fchmod,
 // ftruncate, utimensat, fsync). It creates no socket and runs nothing.
 //
@@ -23,6 +23,12 @@ func GoferFilter(readOnly bool) Filter {
 		Rule{{Index: 3, Value: unix.AT_SYMLINK_NOFOLLOW}},
 		Rule{{Index: 3, Value: unix.AT_EMPTY_PATH | unix.AT_SYMLINK_NOFOLLOW}},
 		Rule{{Index: 3, Value: unix.AT_EMPTY_PATH}},
+	)
+	// Tlock/Tgetlock: open file description locks on opened host files
+	// (read locks work through a read-only root too).
+	f.AllowIf(unix.SYS_FCNTL,
+		Rule{{Index: 1, Value: unix.F_OFD_SETLK}},
+		Rule{{Index: 1, Value: unix.F_OFD_GETLK}},
 	)
 	if readOnly {
 		f.AllowIf(unix.SYS_OPENAT, Rule{{Index: 2, Mask: unix.O_ACCMODE | unix.O_CREAT | unix.O_TRUNC, Value: unix.O_RDONLY}})
