@@ -1,0 +1,80 @@
+package benchmarks
+
+import (
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"testing"
+
+	"bufferzone.dev/test/e2e/runsctest"
+)
+
+// buildProcLoop compiles testdata/proc_loop.c statically.
+func buildProcLoop(b *testing.B) string {
+	b.Helper()
+	if _, err := exec.LookPath("gcc"); err != nil {
+		b.Skip("gcc not installed")
+	}
+	_, file, _, _ := runtime.Caller(0)
+	src := filepath.Join(filepath.Dir(file), "testdata", "proc_loop.c")
+	out := filepath.Join(b.TempDir(), "proc_loop")
+	if msg, err := exec.Command("gcc", "-O2", "-static", "-o", out, src).CombinedOutput(); err != nil {
+		b.Fatalf("gcc: %v\n%s", err, msg)
+	}
+	return out
+}
+
+// benchProcLoop runs `proc_loop mode n` on each required platform and,
+// in the same iteration, natively, so that the ratio compares runs made
+// under the same host load. It reports the mean per loop iteration in
+// unit ("ms" or "µs"), natively and in the sandbox, and their ratio.
+func benchProcLoop(b *testing.B, mode, n, unit string) {
+	prog := buildProcLoop(b)
+	runsc := runsctest.RequireDo(b)
+	scale := 1e6 // ns per ms
+	if unit == "µs" {
+		scale = 1e3
+	}
+	measure := func(b *testing.B, argv []string) float64 {
+		ns, err := strconv.ParseFloat(run(b, argv), 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return ns / scale
+	}
+	for _, p := range runsctest.Platforms() {
+		if !runsctest.Required(p) {
+			continue
+		}
+		b.Run(p, func(b *testing.B) {
+			var native, sandbox float64
+			for i := 0; i < b.N; i++ {
+				argv := []string{prog, mode, n}
+				native += measure(b, argv)
+				sandbox += measure(b, runsctest.DoArgv(runsc, []string{"--platform=" + p}, nil, argv))
+			}
+			native /= float64(b.N)
+			sandbox /= float64(b.N)
+			b.ReportMetric(native, "native-"+unit)
+			b.ReportMetric(sandbox, unit)
+			b.ReportMetric(sandbox/native, "ratio")
+		})
+	}
+}
+
+// BenchmarkForkExecWait reports one fork of a static program whose child
+// execs /bin/true, waited for by the parent (a shell running a command).
+func BenchmarkForkExecWait(b *testing.B) { benchProcLoop(b, "forkexec", "100", "ms") }
+
+// BenchmarkForkExitWait reports one fork whose child exits at once, waited
+// for by the parent: fork and exit without exec.
+func BenchmarkForkExitWait(b *testing.B) { benchProcLoop(b, "forkexit", "200", "ms") }
+
+// BenchmarkPipeWake reports a one-byte round trip between two processes
+// over two pipes, each side blocking in read.
+func BenchmarkPipeWake(b *testing.B) { benchProcLoop(b, "pipe", "2000", "µs") }
+
+// BenchmarkEpollWake reports the same round trip with the first process
+// blocking in epoll_wait before each read.
+func BenchmarkEpollWake(b *testing.B) { benchProcLoop(b, "epoll", "2000", "µs") }
