@@ -207,7 +207,14 @@ var implemented = map[uintptr]kernel.SyscallFn{
 	sysno.CopyFileRange:  CopyFileRange,
 	sysno.Splice:         Splice,
 	sysno.Tee:            Tee,
-	sysno.Flock:          Flock,
+
+	// File locks, inotify and mounts (sys_lock.go, sys_inotify.go,
+	// sys_mount.go).
+	sysno.Flock:           Flock,
+	sysno.InotifyInit:     InotifyInit,
+	sysno.InotifyInit1:    InotifyInit1,
+	sysno.InotifyAddWatch: InotifyAddWatch,
+	sysno.InotifyRmWatch:  InotifyRmWatch,
 
 	// Waiting on many files (sys_poll.go, sys_epoll.go, sys_eventfd.go,
 	// sys_timerfd.go, sys_signalfd.go).
