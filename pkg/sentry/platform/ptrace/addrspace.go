@@ -117,6 +117,10 @@ type stubThread struct {
 	cpu      int             // CPU the stub is pinned to, -1 if none
 	baseRegs unix.PtraceRegs // valid segment state for remote calls
 	fpOwner  *Context        // whose FP state is loaded in the thread
+	// regs are the general registers the thread holds, if regsValid:
+	// what Switch last read or wrote (see putRegs).
+	regs      unix.PtraceRegs
+	regsValid bool
 
 	// runGen is as.mapGen when the thread was last resumed with no
 	// remote mmap/munmap in progress, or noGen. Guarded by as.mu.
@@ -366,6 +370,7 @@ func (t *stubThread) remoteSyscall(nr uintptr, args ...uintptr) (uintptr, error)
 // nil, sets more registers.
 func (t *stubThread) remoteCall(rip, trap uintptr, setup func(*unix.PtraceRegs), nr uintptr, args ...uintptr) (uintptr, error) {
 	t.as.p.remoteCalls.Add(1)
+	t.regsValid = false
 	t.pinToTracerCPU()
 	var a [6]uintptr
 	copy(a[:], args)

@@ -3,10 +3,14 @@
 package ptrace
 
 import (
+	"runtime"
+	"sort"
 	"testing"
 	"time"
+	"unsafe"
 
 	"bufferzone.dev/pkg/sentry/platform"
+	"golang.org/x/sys/unix"
 )
 
 // BenchmarkAddressSpaceLifecycle splits BenchmarkNewAddressSpace into its
@@ -50,4 +54,115 @@ func BenchmarkAddressSpaceLifecycle(b *testing.B) {
 	b.ReportMetric(us(switchT), "switch-µs")
 	b.ReportMetric(us(ctxRelT), "ctxrelease-µs")
 	b.ReportMetric(us(relT), "release-µs")
+}
+
+// TestGetcpu checks that RDPID, when used, agrees with getcpu(2) (the
+// thread is pinned so that it cannot move between the two).
+func TestGetcpu(t *testing.T) {
+	if !hasRDPID {
+		t.Skip("no RDPID")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var old unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.SchedSetaffinity(0, &old)
+	for cpu := 0; cpu < runtime.NumCPU(); cpu++ {
+		if !old.IsSet(cpu) {
+			continue
+		}
+		var set unix.CPUSet
+		set.Set(cpu)
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := getcpu(), getcpuSyscall(); got != want || got != cpu {
+			t.Errorf("pinned to %d: RDPID says %d, getcpu(2) %d", cpu, got, want)
+		}
+	}
+}
+
+func BenchmarkGetcpu(b *testing.B) {
+	b.Run("rdpid", func(b *testing.B) {
+		if !hasRDPID {
+			b.Skip("no RDPID")
+		}
+		for i := 0; i < b.N; i++ {
+			getcpu()
+		}
+	})
+	b.Run("syscall", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			getcpuSyscall()
+		}
+	})
+}
+
+// BenchmarkSetRegs compares PTRACE_SETREGS with PTRACE_POKEUSER of rax
+// alone on a stopped stub thread (what a system call return changes). The
+// loops run on the tracer thread (sub-benchmarks would not).
+func BenchmarkSetRegs(b *testing.B) {
+	a := newTestApp(b, cat(movEAX(39), opSyscall))
+	regs := initialRegs()
+	a.switchOK(b, &regs)
+	tid := a.ctx.last.tid
+	if err := getRegs(tid, &regs); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		if err := setRegs(tid, &regs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	set := time.Since(start)
+	off := unsafe.Offsetof(regs.Rax)
+	start = time.Now()
+	for i := 0; i < b.N; i++ {
+		if err := ptrace(unix.PTRACE_POKEUSR, tid, off, uintptr(regs.Rax)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	poke := time.Since(start)
+	b.ReportMetric(float64(set.Nanoseconds())/float64(b.N), "setregs-ns")
+	b.ReportMetric(float64(poke.Nanoseconds())/float64(b.N), "pokeuser-ns")
+}
+
+// BenchmarkGetpidRegsAB alternates, round trip by round trip, Switch
+// writing only the changed registers (the default) and writing them all
+// with PTRACE_SETREGS, so that host load affects both alike.
+func BenchmarkGetpidRegsAB(b *testing.B) {
+	// again: mov eax, 39; syscall; jmp again
+	a := newTestApp(b, cat(movEAX(39), opSyscall, []byte{0xeb, 0xf7}))
+	regs := initialRegs()
+	a.switchOK(b, &regs)
+	lat := [2][]time.Duration{make([]time.Duration, 0, b.N), make([]time.Duration, 0, b.N)}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		mode := i % 2
+		a.p.alwaysSetRegs = mode == 1
+		start := time.Now()
+		regs.Rax = uint64(a.as.pid)
+		ev, err := a.ctx.Switch(a.as, &regs)
+		if err != nil || ev.Kind != platform.EventSyscall {
+			b.Fatalf("%+v %v", ev, err)
+		}
+		lat[mode] = append(lat[mode], time.Since(start))
+	}
+	b.StopTimer()
+	for mode, name := range []string{"pokes", "setregs"} {
+		l := lat[mode]
+		if len(l) == 0 {
+			continue
+		}
+		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+		b.ReportMetric(float64(l[len(l)/2].Nanoseconds()), name+"-p50-ns")
+		var sum time.Duration
+		for _, d := range l {
+			sum += d
+		}
+		b.ReportMetric(float64(sum.Nanoseconds())/float64(len(l)), name+"-mean-ns")
+	}
 }

@@ -106,6 +106,9 @@ type Platform struct {
 	fastFaults atomic.Uint64
 	// noFastFaults turns the fault fast paths off (tests, benchmarks).
 	noFastFaults bool
+	// alwaysSetRegs makes Switch write every register with
+	// PTRACE_SETREGS (benchmarks; see putRegs).
+	alwaysSetRegs bool
 	// repins counts stub threads moved to their tracer's CPU.
 	repins atomic.Uint64
 	// tmplMu serializes remote forks in the template stub (spawn.go).
