@@ -52,6 +52,9 @@ func (v *VFS) Open(ctx Context, vd VirtualDentry, flags uint32) (*FileDescriptio
 }
 
 func (v *VFS) open(ctx Context, vd VirtualDentry, flags uint32, created bool) (*FileDescription, error) {
+	if ro, ok := vd.Dentry.inode.(Reopener); ok && flags&unix.O_PATH == 0 {
+		return ro.Reopen(ctx, flags)
+	}
 	st, err := vd.Dentry.inode.Stat(ctx)
 	if err != nil {
 		return nil, err

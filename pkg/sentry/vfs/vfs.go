@@ -395,6 +395,33 @@ type MagicLink interface {
 	IsMagicLink() bool
 }
 
+// MagicLinkResolver is implemented by magic links that resolve to the
+// file itself rather than to their Readlink text, as Linux's nd_jump_link
+// does: /proc/[pid]/fd/N reaches the open file's dentry even when it has
+// been unlinked or renamed, and a file with no place in the tree (a pipe)
+// through a dentry whose inode is a Reopener.
+type MagicLinkResolver interface {
+	MagicLink
+	// ResolveMagic returns where the link leads.
+	ResolveMagic(ctx Context) (VirtualDentry, error)
+}
+
+// Reopener is implemented by inodes that stand for an open file with no
+// place in the tree, reached through a magic link: opening one (other than
+// with O_PATH) calls Reopen instead of Inode.Open, which makes a new file
+// description on the same object (a pipe's new end) or returns the
+// existing one with a new reference.
+type Reopener interface {
+	Reopen(ctx Context, flags uint32) (*FileDescription, error)
+}
+
+// NewAnonymousDentry returns a dentry for inode that is in no directory
+// and on no mount's tree, named name, for magic links to files with no
+// path. m is the mount it is reported on.
+func NewAnonymousDentry(m *Mount, name string, inode Inode) VirtualDentry {
+	return m.NewUnlinkedDentry(name, inode)
+}
+
 // resolver carries state across the components of one resolution.
 type resolver struct {
 	v        *VFS
@@ -576,12 +603,21 @@ func (rs *resolver) step(cur VirtualDentry, name string, follow bool) (VirtualDe
 	if rs.flags&ResolveNoSymlinks != 0 {
 		return VirtualDentry{}, unix.ELOOP
 	}
-	if ml, ok := next.Dentry.inode.(MagicLink); ok && ml.IsMagicLink() && rs.flags&ResolveNoMagicLinks != 0 {
+	ml, isMagic := next.Dentry.inode.(MagicLink)
+	isMagic = isMagic && ml.IsMagicLink()
+	if isMagic && rs.flags&ResolveNoMagicLinks != 0 {
 		return VirtualDentry{}, unix.ELOOP
 	}
 	rs.symlinks++
 	if rs.symlinks > MaxSymlinkTraversals {
 		return VirtualDentry{}, unix.ELOOP
+	}
+	if mr, ok := next.Dentry.inode.(MagicLinkResolver); ok && isMagic {
+		if rs.flags&(ResolveBeneath|ResolveInRoot) != 0 {
+			// Linux refuses to jump out of a scoped resolution.
+			return VirtualDentry{}, unix.EXDEV
+		}
+		return mr.ResolveMagic(rs.ctx)
 	}
 	target, err := next.Dentry.inode.Readlink(rs.ctx)
 	if err != nil {

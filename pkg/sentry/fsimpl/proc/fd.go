@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"bufferzone.dev/pkg/sentry/fsimpl/pipe"
 	"bufferzone.dev/pkg/sentry/kernel"
 	"bufferzone.dev/pkg/sentry/mm"
 	"bufferzone.dev/pkg/sentry/vfs"
@@ -100,6 +101,9 @@ func (r procRef) fdDir(base string) vfs.Inode {
 					}
 					defer f.DecRef()
 					return r.fs.fdName(ctx, t.FSContext().Root(), f), nil
+				},
+				magic: func(ctx vfs.Context) (vfs.VirtualDentry, error) {
+					return r.fdMagic(ctx, n)
 				}}, nil
 		}}
 }
@@ -279,4 +283,116 @@ func (f *memFile) Write(_ vfs.Context, p []byte, off int64) (int, error) {
 		return 0, unix.EIO
 	}
 	return n, nil
+}
+
+// fdMagic resolves the magic link /proc/[pid]/fd/n: the open file's own
+// dentry (even unlinked), or for a file with no place in the tree an
+// anonymous dentry whose inode reopens it (reopenInode).
+func (r procRef) fdMagic(ctx vfs.Context, n int32) (vfs.VirtualDentry, error) {
+	_, f, _, err := r.fdFile(n)
+	if err != nil {
+		return vfs.VirtualDentry{}, err
+	}
+	defer f.DecRef()
+	if vd := f.VirtualDentry(); vd.Ok() {
+		return vd, nil
+	}
+	m := r.fs.k.VFS.AnonMount("proc-fd", func() vfs.Filesystem { return anonFS{} })
+	inode := &reopenInode{r: r, n: n, impl: f.Impl()}
+	return vfs.NewAnonymousDentry(m, strconv.Itoa(int(n)), inode), nil
+}
+
+// reopenInode stands for an open file with no path, reached through
+// /proc/[pid]/fd/N. Opening it does what Linux does for such files: a
+// pipe gets a new end as a FIFO open would make (so /dev/stdin and bash's
+// <(...) work), a socket cannot be opened (ENXIO), and any other file
+// (host stdio, eventfd, …) is the same open file description again: the
+// Sentry cannot open host files by path, so sharing the description is the
+// closest it comes to Linux's fresh open of the same file.
+type reopenInode struct {
+	r    procRef
+	n    int32
+	impl vfs.FileImpl
+}
+
+// file returns the open file, if descriptor n still holds the same one.
+func (i *reopenInode) file() (*vfs.FileDescription, error) {
+	_, f, _, err := i.r.fdFile(i.n)
+	if err != nil {
+		return nil, err
+	}
+	if f.Impl() != i.impl {
+		f.DecRef()
+		return nil, unix.ENOENT
+	}
+	return f, nil
+}
+
+// Stat implements vfs.Inode.
+func (i *reopenInode) Stat(ctx vfs.Context) (unix.Statx_t, error) {
+	f, err := i.file()
+	if err != nil {
+		return unix.Statx_t{}, err
+	}
+	defer f.DecRef()
+	return f.Stat(ctx)
+}
+
+// Lookup implements vfs.Inode.
+func (i *reopenInode) Lookup(vfs.Context, string) (vfs.Inode, error) { return nil, unix.ENOTDIR }
+
+// Readlink implements vfs.Inode.
+func (i *reopenInode) Readlink(vfs.Context) (string, error) { return "", unix.EINVAL }
+
+// Open implements vfs.Inode (O_PATH opens only).
+func (i *reopenInode) Open(vfs.Context, *vfs.Dentry, uint32) (vfs.FileImpl, error) {
+	return &vfs.FileDefaults{}, nil
+}
+
+// Reopen implements vfs.Reopener.
+func (i *reopenInode) Reopen(ctx vfs.Context, flags uint32) (*vfs.FileDescription, error) {
+	f, err := i.file()
+	if err != nil {
+		return nil, err
+	}
+	if pf, ok := f.Impl().(*pipe.File); ok {
+		f.DecRef()
+		// An anonymous pipe's open never waits for the other end (Linux's
+		// fifo_open skips the wait for pipefs inodes), so open as
+		// non-blocking and let the new description's own flags rule its
+		// reads and writes. A writer with no reader left fails with ENXIO
+		// here where Linux would open and fail the write with EPIPE.
+		np, err := pf.Pipe().Open(ctx, flags|unix.O_NONBLOCK)
+		if err != nil {
+			return nil, err
+		}
+		nfd := vfs.NewFileDescription(np, vfs.VirtualDentry{}, flags)
+		np.Bind(nfd)
+		return nfd, nil
+	}
+	st, err := f.Stat(ctx)
+	if err == nil && vfs.FileType(st.Mode) == unix.S_IFSOCK {
+		f.DecRef()
+		return nil, unix.ENXIO
+	}
+	return f, nil
+}
+
+// anonFS is the file system the dentries of reopenInodes are reported on.
+type anonFS struct{}
+
+func (anonFS) Name() string                              { return "anon_inodefs" }
+func (anonFS) Root() vfs.Inode                           { return anonRoot{} }
+func (anonFS) Statfs(vfs.Context) (unix.Statfs_t, error) { return unix.Statfs_t{}, nil }
+
+// anonRoot is anonFS's root: an empty directory no path reaches.
+type anonRoot struct{}
+
+func (anonRoot) Stat(vfs.Context) (unix.Statx_t, error) {
+	return unix.Statx_t{Mask: unix.STATX_BASIC_STATS, Mode: unix.S_IFDIR | 0o500, Nlink: 2}, nil
+}
+func (anonRoot) Lookup(vfs.Context, string) (vfs.Inode, error) { return nil, unix.ENOENT }
+func (anonRoot) Readlink(vfs.Context) (string, error)          { return "", unix.EINVAL }
+func (anonRoot) Open(vfs.Context, *vfs.Dentry, uint32) (vfs.FileImpl, error) {
+	return &vfs.FileDefaults{}, nil
 }

@@ -205,6 +205,20 @@ type symlinkNode struct {
 	// perm is the permission bits stat shows; 0 means 0777.
 	perm   uint16
 	target func(ctx vfs.Context) (string, error)
+	// magic, if set, makes the link a magic link (vfs.MagicLinkResolver):
+	// path resolution goes where it says, not through target's text.
+	magic func(ctx vfs.Context) (vfs.VirtualDentry, error)
+}
+
+// IsMagicLink implements vfs.MagicLink.
+func (l *symlinkNode) IsMagicLink() bool { return l.magic != nil }
+
+// ResolveMagic implements vfs.MagicLinkResolver.
+func (l *symlinkNode) ResolveMagic(ctx vfs.Context) (vfs.VirtualDentry, error) {
+	if _, _, err := l.owner(ctx); err != nil {
+		return vfs.VirtualDentry{}, err
+	}
+	return l.magic(ctx)
 }
 
 // Stat implements vfs.Inode.

@@ -159,6 +159,8 @@ func (r procRef) entries(base string) map[string]vfs.Inode {
 				return "", unix.EACCES
 			}
 			return target(ctx, tg, named, live)
+		}, magic: func(ctx vfs.Context) (vfs.VirtualDentry, error) {
+			return r.magicTarget(ctx, name)
 		}}
 	}
 	return map[string]vfs.Inode{
@@ -581,4 +583,30 @@ func sortedFDs(t *kernel.Task) []int32 {
 	fds := t.FDTable().FDs()
 	sort.Slice(fds, func(i, j int) bool { return fds[i] < fds[j] })
 	return fds
+}
+
+// magicTarget resolves the magic links cwd, root and exe of the process:
+// the directories themselves, and the executable by its path from the
+// process's root.
+func (r procRef) magicTarget(ctx vfs.Context, name string) (vfs.VirtualDentry, error) {
+	_, named, live, err := r.resolve()
+	if err != nil {
+		return vfs.VirtualDentry{}, err
+	}
+	if !r.mayInspect(ctx, named) {
+		return vfs.VirtualDentry{}, unix.EACCES
+	}
+	fsc := named.FSContext()
+	switch name {
+	case "cwd":
+		return fsc.Cwd(), nil
+	case "root":
+		return fsc.Root(), nil
+	}
+	p, err := r.exePath(named, live)
+	if err != nil {
+		return vfs.VirtualDentry{}, err
+	}
+	root := fsc.Root()
+	return r.fs.k.VFS.GetDentry(ctx, vfs.Resolution{Root: root, Start: root, Path: p, FollowFinal: true})
 }
