@@ -582,8 +582,14 @@ func (as *AddressSpace) attachThread(tracer, tid, slot int) (*stubThread, error)
 }
 
 // interruptStop stops t, which the caller just seized, with
-// PTRACE_INTERRUPT; signal stops on the way are suppressed.
+// PTRACE_INTERRUPT; signal stops on the way are suppressed. t is pinned to
+// the caller's CPU first: t sleeps (parked), so the interrupt then wakes
+// it on this CPU and its stop wakes the caller there, instead of two
+// cross-CPU wake-ups (~100 µs each here) when t was left pinned to another
+// CPU (the template by the last thread that forked from it, a new stub's
+// threads by the thread that made the stub).
 func (t *stubThread) interruptStop() error {
+	t.pinToTracerCPU()
 	if err := ptrace(unix.PTRACE_INTERRUPT, t.tid, 0, 0); err != nil {
 		return t.failed("interrupt", err)
 	}
@@ -687,11 +693,12 @@ func (t *stubThread) exit(c *Context) {
 // thread of the Sentry may reap a tracee of another), but not while a
 // Switch on the address space runs.
 //
-// The reaping is not waited for: the host tears a killed process down in
-// its own context (unmapping a stub's touched pages costs ~100 µs here),
-// and an exiting task, whose parent's wait4 waits for this, has no reason
-// to wait for it. The stub runs no application code after the SIGKILL:
-// every thread of it is either stopped by its tracer or parked.
+// Neither the kill nor the reaping is waited for (see reapStub): the host
+// tears a killed process down in its own context (unmapping a stub's
+// touched pages costs ~100 µs here), and an exiting task, whose parent's
+// wait4 waits for this, has no reason to wait for it. The stub runs no
+// application code after Release, killed or not: every thread of it is
+// either stopped by its tracer, parked or exiting, and no tracer resumes it.
 func (as *AddressSpace) Release() {
 	as.mu.Lock()
 	if as.released {
@@ -720,13 +727,17 @@ func (as *AddressSpace) Release() {
 	if leaderReaped {
 		return
 	}
-	unix.Kill(as.pid, unix.SIGKILL)
 	go reapStub(as.pid, reap)
 }
 
-// reapStub reaps the traced threads tids of a killed stub, then its leader
-// pid.
+// reapStub kills the stub pid, reaps its traced threads tids, then its
+// leader. The kill is made here too, not by Release: SIGKILL wakes the
+// stub's threads, which are pinned to the CPU of their tracers, often the
+// caller's, and the host tears the process down in their context, so the
+// caller would be preempted by the teardown (~100 µs here) before its next
+// step (an exiting task's is to wake its parent's wait4).
 func reapStub(pid int, tids []int) {
+	unix.Kill(pid, unix.SIGKILL)
 	reapAll(tids)
 	// The leader is reported once every other thread is gone, and it is
 	// untraced: its report wakes this wait (see reapAll).
