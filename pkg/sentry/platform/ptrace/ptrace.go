@@ -11,12 +11,15 @@
 // At the first New, the platform maps a small stub region at a fixed address
 // at the top of the user address space (above MaxUserAddress) and writes the
 // stub program into it (stub_amd64.go). A dedicated, locked "stub factory"
-// thread forks stubs with a raw clone (fork_amd64.s); the child jumps to the
-// stub program, which asks for SIGKILL when the factory thread dies, resets
-// every signal disposition, closes every descriptor but the memory file,
-// unmaps everything outside the stub region, stops itself once with SIGSTOP
-// (the factory's sign that it is ready; the factory continues it) and parks
-// in a pause() loop.
+// thread forks the first stub, the template, with a raw clone
+// (fork_amd64.s); the child jumps to the stub program, which asks for
+// SIGKILL when the factory thread dies, resets every signal disposition,
+// closes every descriptor but the memory file, unmaps everything outside the
+// stub region, stops itself once with SIGSTOP (the factory's sign that it is
+// ready; the factory continues it) and parks in a pause() loop. Every other
+// stub is forked remotely in the template, which is clean already, by the
+// thread that needs it (spawn.go); the factory forks again only if that
+// fails.
 //
 // # Tracing
 //
