@@ -171,7 +171,7 @@ func createContainer(conf *config.Config, id, bundle, pidFile string, detach boo
 		return nil, err
 	}
 	if spec.Hooks != nil {
-		//nolint:staticcheck // Prestart is deprecated but still run, as runc does.
+		//lint:ignore SA1019 Prestart is deprecated but still run, as runc does.
 		hooks := append(append([]specs.Hook(nil), spec.Hooks.Prestart...), spec.Hooks.CreateRuntime...)
 		if err := container.RunHooks(hooks, ctr.OCIState()); err != nil {
 			return nil, err

@@ -205,8 +205,6 @@ func same(t *testing.T, r run, check func(t *testing.T, native runsctest.Result)
 // matching fails, so the list only shrinks.
 var knownGaps = map[string]string{}
 
-const ulimitGap = "`ulimit -n` prints 1024 in the sandbox and the caller's soft RLIMIT_NOFILE natively (runsc do does not pass the caller's rlimits on). Issue 4"
-
 func wantStatus(status int, stdout string) func(*testing.T, runsctest.Result) {
 	return func(t *testing.T, r runsctest.Result) {
 		if r.Status != status {

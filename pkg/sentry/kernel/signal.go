@@ -65,9 +65,6 @@ func (s *SignalInfo) SetValue(v uint64) { binary.LittleEndian.PutUint64(s.Fields
 // sigBit is the mask bit of sig.
 func sigBit(sig unix.Signal) uint64 { return 1 << (uint(sig) - 1) }
 
-// unblockable signals.
-var unblockable = sigBit(unix.SIGKILL) | sigBit(unix.SIGSTOP)
-
 // isRealtime reports whether sig is a real-time signal (queued, not merged).
 func isRealtime(sig unix.Signal) bool { return sig >= 32 }
 

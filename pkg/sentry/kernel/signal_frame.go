@@ -2,7 +2,6 @@ package kernel
 
 import (
 	"encoding/binary"
-	"errors"
 
 	"golang.org/x/sys/unix"
 )
@@ -209,6 +208,3 @@ func (t *Task) SignalReturn() error {
 	}
 	return ErrNoReturn
 }
-
-// errNoHandler says a deliverable signal had no handler frame set up.
-var errNoHandler = errors.New("no handler")

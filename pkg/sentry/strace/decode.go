@@ -1089,9 +1089,6 @@ func sockaddrOut(n int) arg {
 	}}
 }
 
-// fmtSocklen decodes a socklen_t pointer.
-var fmtSocklen = structArg(4, func(b []byte) string { return "[" + strconv.FormatUint(uint64(u32(b, 0)), 10) + "]" })
-
 // Polling.
 
 var pollEvents = flagSet{

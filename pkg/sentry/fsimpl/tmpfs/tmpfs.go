@@ -734,9 +734,6 @@ func (f *regularFile) Read(ctx vfs.Context, p []byte, off int64) (int, error) {
 	return n, err
 }
 
-// maxFileSize is the largest file tmpfs holds (Linux's MAX_LFS_FILESIZE).
-const maxFileSize = 1<<63 - 1
-
 // Write implements vfs.FileImpl.
 func (f *regularFile) Write(ctx vfs.Context, p []byte, off int64) (int, error) {
 	if len(p) == 0 {

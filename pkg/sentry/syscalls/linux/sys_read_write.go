@@ -13,9 +13,6 @@ const maxRW = 0x7ffff000
 // ioChunk bounds the Sentry-side buffer of one I/O step.
 const ioChunk = 1 << 20
 
-// readFn reads into p, at off for positional calls.
-type readFn func(p []byte) (int, error)
-
 // readToUser reads up to n bytes with read and copies them to addr, in
 // chunks so a huge length costs no huge buffer. It stops at a short read.
 //

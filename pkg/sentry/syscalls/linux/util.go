@@ -45,11 +45,10 @@ func copyInPath(t *kernel.Task, addr uintptr) (string, error) {
 
 // Argument decoding helpers: the kernel passes raw 64-bit registers.
 
-func argInt(a uintptr) int32              { return int32(a) }
-func argUint(a uintptr) uint32            { return uint32(a) }
-func argInt64(a uintptr) int64            { return int64(a) }
-func argFD(a uintptr) int32               { return int32(a) }
-func errnoRet(err error) (uintptr, error) { return 0, err }
+func argInt(a uintptr) int32   { return int32(a) }
+func argUint(a uintptr) uint32 { return uint32(a) }
+func argInt64(a uintptr) int64 { return int64(a) }
+func argFD(a uintptr) int32    { return int32(a) }
 
 // Constants x/sys/unix does not name.
 const (
