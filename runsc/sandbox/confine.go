@@ -135,5 +135,5 @@ func seccompDeny() (uint32, bool) {
 // it would otherwise open on first use, once no open is allowed: the local
 // time zone (/etc/localtime, for time.Local).
 func preloadLazyFiles() {
-	time.Now().Local().Zone()
+	_, _ = time.Now().Local().Zone()
 }

@@ -252,12 +252,11 @@ func TestClientAgainstDiod(t *testing.T) {
 
 	t.Run("Readdir", func(t *testing.T) {
 		for _, sub := range []string{"", "many"} {
-			d := root
+			names := []string{}
 			if sub != "" {
-				d = walkOK(t, root, sub)
-			} else {
-				d = walkOK(t, root)
+				names = append(names, sub)
 			}
+			d := walkOK(t, root, names...)
 			if _, _, _, err := d.Open(unix.O_RDONLY | unix.O_DIRECTORY); err != nil {
 				t.Fatalf("lopen %q: %v", sub, err)
 			}

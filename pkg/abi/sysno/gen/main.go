@@ -91,7 +91,7 @@ func generate(header string) ([]byte, error) {
 	for nr, name := range byNr {
 		g := goName(name)
 		if other, ok := seen[g]; ok {
-			return nil, fmt.Errorf("Go name %s used by both %q and %q", g, other, name)
+			return nil, fmt.Errorf("go name %s used by both %q and %q", g, other, name)
 		}
 		seen[g] = name
 		calls = append(calls, syscall{name: name, goName: g, nr: nr})
