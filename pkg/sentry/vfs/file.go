@@ -95,6 +95,9 @@ type FileDescription struct {
 func NewFileDescription(impl FileImpl, vd VirtualDentry, flags uint32) *FileDescription {
 	fd := &FileDescription{impl: impl, vd: vd}
 	fd.refs.Store(1)
+	if vd.Mount != nil {
+		vd.Mount.openFiles.Add(1)
+	}
 	fd.flags.Store(flags &^ (unix.O_CREAT | unix.O_EXCL | unix.O_NOCTTY | unix.O_TRUNC | unix.O_CLOEXEC))
 	return fd
 }
@@ -109,6 +112,9 @@ func (fd *FileDescription) DecRef() {
 		fd.releaseLocks()
 		fd.notifyClose()
 		fd.impl.Release()
+		if fd.vd.Mount != nil {
+			fd.vd.Mount.openFiles.Add(-1)
+		}
 	}
 }
 

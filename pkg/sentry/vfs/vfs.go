@@ -20,6 +20,7 @@ package vfs
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -149,6 +150,12 @@ type Mount struct {
 	ReadOnly bool
 	// Source is the mount's source as /proc/mounts shows it.
 	Source string
+	// Options are the file system's own options as mountinfo's super
+	// options show them after "rw"/"ro" (e.g. "size=65536k,mode=755"), or "".
+	Options string
+	// openFiles counts the open file descriptions on the mount (umount2
+	// refuses a busy mount with EBUSY).
+	openFiles atomic.Int64
 }
 
 // Filesystem returns the mount's file system instance.
@@ -279,9 +286,9 @@ func (v *VFS) Mounts() []*Mount {
 }
 
 // Parent returns the mount's parent mount and mount point, or ok=false for
-// the root mount.
+// the root mount and unmounted ones.
 func (m *Mount) Parent() (VirtualDentry, bool) {
-	if m.parent == nil {
+	if m.parent == nil || m.point == nil {
 		return VirtualDentry{}, false
 	}
 	return VirtualDentry{Mount: m.parent, Dentry: m.point}, true

@@ -568,11 +568,16 @@ func (r procRef) genMounts(info bool) ([]byte, error) {
 		if src == "" {
 			src = "none"
 		}
+		superOpts := opts
+		if m.Options != "" {
+			superOpts += "," + m.Options
+		}
 		if info {
-			fmt.Fprintf(&b, "%d %d 0:%d / %s %s,relatime - %s %s %s\n", m.ID, parentID, fi.Dev,
-				mountEscape(point), opts, fi.FS.Name(), mountEscape(src), opts)
+			fmt.Fprintf(&b, "%d %d 0:%d %s %s %s,relatime - %s %s %s\n", m.ID, parentID, fi.Dev,
+				mountEscape(m.RootPath()), mountEscape(point), opts, fi.FS.Name(), mountEscape(src), superOpts)
 		} else {
-			fmt.Fprintf(&b, "%s %s %s %s,relatime 0 0\n", mountEscape(src), mountEscape(point), fi.FS.Name(), opts)
+			fmt.Fprintf(&b, "%s %s %s %s 0 0\n", mountEscape(src), mountEscape(point), fi.FS.Name(),
+				strings.Replace(superOpts, opts, opts+",relatime", 1))
 		}
 	}
 	return []byte(b.String()), nil

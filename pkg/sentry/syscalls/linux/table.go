@@ -215,6 +215,8 @@ var implemented = map[uintptr]kernel.SyscallFn{
 	sysno.InotifyInit1:    InotifyInit1,
 	sysno.InotifyAddWatch: InotifyAddWatch,
 	sysno.InotifyRmWatch:  InotifyRmWatch,
+	sysno.Mount:           Mount,
+	sysno.Umount2:         Umount2,
 
 	// Waiting on many files (sys_poll.go, sys_epoll.go, sys_eventfd.go,
 	// sys_timerfd.go, sys_signalfd.go).
