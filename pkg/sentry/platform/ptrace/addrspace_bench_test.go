@@ -17,8 +17,17 @@ import (
 // phases, as a fork+exec+exit cycle pays them: NewAddressSpace, the first
 // MapFile and Switch (which attaches the calling thread), Context.Release
 // and AddressSpace.Release. Each is reported as its mean in µs.
+//
+// "pool" takes stubs from the pool (the default), "spawn" spawns each from
+// the template on the spot.
 func BenchmarkAddressSpaceLifecycle(b *testing.B) {
+	b.Run("pool", func(b *testing.B) { benchLifecycle(b, false) })
+	b.Run("spawn", func(b *testing.B) { benchLifecycle(b, true) })
+}
+
+func benchLifecycle(b *testing.B, noPool bool) {
 	a := newTestApp(b, cat(movEAX(39), opSyscall))
+	a.p.noPool = noPool
 	var newT, mapT, switchT, ctxRelT, relT time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -117,6 +117,12 @@ type Platform struct {
 	// tmplMu serializes remote forks in the template stub (spawn.go).
 	tmplMu sync.Mutex
 	tmpl   *stubTemplate
+	// pool holds stubs spawned ahead of need; poolFilling is set while
+	// a goroutine refills it (spawn.go).
+	pool        chan spawned
+	poolFilling atomic.Bool
+	// noPool turns the pool off (tests, benchmarks).
+	noPool bool
 	// fpSize is the size of the XSAVE area (or 512 with the FXSAVE
 	// fallback), or 0 before the first attach determined it.
 	fpSize atomic.Int64
@@ -136,7 +142,7 @@ func New(memoryFileFD int) (*Platform, error) {
 		return nil, err
 	}
 	startFactory()
-	return &Platform{memfd: memoryFileFD, stub: s}, nil
+	return &Platform{memfd: memoryFileFD, stub: s, pool: make(chan spawned, poolSize)}, nil
 }
 
 // Name implements platform.Platform.
@@ -155,7 +161,7 @@ func (p *Platform) RemoteCalls() uint64 { return p.remoteCalls.Load() }
 // NewAddressSpace implements platform.Platform. It forks a stub from the
 // template stub (spawn.go), or from the Sentry if that fails.
 func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
-	pid, first, err := p.spawnStub()
+	pid, first, err := p.takeStub()
 	if err == nil {
 		as := newAddressSpace(p, pid)
 		as.first = first

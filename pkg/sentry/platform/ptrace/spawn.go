@@ -44,6 +44,59 @@ import (
 // forks a new one; if that fails too it falls back to forking from the
 // factory.
 
+// The pool. A fork in the sandbox waits for its new address space, and
+// making one costs several stub round trips (~0.2–0.3 ms here), while the
+// forking process then mostly waits (for its child, in wait4): so
+// NewAddressSpace takes a stub spawned ahead of time when there is one, and
+// has a goroutine spawn the next ones meanwhile. Pooled stubs are parked and
+// untraced, like every stub between spawnStub and its first Switch; the
+// thread that attaches to the first thread pins it to its own CPU
+// (interruptStop). They die with the stub factory thread like every stub.
+
+// poolSize is how many stubs are kept spawned ahead.
+const poolSize = 2
+
+// spawned is a stub made by spawnStub.
+type spawned struct{ pid, first int }
+
+// takeStub returns a stub from the pool, or spawns one, and starts a refill
+// of the pool.
+func (p *Platform) takeStub() (pid, first int, err error) {
+	if p.noPool {
+		return p.spawnStub()
+	}
+	defer p.refill()
+	select {
+	case s := <-p.pool:
+		return s.pid, s.first, nil
+	default:
+		return p.spawnStub()
+	}
+}
+
+// refill starts a goroutine that fills the pool, unless one runs.
+func (p *Platform) refill() {
+	if !p.poolFilling.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer p.poolFilling.Store(false)
+		for len(p.pool) < cap(p.pool) {
+			pid, first, err := p.spawnStub()
+			if err != nil {
+				return // NewAddressSpace will report it
+			}
+			select {
+			case p.pool <- spawned{pid, first}:
+			default:
+				unix.Kill(pid, unix.SIGKILL)
+				reapStub(pid, nil)
+				return
+			}
+		}
+	}()
+}
+
 // stubTemplate is the template stub. Guarded by Platform.tmplMu.
 type stubTemplate struct {
 	as *AddressSpace
