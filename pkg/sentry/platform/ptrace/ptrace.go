@@ -79,8 +79,9 @@
 // Only the first stub, the template, is forked from the Sentry. Every other
 // stub is forked remotely in the template, traced from birth by the thread
 // that asked for it, and born with its first stub thread already cloned and
-// parked (spawn.go). AddressSpace.Release kills the stub at once and leaves
-// its reaping to a background goroutine.
+// parked (spawn.go); two are kept spawned ahead, refilled by a goroutine.
+// AddressSpace.Release leaves the kill and the reaping of the stub to a
+// goroutine.
 package ptrace
 
 import (
