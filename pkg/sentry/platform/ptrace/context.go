@@ -42,6 +42,8 @@ type Context struct {
 	// exit; last is the one it ran on last.
 	threads []*stubThread
 	last    *stubThread
+	// locked is set once Switch locked the goroutine to its thread.
+	locked bool
 }
 
 var _ platform.Context = (*Context)(nil)
@@ -55,7 +57,13 @@ var _ platform.Context = (*Context)(nil)
 // registers cs and ss are forced to the 64-bit user selectors; orig_rax is
 // ignored (set to -1 so the host never restarts a system call).
 func (c *Context) Switch(as platform.AddressSpace, regs *platform.Registers) (platform.Event, error) {
-	runtime.LockOSThread() // never unlocked; see the package documentation
+	if !c.locked {
+		// Never unlocked; see the package documentation. Once per
+		// context: the lock nests, and a count of one per Switch would
+		// overflow (a panic) after 2^32 of them.
+		runtime.LockOSThread()
+		c.locked = true
+	}
 	a, ok := as.(*AddressSpace)
 	if !ok {
 		return platform.Event{}, fmt.Errorf("ptrace: Switch with a foreign address space %T", as)
