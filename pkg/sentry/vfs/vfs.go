@@ -308,14 +308,36 @@ func (v *VFS) mountedOn(vd VirtualDentry) VirtualDentry {
 	}
 }
 
+// Revalidator is implemented by directory inodes whose entries can go
+// away without a vfs operation (/proc and its /proc/[pid] directories,
+// which come and go with processes): a cached child is used only if
+// RevalidateChild says it is still there; otherwise it leaves the cache
+// (and is marked dead) and the name is looked up afresh. This keeps the
+// dentry cache from holding entries of exited processes forever.
+type Revalidator interface {
+	RevalidateChild(ctx Context, name string, child Inode) bool
+}
+
 // child returns d's cached or looked-up child called name.
 func (d *Dentry) child(ctx Context, name string) (*Dentry, error) {
 	d.mu.Lock()
 	if c, ok := d.children[name]; ok {
 		d.mu.Unlock()
-		return c, nil
+		rv, ok := d.inode.(Revalidator)
+		if !ok || rv.RevalidateChild(ctx, name, c.inode) {
+			return c, nil
+		}
+		d.mu.Lock()
+		if d.children[name] == c {
+			delete(d.children, name)
+		}
+		d.mu.Unlock()
+		c.mu.Lock()
+		c.dead = true
+		c.mu.Unlock()
+	} else {
+		d.mu.Unlock()
 	}
-	d.mu.Unlock()
 	inode, err := d.inode.Lookup(ctx, name)
 	if err != nil {
 		return nil, err

@@ -202,3 +202,48 @@ func TestReadAndSeek(t *testing.T) {
 		t.Errorf("write to O_RDONLY error %v, want EBADF", err)
 	}
 }
+
+// revalDir is a directory whose entries can vanish behind vfs's back.
+type revalDir struct{ *memInode }
+
+func (d revalDir) RevalidateChild(_ Context, name string, _ Inode) bool {
+	_, ok := d.children[name]
+	return ok
+}
+
+func TestRevalidation(t *testing.T) {
+	ctx := testCtx{creds: auth.NewUser(0, 0, nil)}
+	for _, tc := range []struct {
+		name       string
+		revalidate bool
+		wantErr    error
+	}{
+		{"cached entry kept without a revalidator", false, nil},
+		{"vanished entry dropped with a revalidator", true, unix.ENOENT},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inner := dir(map[string]*memInode{"p": file("x")})
+			var rootInode Inode = inner
+			if tc.revalidate {
+				rootInode = revalDir{inner}
+			}
+			v := New()
+			m := v.MountRoot(v.NewFilesystemInstance(&memFS{root: inner}), "mem", true)
+			m.root.inode = rootInode
+			root := VirtualDentry{Mount: m, Dentry: m.Root()}
+			r := Resolution{Root: root, Start: root, Path: "/p", FollowFinal: true}
+			first, err := v.GetDentry(ctx, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			delete(inner.children, "p")
+			_, err = v.GetDentry(ctx, r)
+			if err != tc.wantErr {
+				t.Fatalf("after removal: %v, want %v", err, tc.wantErr)
+			}
+			if tc.revalidate && !first.Dentry.IsDead() {
+				t.Errorf("dropped dentry not marked dead")
+			}
+		})
+	}
+}

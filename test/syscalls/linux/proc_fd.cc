@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <string>
@@ -159,6 +160,31 @@ TEST_F(ProcFd, ClosedDescriptor) {
   std::string link = FdPath(fd);
   close(fd);
   EXPECT_ERRNO(ENOENT, open(link.c_str(), O_RDONLY));
+}
+
+// /proc/[pid] of a reaped process is gone, even after it was looked up
+// (and cached) while the process lived.
+TEST_F(ProcFd, ExitedProcessDirectoryGoes) {
+  int p[2];
+  ASSERT_OK(pipe(p));
+  pid_t pid = fork();
+  ASSERT_OK(pid);
+  if (pid == 0) {
+    char c;
+    close(p[1]);
+    read(p[0], &c, 1);
+    _exit(0);
+  }
+  close(p[0]);
+  std::string dir = "/proc/" + std::to_string(pid);
+  struct stat st;
+  ASSERT_OK(stat(dir.c_str(), &st));
+  ASSERT_OK(stat((dir + "/status").c_str(), &st));
+  close(p[1]);
+  int status;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_ERRNO(ENOENT, stat(dir.c_str(), &st));
+  EXPECT_ERRNO(ENOENT, stat((dir + "/status").c_str(), &st));
 }
 
 }  // namespace

@@ -63,7 +63,7 @@ func parseFD(name string) (int32, bool) {
 
 // fdDir returns /proc/[pid]/fd: a link per open descriptor.
 func (r procRef) fdDir(base string) vfs.Inode {
-	return &dirNode{fs: r.fs, ino: inoOf(base), perm: 0o500, owner: r.owner, list: r.fdList,
+	return (&dirNode{fs: r.fs, ino: inoOf(base), perm: 0o500, owner: r.owner, list: r.fdList,
 		lookup: func(_ vfs.Context, name string) (vfs.Inode, error) {
 			n, ok := parseFD(name)
 			if !ok {
@@ -105,12 +105,12 @@ func (r procRef) fdDir(base string) vfs.Inode {
 				magic: func(ctx vfs.Context) (vfs.VirtualDentry, error) {
 					return r.fdMagic(ctx, n)
 				}}, nil
-		}}
+		}}).dynamic()
 }
 
 // fdinfoDir returns /proc/[pid]/fdinfo: a file per open descriptor.
 func (r procRef) fdinfoDir(base string) vfs.Inode {
-	return &dirNode{fs: r.fs, ino: inoOf(base), perm: 0o500, owner: r.owner, list: r.fdList,
+	return (&dirNode{fs: r.fs, ino: inoOf(base), perm: 0o500, owner: r.owner, list: r.fdList,
 		lookup: func(_ vfs.Context, name string) (vfs.Inode, error) {
 			n, ok := parseFD(name)
 			if !ok {
@@ -138,7 +138,7 @@ func (r procRef) fdinfoDir(base string) vfs.Inode {
 					defer f.DecRef()
 					return []byte(formatFDInfo(ctx, f, cloexec)), nil
 				}}, nil
-		}}
+		}}).dynamic()
 }
 
 // formatFDInfo returns the fdinfo of an open file: its position, status

@@ -49,6 +49,27 @@ type dirNode struct {
 	owner  ownerFunc
 	list   func(ctx vfs.Context) ([]string, error)
 	lookup func(ctx vfs.Context, name string) (vfs.Inode, error)
+	// exists, if set, marks a directory whose entries come and go with
+	// processes and descriptors: a cached entry is used only while exists
+	// says it is still there (vfs.Revalidator).
+	exists func(ctx vfs.Context, name string) bool
+}
+
+// RevalidateChild implements vfs.Revalidator.
+func (d *dirNode) RevalidateChild(ctx vfs.Context, name string, _ vfs.Inode) bool {
+	return d.exists == nil || d.exists(ctx, name)
+}
+
+// lookupExists is an exists function that looks the name up again.
+func (d *dirNode) lookupExists(ctx vfs.Context, name string) bool {
+	_, err := d.lookup(ctx, name)
+	return err == nil
+}
+
+// dynamic makes d revalidate its cached entries by looking them up again.
+func (d *dirNode) dynamic() *dirNode {
+	d.exists = d.lookupExists
+	return d
 }
 
 // staticDir returns a directory with fixed children, listed in the order

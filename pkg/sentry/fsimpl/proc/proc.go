@@ -94,6 +94,13 @@ func (fs *Filesystem) newRoot() *dirNode {
 		}},
 	}
 	return &dirNode{fs: fs, ino: 1, perm: 0o555, owner: rootOwned,
+		exists: func(_ vfs.Context, name string) bool {
+			if _, ok := children[name]; ok {
+				return true
+			}
+			pid, err := strconv.ParseInt(name, 10, 32)
+			return err == nil && fs.k.ThreadGroupByPID(int32(pid)) != nil
+		},
 		list: func(vfs.Context) ([]string, error) {
 			names := append([]string(nil), topNames...)
 			for _, tg := range fs.k.SortedThreadGroups() {

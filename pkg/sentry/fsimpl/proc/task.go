@@ -122,6 +122,14 @@ func (fs *Filesystem) newThreadDir(pid, tid int32, base string) vfs.Inode {
 func (r procRef) taskDir(base string) vfs.Inode {
 	fs := r.fs
 	return &dirNode{fs: fs, ino: inoOf(base), perm: 0o555, owner: r.owner,
+		exists: func(_ vfs.Context, name string) bool {
+			tid, err := strconv.ParseInt(name, 10, 32)
+			if err != nil {
+				return false
+			}
+			t := fs.k.TaskByTID(int32(tid))
+			return t != nil && t.ThreadGroup().PID() == r.pid
+		},
 		list: func(vfs.Context) ([]string, error) {
 			tg, _, _, err := r.resolve()
 			if err != nil {
