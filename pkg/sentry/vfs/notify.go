@@ -188,6 +188,9 @@ func notifyDentry(ctx Context, d *Dentry, mask uint32) {
 
 // notifyDentryMask is notifyDentry with IN_ISDIR already in mask.
 func notifyDentryMask(d *Dentry, mask uint32) {
+	if watchCount.Load() == 0 {
+		return
+	}
 	notifyKey(stateKey(d), mask, 0, "")
 	if d.IsDead() {
 		return

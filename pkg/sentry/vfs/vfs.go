@@ -5,6 +5,10 @@
 // A file system implements Inode (and, for open files, FileImpl); vfs owns
 // the Dentry cache above them and every rule of path resolution, so each file
 // system only answers questions about one directory or one file at a time.
+// vfs also keeps what belongs to an inode rather than to a file system: file
+// locks (lock.go) and inotify watches (notify.go), in a table keyed by inode
+// (inode_state.go); and it changes the mount tree for mount(2) and umount2(2)
+// (mount.go) and follows magic links (/proc/[pid]/fd/N) to the file itself.
 //
 // Lock order:
 //
@@ -12,9 +16,13 @@
 //	  VFS.treeMu (Dentry.parent and Dentry.name)
 //	    VFS.mountMu
 //	      Dentry.mu (a parent's before its child's)
+//	  inodeStates.mu
+//	    inodeState.locks.mu > deadlock.mu
+//	    inodeState.watchMu
 //
 // File system locks are taken below VFS.mutateMu and never call back into
-// vfs with their own locks held.
+// vfs with their own locks held. Inotify sinks are called with no vfs lock
+// held but VFS.mutateMu.
 package vfs
 
 import (
