@@ -41,6 +41,10 @@ type Args struct {
 	// GoferConn is the Sentry's end of the 9P connection to the Gofer
 	// serving the root file system.
 	GoferConn *os.File
+	// MountConns are the Sentry's ends of the 9P connections to the Gofer
+	// serving the spec's bind mounts (IsBindMount), one per bind mount in
+	// spec order.
+	MountConns []*os.File
 	// Stdio are the host FDs given to the application as 0, 1 and 2.
 	Stdio []*os.File
 	// Terminal says Stdio[0] is a host terminal: the application then gets
@@ -117,7 +121,7 @@ func Run(a Args) (int, error) {
 	if err := mountProcSys(k, root); err != nil {
 		return 0, err
 	}
-	if err := mountSpecMounts(k, root, spec.Mounts); err != nil {
+	if err := mountSpecMounts(k, root, spec.Mounts, a.MountConns); err != nil {
 		return 0, err
 	}
 	var files []*vfs.FileDescription

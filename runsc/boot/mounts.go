@@ -2,12 +2,14 @@ package boot
 
 import (
 	"fmt"
+	"os"
 	"path"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"bufferzone.dev/pkg/sentry/fsimpl/gofer"
 	"bufferzone.dev/pkg/sentry/fsimpl/proc"
 	"bufferzone.dev/pkg/sentry/fsimpl/sys"
 	"bufferzone.dev/pkg/sentry/fsimpl/tmpfs"
@@ -16,17 +18,37 @@ import (
 	"bufferzone.dev/pkg/sentry/vfs"
 )
 
+// IsBindMount reports whether m is a bind mount of a host path, which the
+// Gofer serves on a connection of its own (Args.MountConns).
+func IsBindMount(m specs.Mount) bool {
+	switch m.Type {
+	case "bind":
+		return true
+	case "", "none":
+		return hasOption(m.Options, "bind", "rbind")
+	}
+	return false
+}
+
 // mountSpecMounts makes the OCI spec's mounts, in order, over the root:
-// proc, sysfs and tmpfs are the Sentry's own file systems. Mounts the
-// sandbox cannot make yet (bind mounts of host paths, devpts, mqueue,
-// cgroup) are logged and skipped, so that engines that always pass them
-// (Docker passes /etc/hosts and friends as binds) still start the
-// container.
-func mountSpecMounts(k *kernel.Kernel, root *vfs.Mount, mounts []specs.Mount) error {
+// proc, sysfs and tmpfs are the Sentry's own file systems; bind mounts
+// (IsBindMount) are the Gofer's trees on conns, one per bind mount in
+// order, read-only with the "ro" option. A bind mount of a file goes over
+// a file. Mounts the sandbox cannot make yet (devpts, mqueue, cgroup) are
+// logged and skipped, so that engines that always pass them still start
+// the container.
+func mountSpecMounts(k *kernel.Kernel, root *vfs.Mount, mounts []specs.Mount, conns []*os.File) error {
 	v := k.VFS
 	ctx := &bootContext{creds: auth.NewUser(0, 0, nil)}
 	rootVD := vfs.VirtualDentry{Mount: root, Dentry: root.Root()}
 	for _, m := range mounts {
+		var conn *os.File
+		if IsBindMount(m) {
+			if len(conns) == 0 {
+				return fmt.Errorf("mount %s: no gofer connection for bind mount of %s", m.Destination, m.Source)
+			}
+			conn, conns = conns[0], conns[1:]
+		}
 		dest := path.Clean("/" + m.Destination)
 		if dest == "/" {
 			return fmt.Errorf("mount %q: cannot mount over the root", m.Destination)
@@ -44,7 +66,7 @@ func mountSpecMounts(k *kernel.Kernel, root *vfs.Mount, mounts []specs.Mount) er
 			}
 		}
 		typ := m.Type
-		if typ == "" && hasOption(m.Options, "bind", "rbind") {
+		if IsBindMount(m) {
 			typ = "bind"
 		}
 		// The sandbox always has its own /proc, /sys and /dev (with the
@@ -63,9 +85,26 @@ func mountSpecMounts(k *kernel.Kernel, root *vfs.Mount, mounts []specs.Mount) er
 				return fmt.Errorf("mount %s: tmpfs options: %w", dest, err)
 			}
 			fs = tmpfs.New(k.MemoryFile, to)
+		case "bind":
+			gfs, err := gofer.New(conn, "/")
+			if err != nil {
+				return fmt.Errorf("mount %s (bind of %s): %w", dest, m.Source, err)
+			}
+			fs = gfs
 		default:
 			k.Logf("mount %s (type %q, source %q): not supported in the sandbox yet; skipped", dest, typ, m.Source)
 			continue
+		}
+		if typ == "bind" {
+			// As in Linux, a bind mount goes over what its destination
+			// names, following a final symlink (/etc/resolv.conf often is
+			// one).
+			if at, err := v.GetDentry(ctx, vfs.Resolution{Root: rootVD, Start: rootVD, Path: dest, FollowFinal: true}); err == nil {
+				if err := mountBindAt(ctx, v, at, fs, sourceName(m), readOnly); err != nil {
+					return fmt.Errorf("mount %s (bind of %s): %w", dest, m.Source, err)
+				}
+				continue
+			}
 		}
 		parent, err := v.GetDentry(ctx, vfs.Resolution{Root: rootVD, Start: rootVD, Path: path.Dir(dest), FollowFinal: true})
 		if err != nil {
@@ -73,7 +112,7 @@ func mountSpecMounts(k *kernel.Kernel, root *vfs.Mount, mounts []specs.Mount) er
 		}
 		if _, err := v.MountAtName(ctx, parent, path.Base(dest), v.NewFilesystemInstance(fs), sourceName(m), readOnly); err != nil {
 			if err == unix.ENOTDIR {
-				return fmt.Errorf("mount %s: not a directory", dest)
+				return fmt.Errorf("mount %s: not a directory (or a file mounted over a directory)", dest)
 			}
 			return fmt.Errorf("mount %s: %w", dest, err)
 		}
@@ -97,4 +136,23 @@ func sourceName(m specs.Mount) string {
 		return m.Source
 	}
 	return m.Type
+}
+
+// mountBindAt mounts fs over the existing file at, which must be a
+// directory if and only if fs's root is one (ENOTDIR otherwise, as in
+// Linux).
+func mountBindAt(ctx vfs.Context, v *vfs.VFS, at vfs.VirtualDentry, fs vfs.Filesystem, source string, readOnly bool) error {
+	rootSt, err := fs.Root().Stat(ctx)
+	if err != nil {
+		return err
+	}
+	st, err := at.Dentry.Inode().Stat(ctx)
+	if err != nil {
+		return err
+	}
+	if (vfs.FileType(st.Mode) == unix.S_IFDIR) != (vfs.FileType(rootSt.Mode) == unix.S_IFDIR) {
+		return unix.ENOTDIR
+	}
+	_, err = v.Mount(v.NewFilesystemInstance(fs), at, source, readOnly)
+	return err
 }

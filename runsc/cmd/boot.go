@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
+	"strconv"
 
 	"github.com/google/subcommands"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -25,6 +27,20 @@ type Boot struct {
 	exitFD    int
 	isolate   bool
 	terminal  bool
+	mountFDs  intList
+}
+
+// intList is a repeatable int flag.
+type intList []int
+
+func (l *intList) String() string { return fmt.Sprint([]int(*l)) }
+func (l *intList) Set(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return fmt.Errorf("want a file descriptor, got %q", v)
+	}
+	*l = append(*l, n)
+	return nil
 }
 
 // Name implements subcommands.Command.
@@ -41,6 +57,7 @@ func (*Boot) Usage() string {
 // SetFlags implements subcommands.Command.
 func (b *Boot) SetFlags(f *flag.FlagSet) {
 	f.IntVar(&b.ioFD, "io-fd", -1, "socket connected to the Gofer serving the root")
+	f.Var(&b.mountFDs, "mount-fd", "socket connected to the Gofer serving a bind mount of the spec (repeatable, in spec order)")
 	f.IntVar(&b.specFD, "spec-fd", -1, "file descriptor to read the OCI spec (JSON) from")
 	f.IntVar(&b.controlFD, "control-fd", -1, "listening control socket; if set, the first process starts only on a start request")
 	f.IntVar(&b.exitFD, "exit-fd", -1, "file to write the first process's exit status to")
@@ -89,6 +106,9 @@ func (b *Boot) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 		Stdio:     stdio,
 		Terminal:  b.terminal,
 		Log:       log,
+	}
+	for _, fd := range b.mountFDs {
+		bootArgs.MountConns = append(bootArgs.MountConns, os.NewFile(uintptr(fd), "gofer-mount"))
 	}
 	ctrl, err := b.startControl(&bootArgs)
 	if err != nil {

@@ -29,6 +29,7 @@ type Do struct {
 	cwd      string
 	env      stringList
 	user     string
+	volumes  stringList
 }
 
 // stringList is a repeatable string flag.
@@ -45,7 +46,7 @@ func (*Do) Synopsis() string { return "run a command in a new sandbox (no OCI bu
 
 // Usage implements subcommands.Command.
 func (*Do) Usage() string {
-	return `do [--rootfs DIR] [--cwd DIR] [--env K=V]... [--user UID[:GID]] CMD [ARG]...
+	return `do [--rootfs DIR] [--cwd DIR] [--env K=V]... [--user UID[:GID]] [--volume SRC:DST[:ro]]... CMD [ARG]...
 
 Runs CMD in a new sandbox and exits with its status (128+N if it is killed by
 signal N). The root file system is DIR (the host's / by default), served by a
@@ -54,6 +55,9 @@ the host is never changed; with --overlay=none they reach DIR; with
 --read-only they fail with EROFS. The environment is the caller's, with --env
 added. The command runs as the caller's user and group unless --user names
 numeric ones (the group is then also the one supplementary group).
+--volume bind-mounts the host directory or file SRC at DST in the sandbox;
+writes go through to the host (whatever --overlay says), unless ":ro" makes
+it read-only (EROFS).
 `
 }
 
@@ -63,6 +67,7 @@ func (d *Do) SetFlags(f *flag.FlagSet) {
 	f.StringVar(&d.cwd, "cwd", "", "working directory in the sandbox (default: the caller's, if it exists there, else /)")
 	f.Var(&d.env, "env", "set an environment variable K=V (repeatable)")
 	f.BoolVar(&d.readOnly, "read-only", false, "make the root file system read-only (EROFS on writes)")
+	f.Var(&d.volumes, "volume", "bind-mount host path SRC at DST, read-only with :ro (SRC:DST[:ro], repeatable)")
 	f.StringVar(&d.user, "user", "", "run the command as numeric UID[:GID] (default: the caller's; GID 0 if not given, as with exec)")
 }
 
@@ -115,6 +120,13 @@ func (d *Do) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcommand
 	if h, err := os.Hostname(); err == nil {
 		spec.Hostname = h
 	}
+	for _, v := range d.volumes {
+		m, err := parseVolume(v)
+		if err != nil {
+			return Usagef(args, "do: %v", err)
+		}
+		spec.Mounts = append(spec.Mounts, m)
+	}
 	// The Gofer may write to the host only when writes go through to it.
 	goferReadOnly := d.readOnly || conf.Overlay != config.OverlayNone
 	code, err := runSandbox(conf.ToFlags(), spec, goferReadOnly)
@@ -123,6 +135,20 @@ func (d *Do) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcommand
 	}
 	os.Exit(code)
 	return subcommands.ExitSuccess
+}
+
+// parseVolume parses a --volume value, SRC:DST[:ro], into a bind mount.
+func parseVolume(v string) (specs.Mount, error) {
+	parts := strings.Split(v, ":")
+	opts := []string{"rbind"}
+	if len(parts) == 3 && parts[2] == "ro" {
+		opts = append(opts, "ro")
+		parts = parts[:2]
+	}
+	if len(parts) != 2 || parts[0] == "" || !strings.HasPrefix(parts[1], "/") {
+		return specs.Mount{}, fmt.Errorf("--volume %q: want SRC:DST[:ro] with an absolute DST", v)
+	}
+	return specs.Mount{Type: "bind", Source: parts[0], Destination: parts[1], Options: opts}, nil
 }
 
 func absDir(p string) (string, error) {
@@ -151,30 +177,44 @@ func runSandbox(globalFlags []string, spec *specs.Spec, goferReadOnly bool) (int
 	if err != nil {
 		return 0, fmt.Errorf("finding runsc: %w", err)
 	}
+	spec, goferMounts, err := sandbox.BindMounts(spec)
+	if err != nil {
+		return 0, err
+	}
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return 0, fmt.Errorf("creating the gofer socket: %w", err)
 	}
 	sentryEnd, goferEnd := os.NewFile(uintptr(fds[0]), "sentry-9p"), os.NewFile(uintptr(fds[1]), "gofer-9p")
 	defer sentryEnd.Close()
+	sentryMounts, goferMountEnds, err := sandbox.MountSocketpairs(len(goferMounts))
+	if err != nil {
+		goferEnd.Close()
+		return 0, err
+	}
+	defer sandbox.CloseFiles(sentryMounts)
 
 	goferArgs := append(append([]string(nil), globalFlags...), "gofer", "--root", spec.Root.Path, "--io-fd", "3")
 	if goferReadOnly {
 		goferArgs = append(goferArgs, "--read-only")
 	}
+	for i, m := range goferMounts {
+		goferArgs = append(goferArgs, "--mount-fd", sandbox.GoferMountFlag(4+i, m))
+	}
 	gofer := exec.Command(exe, goferArgs...)
-	gofer.ExtraFiles = []*os.File{goferEnd}
+	gofer.ExtraFiles = append([]*os.File{goferEnd}, goferMountEnds...)
 	gofer.Stderr = os.Stderr
 	gofer.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if isolateSandbox() {
 		gofer.SysProcAttr.Cloneflags = sandbox.GoferCloneFlags
 		gofer.Args = append(gofer.Args, "--isolate")
 	}
-	if err := gofer.Start(); err != nil {
-		goferEnd.Close()
+	err = gofer.Start()
+	goferEnd.Close()
+	sandbox.CloseFiles(goferMountEnds)
+	if err != nil {
 		return 0, fmt.Errorf("starting the gofer: %w", err)
 	}
-	goferEnd.Close()
 	defer func() {
 		gofer.Process.Kill()
 		gofer.Wait()
@@ -185,8 +225,11 @@ func runSandbox(globalFlags []string, spec *specs.Spec, goferReadOnly bool) (int
 		return 0, err
 	}
 	bootArgs := append(append([]string(nil), globalFlags...), "boot", "--io-fd", "3", "--spec-fd", "4")
+	for i := range sentryMounts {
+		bootArgs = append(bootArgs, "--mount-fd", fmt.Sprint(5+i))
+	}
 	boot := exec.Command(exe, bootArgs...)
-	boot.ExtraFiles = []*os.File{sentryEnd, specR}
+	boot.ExtraFiles = append([]*os.File{sentryEnd, specR}, sentryMounts...)
 	boot.Stdin, boot.Stdout, boot.Stderr = os.Stdin, os.Stdout, os.Stderr
 	boot.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if isolateSandbox() {

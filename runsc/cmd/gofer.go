@@ -3,6 +3,9 @@ package cmd
 import (
 	"context"
 	"flag"
+	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/google/subcommands"
 
@@ -17,6 +20,32 @@ type Gofer struct {
 	ioFD     int
 	readOnly bool
 	isolate  bool
+	mounts   stringList
+}
+
+// goferMount is one --mount-fd flag: a host path served on its own
+// connection.
+type goferMount struct {
+	fd int
+	sandbox.GoferMount
+}
+
+// parseGoferMount parses a --mount-fd value (see sandbox.GoferMountFlag).
+func parseGoferMount(v string) (goferMount, error) {
+	fdStr, src, ok := strings.Cut(v, "=")
+	fd, err := strconv.Atoi(fdStr)
+	if !ok || err != nil || fd < 0 {
+		return goferMount{}, fmt.Errorf("--mount-fd %q: want FD=SOURCE[:ro]", v)
+	}
+	m := goferMount{fd: fd}
+	if s, ok := strings.CutSuffix(src, ":ro"); ok {
+		src, m.ReadOnly = s, true
+	}
+	if !strings.HasPrefix(src, "/") {
+		return goferMount{}, fmt.Errorf("--mount-fd %q: the source must be an absolute path", v)
+	}
+	m.Source = src
+	return m, nil
 }
 
 // Name implements subcommands.Command.
@@ -27,7 +56,7 @@ func (*Gofer) Synopsis() string { return "serve the container's files to the Sen
 
 // Usage implements subcommands.Command.
 func (*Gofer) Usage() string {
-	return "gofer --root DIR --io-fd FD [--read-only]\n\nServes DIR over 9P2000.L on the connected socket FD.\n"
+	return "gofer --root DIR --io-fd FD [--read-only] [--mount-fd FD=SOURCE[:ro]]...\n\nServes DIR over 9P2000.L on the connected socket FD, and each bind mount\nsource (a directory or a regular file) on its own connected socket.\n"
 }
 
 // SetFlags implements subcommands.Command.
@@ -35,6 +64,7 @@ func (g *Gofer) SetFlags(f *flag.FlagSet) {
 	f.StringVar(&g.root, "root", "", "host directory to serve")
 	f.IntVar(&g.ioFD, "io-fd", -1, "connected socket to serve on")
 	f.BoolVar(&g.readOnly, "read-only", false, "refuse every change to the served tree")
+	f.Var(&g.mounts, "mount-fd", "also serve the host directory or file SOURCE on connected socket FD, read-only with :ro (FD=SOURCE[:ro], repeatable)")
 	f.BoolVar(&g.isolate, "isolate", false, "confine the gofer: pivot_root into the served tree, drop capabilities, seccomp (needs new namespaces)")
 }
 
@@ -43,12 +73,35 @@ func (g *Gofer) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomm
 	if g.root == "" || g.ioFD < 0 {
 		return Usagef(args, "gofer: --root and --io-fd are required")
 	}
+	var mounts []goferMount
+	var confined []sandbox.GoferMount
+	for _, v := range g.mounts {
+		m, err := parseGoferMount(v)
+		if err != nil {
+			return Usagef(args, "gofer: %v", err)
+		}
+		mounts = append(mounts, m)
+		confined = append(confined, m.GoferMount)
+	}
 	root := g.root
 	if g.isolate {
 		var err error
-		if root, err = sandbox.ConfineGofer(root, g.readOnly); err != nil {
+		var paths []string
+		if root, paths, err = sandbox.ConfineGofer(root, g.readOnly, confined); err != nil {
 			return Fatalf(args, "gofer: confining the gofer: %v", err)
 		}
+		for i := range mounts {
+			mounts[i].Source = paths[i]
+		}
+	}
+	// Each mount is served on its own connection; the Gofer ends when the
+	// root's connection closes (the Sentry has exited).
+	for _, m := range mounts {
+		go func(m goferMount) {
+			if err := fsgofer.Serve(m.Source, m.ReadOnly, m.fd); err != nil {
+				Fatalf(args, "gofer: %v", err)
+			}
+		}(m)
 	}
 	if err := fsgofer.Serve(root, g.readOnly, g.ioFD); err != nil {
 		return Fatalf(args, "gofer: %v", err)

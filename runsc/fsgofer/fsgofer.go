@@ -68,25 +68,46 @@ func (h *hostFD) decRef() {
 	}
 }
 
-// attacher serves one host directory.
+// attacher serves one host directory, or one host file.
 type attacher struct {
 	root     *hostFD
 	rootPath string
+	rootMode uint32 // S_IFMT bits of the root
 	readOnly bool
 	asRoot   bool // the Gofer may chown created files
 	procFD   bool // /proc/self/fd reopening works
 }
 
-// New returns an Attacher serving the directory root. With readOnly set,
-// every mutating request fails with EROFS.
+// New returns an Attacher serving the directory root. root may also be a
+// regular file (a file bind mount such as /etc/hosts): the served tree is
+// then that one file, and only the root can be attached. With readOnly
+// set, every mutating request fails with EROFS.
 func New(root string, readOnly bool) (p9.Attacher, error) {
-	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(root, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("fsgofer: opening root %q: %w", root, err)
 	}
-	a := &attacher{root: newHostFD(fd), rootPath: path.Clean(root), readOnly: readOnly, asRoot: unix.Geteuid() == 0}
+	st, err := fstat(fd)
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("fsgofer: stat of root %q: %w", root, err)
+	}
+	mode := st.Mode & unix.S_IFMT
+	if mode != unix.S_IFDIR && mode != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, fmt.Errorf("fsgofer: root %q is neither a directory nor a regular file: %w", root, unix.EINVAL)
+	}
+	a := &attacher{root: newHostFD(fd), rootPath: path.Clean(root), rootMode: mode, readOnly: readOnly, asRoot: unix.Geteuid() == 0}
 	// Probe /proc/self/fd reopening on the root itself.
-	if pfd, err := unix.Open(procPath(fd), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+	probe := unix.O_RDONLY | unix.O_CLOEXEC
+	if mode == unix.S_IFDIR {
+		probe |= unix.O_DIRECTORY
+	} else {
+		// O_PATH reopening shows the magic link works without needing
+		// read permission on the file.
+		probe = unix.O_PATH | unix.O_CLOEXEC
+	}
+	if pfd, err := unix.Open(procPath(fd), probe, 0); err == nil {
 		a.procFD = true
 		unix.Close(pfd)
 	}
@@ -110,9 +131,13 @@ func (a *attacher) Attach(aname string, uid uint32) (p9.ServerFile, error) {
 		}
 		names = append(names, n)
 	}
-	root := &file{a: a, fd: a.root.incRef(), mode: unix.S_IFDIR, uid: uid, label: "/"}
+	root := &file{a: a, fd: a.root.incRef(), mode: a.rootMode, uid: uid, label: "/"}
 	if len(names) == 0 {
 		return root, nil
+	}
+	if a.rootMode != unix.S_IFDIR {
+		root.Close()
+		return nil, fmt.Errorf("fsgofer: attach name %q: %w", aname, unix.ENOTDIR)
 	}
 	defer root.Close()
 	qids, f, err := root.Walk(names)
@@ -314,9 +339,14 @@ func (f *file) reopenAt(parent *hostFD, name string, hostFlags int) (int, error)
 	}
 	var fd int
 	var err error
-	if parent == nil {
+	switch {
+	case parent == nil && f.mode != unix.S_IFDIR:
+		// A file root has no parent to open it in: open its path, which
+		// the check below ties to the served inode.
+		fd, err = unix.Open(f.a.rootPath, hostFlags&^unix.O_NOFOLLOW, 0)
+	case parent == nil:
 		fd, err = unix.Openat(f.fd.fd, ".", hostFlags, 0)
-	} else {
+	default:
 		fd, err = unix.Openat(parent.fd, name, hostFlags, 0)
 	}
 	if err != nil {

@@ -1,5 +1,6 @@
 // Package sandbox is the host side of a sandbox: it starts the Gofer
-// (`runsc gofer`) and the Sentry (`runsc boot`) connected by a socketpair,
+// (`runsc gofer`) and the Sentry (`runsc boot`) connected by a socketpair
+// (and one more per bind mount of a host path),
 // hands the Sentry its OCI spec, stdio, control socket and exit-status
 // file, and talks to a running Sentry over its control socket (see
 // runsc/boot's Controller for the protocol).
@@ -68,12 +69,22 @@ func Start(o Options) (*Sandbox, error) {
 	if o.Spec == nil || o.Spec.Root == nil || o.Spec.Root.Path == "" {
 		return nil, errors.New("spec has no root")
 	}
+	spec, goferMounts, err := BindMounts(o.Spec)
+	if err != nil {
+		return nil, err
+	}
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("creating the gofer socket: %w", err)
 	}
 	sentryEnd, goferEnd := os.NewFile(uintptr(fds[0]), "sentry-9p"), os.NewFile(uintptr(fds[1]), "gofer-9p")
 	defer sentryEnd.Close()
+	sentryMounts, goferMountEnds, err := MountSocketpairs(len(goferMounts))
+	if err != nil {
+		goferEnd.Close()
+		return nil, err
+	}
+	defer CloseFiles(sentryMounts)
 
 	attr := func() *syscall.SysProcAttr {
 		if o.Detach {
@@ -85,8 +96,11 @@ func Start(o Options) (*Sandbox, error) {
 	if o.Spec.Root.Readonly {
 		goferArgs = append(goferArgs, "--read-only")
 	}
+	for i, m := range goferMounts {
+		goferArgs = append(goferArgs, "--mount-fd", GoferMountFlag(4+i, m))
+	}
 	gofer := exec.Command(exe, goferArgs...)
-	gofer.ExtraFiles = []*os.File{goferEnd}
+	gofer.ExtraFiles = append([]*os.File{goferEnd}, goferMountEnds...)
 	gofer.Stderr = os.Stderr
 	gofer.SysProcAttr = attr()
 	if o.Isolate {
@@ -95,6 +109,7 @@ func Start(o Options) (*Sandbox, error) {
 	}
 	err = gofer.Start()
 	goferEnd.Close()
+	CloseFiles(goferMountEnds)
 	if err != nil {
 		return nil, fmt.Errorf("starting the gofer: %w", err)
 	}
@@ -114,6 +129,10 @@ func Start(o Options) (*Sandbox, error) {
 	if o.ExitFile != nil {
 		bootArgs = append(bootArgs, "--exit-fd", fmt.Sprint(3+len(extra)))
 		extra = append(extra, o.ExitFile)
+	}
+	for _, f := range sentryMounts {
+		bootArgs = append(bootArgs, "--mount-fd", fmt.Sprint(3+len(extra)))
+		extra = append(extra, f)
 	}
 	if o.Terminal {
 		bootArgs = append(bootArgs, "--terminal")
@@ -135,7 +154,7 @@ func Start(o Options) (*Sandbox, error) {
 		killWait(gofer)
 		return nil, fmt.Errorf("starting the sentry: %w", err)
 	}
-	if err := json.NewEncoder(specW).Encode(o.Spec); err != nil {
+	if err := json.NewEncoder(specW).Encode(spec); err != nil {
 		killWait(sentry)
 		killWait(gofer)
 		return nil, fmt.Errorf("sending the spec to the sentry: %w", err)
