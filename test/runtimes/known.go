@@ -5,6 +5,11 @@ package runtimes
 // what fails. A listed case that fails is skipped with the difference; one
 // that passes fails the run, so the list only shrinks.
 var KnownFailures = map[string]Known{
+	"python/signalfd-wakeup": {Reason: "a signal that arrives while the task waits in epoll_wait/poll/select on a signalfd " +
+		"does not wake it (the signalfd is readable only for waits that start after the signal): Postgres's latches"},
+	"postgres/pgbench": {Reason: "pgbench -c 4 -j 2 hangs (Unix socket and TCP alike): a backend waits for ever in " +
+		"epoll_wait on its signalfd for SIGURG after another backend's kill(pid, SIGURG), the lost wakeup of " +
+		"python/signalfd-wakeup; on systrap it recovers at ~40 tps instead of ~1000"},
 	"python/multiprocessing": {Reason: "sem_open: openat(\"/dev/shm/sem.XXXXXX\", O_RDWR|O_CREAT|O_EXCL) = EPERM: " +
 		"the sandbox's /dev/shm is a directory of the dev file system where nothing can be created, not a tmpfs"},
 }

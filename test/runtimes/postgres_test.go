@@ -130,7 +130,7 @@ func TestPostgresPgbench(t *testing.T) {
 	img := RequireImage(t, "postgres")
 	secs := pgbenchSeconds()
 	run := Run{Image: img, User: img.UID(t, "postgres"), Argv: []string{"/bin/sh", "-c", pgbenchScript(secs)},
-		Timeout: time.Duration(2*secs)*time.Second + 5*time.Minute}
+		Timeout: time.Duration(3*secs)*time.Second + 90*time.Second}
 	native := run.Native(t)
 	nu, nt, err := parsePgbench(string(native.Stdout))
 	if native.Status != 0 || err != nil {
@@ -149,7 +149,9 @@ func TestPostgresPgbench(t *testing.T) {
 			known, isKnown := knownFor("postgres/pgbench", p)
 			switch {
 			case ok && isKnown:
-				t.Errorf("postgres/pgbench passes on %s: remove it from KnownFailures (%s)", p, known.Reason)
+				// The hang is a race: a pass is not yet a fix.
+				t.Logf("postgres/pgbench passed on %s despite KnownFailures (%s): unix %.0f tps, tcp %.0f tps",
+					p, known.Reason, su.tps, st.tps)
 			case ok:
 				t.Logf("%s: unix %.0f tps (%.2f of native), tcp %.0f tps (%.2f of native)", p,
 					su.tps, su.tps/nu.tps, st.tps, st.tps/nt.tps)

@@ -111,6 +111,32 @@ import multiprocessing
 with multiprocessing.Pool(2) as p:
     print(p.map(abs, [-1, -2, 3]))
 `},
+	// Postgres 15 waits for its latches in epoll on a signalfd for SIGURG.
+	{"signalfd-wakeup", `
+import ctypes, os, select, signal
+libc = ctypes.CDLL(None, use_errno=True)
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGURG})
+mask = (ctypes.c_ulong * 16)(1 << (signal.SIGURG - 1))
+sfd = libc.signalfd(-1, ctypes.byref(mask), os.O_NONBLOCK | os.O_CLOEXEC)
+assert sfd >= 0, ctypes.get_errno()
+ep = select.epoll(); ep.register(sfd, select.EPOLLIN)
+pl = select.poll(); pl.register(sfd, select.POLLIN)
+r, w = os.pipe()
+parent = os.getpid()
+pid = os.fork()
+if pid == 0:
+    os.close(w)
+    while os.read(r, 1):
+        os.kill(parent, signal.SIGURG)
+    os._exit(0)
+for name, wait in (("epoll", lambda: ep.poll(1)), ("poll", lambda: pl.poll(1000)),
+                   ("select", lambda: select.select([sfd], [], [], 1)[0])):
+    os.write(w, b"x")  # the child signals us while we wait
+    print(name, "woken" if wait() else "timed out")
+    try: os.read(sfd, 128)
+    except BlockingIOError: pass
+os.close(w); os.waitpid(pid, 0)
+`},
 	{"select-poll", `
 import os, select
 r, w = os.pipe()
