@@ -110,11 +110,15 @@ type Config struct {
 // Default returns a Config with every field at its flag's default value.
 func Default() *Config {
 	return &Config{
-		RootDir:       "/var/run/runsc",
-		DebugLogFD:    -1,
-		LogFormat:     LogFormatText,
-		LogFD:         -1,
-		Platform:      PlatformSystrap,
+		RootDir:    "/var/run/runsc",
+		DebugLogFD: -1,
+		LogFormat:  LogFormatText,
+		LogFD:      -1,
+		// ptrace until systrap is hardened: under systrap an application
+		// can jump into the stub's code page and make the stub's allowed
+		// host calls (e.g. mmap of the memory file, which holds the other
+		// sandboxed processes' memory).
+		Platform:      PlatformPtrace,
 		Network:       NetworkSandbox,
 		Overlay:       OverlayMemory,
 		KernelRelease: "4.4.0",
