@@ -137,6 +137,14 @@ for name, wait in (("epoll", lambda: ep.poll(1)), ("poll", lambda: pl.poll(1000)
     except BlockingIOError: pass
 os.close(w); os.waitpid(pid, 0)
 `},
+	// libcap-ng (linked into Postgres through PAM and audit) probes this.
+	{"prctl-capbset-read", `
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+PR_CAPBSET_READ = 23
+print([libc.prctl(PR_CAPBSET_READ, c, 0, 0, 0) >= 0 for c in (0, 1, 21, 40)])
+print(libc.prctl(PR_CAPBSET_READ, 64, 0, 0, 0), ctypes.get_errno())
+`},
 	{"select-poll", `
 import os, select
 r, w = os.pipe()

@@ -235,7 +235,16 @@ func Compare(t *testing.T, key, platform string, r Run) runsctest.Result {
 		t.Fatalf("native run of %q failed to run: %v", r.Argv, native)
 	}
 	logDir := t.TempDir()
-	got := r.Sandbox(t, platform, logDir)
+	var extra []string
+	if d := os.Getenv("BZ_RUNTIMES_STRACE_DIR"); d != "" {
+		// Keep an strace of every sandboxed run, one folder per test.
+		logDir = filepath.Join(d, strings.ReplaceAll(t.Name(), "/", "_"))
+		if err := os.MkdirAll(logDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		extra = append(extra, "--strace")
+	}
+	got := r.Sandbox(t, platform, logDir, extra...)
 	if u := Unimplemented(logDir); len(u) > 0 {
 		t.Logf("unimplemented system calls: %s", strings.Join(u, " "))
 	}
