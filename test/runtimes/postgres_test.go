@@ -65,6 +65,25 @@ func TestPostgresSmoke(t *testing.T) {
 	}
 }
 
+// TestPostgresInitdbConfig compares the settings initdb chooses by probing
+// the system (the image has no grep or sed: the shell filters).
+func TestPostgresInitdbConfig(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: initdb takes several seconds per platform")
+	}
+	img := RequireImage(t, "postgres")
+	script := `cd /tmp && initdb -D /tmp/pgdata -N -A trust -U postgres > /dev/null
+while read -r l; do
+  case "$l" in dynamic_shared_memory_type*|shared_buffers*|max_connections*|max_wal_size*|timezone*|lc_messages*) echo "$l";; esac
+done < /tmp/pgdata/postgresql.conf`
+	for _, p := range platforms() {
+		t.Run(p, func(t *testing.T) {
+			Compare(t, "postgres/initdb-config", p, Run{Image: img, User: img.UID(t, "postgres"),
+				Argv: []string{"/bin/sh", "-c", script}, Timeout: 3 * time.Minute})
+		})
+	}
+}
+
 // pgbenchResult is what one pgbench run printed.
 type pgbenchResult struct {
 	tps       float64
