@@ -230,6 +230,7 @@ func knownFor(key, platform string) (Known, bool) {
 // it passes, so that the list only shrinks. It returns the sandbox's result.
 func Compare(t *testing.T, key, platform string, r Run) runsctest.Result {
 	t.Helper()
+	runsctest.RequirePlatform(t, platform) // skip before the native run
 	native := r.Native(t)
 	if native.Status != 0 && native.Err != nil || native.TimedOut {
 		t.Fatalf("native run of %q failed to run: %v", r.Argv, native)
