@@ -78,7 +78,7 @@ func Run(a Args) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := mountDev(v, root); err != nil {
+	if err := mountDev(v, root, mf); err != nil {
 		return 0, err
 	}
 	pts, err := mountDevpts(v, root)
@@ -196,11 +196,19 @@ func mountRoot(a Args, v *vfs.VFS, mf *memory.File) (*vfs.Mount, error) {
 
 // mountDev mounts the sandbox's /dev over the root's /dev directory (or a
 // placeholder when the root has none).
-func mountDev(v *vfs.VFS, root *vfs.Mount) error {
+func mountDev(v *vfs.VFS, root *vfs.Mount, mf *memory.File) error {
 	ctx := &bootContext{creds: auth.NewUser(0, 0, nil)}
 	rootVD := vfs.VirtualDentry{Mount: root, Dentry: root.Root()}
-	if _, err := v.MountAtName(ctx, rootVD, "dev", v.NewFilesystemInstance(dev.New()), "none", false); err != nil {
+	devMount, err := v.MountAtName(ctx, rootVD, "dev", v.NewFilesystemInstance(dev.New()), "none", false)
+	if err != nil {
 		return fmt.Errorf("mounting /dev: %w", err)
+	}
+	// /dev/shm is a writable tmpfs (POSIX shared memory, sem_open), as on
+	// Linux.
+	devVD := vfs.VirtualDentry{Mount: devMount, Dentry: devMount.Root()}
+	shm := tmpfs.New(mf, tmpfs.Options{Mode: 0o1777})
+	if _, err := v.MountAtName(ctx, devVD, "shm", v.NewFilesystemInstance(shm), "shm", false); err != nil {
+		return fmt.Errorf("mounting /dev/shm: %w", err)
 	}
 	return nil
 }

@@ -231,6 +231,11 @@ func (tg *ThreadGroup) prepareSignalLocked(info SignalInfo) (queue, continued bo
 		tg.continueLocked()
 		return true, false
 	}
+	// A blocked signal is never discarded as ignored: its handler may
+	// change before it is unblocked, and sigwait/signalfd may take it.
+	if tg.blockedByAnyLocked(sig) {
+		return true, continued
+	}
 	act := tg.actions[sig-1]
 	if act.Handler == SigIgnore || (act.Handler == SigDefault && defaultActionOf(sig) == actIgnore) {
 		return false, continued
@@ -239,6 +244,17 @@ func (tg *ThreadGroup) prepareSignalLocked(info SignalInfo) (queue, continued bo
 		return false, continued
 	}
 	return true, continued
+}
+
+// blockedByAnyLocked reports whether a task of tg blocks sig.
+func (tg *ThreadGroup) blockedByAnyLocked(sig unix.Signal) bool {
+	bit := sigBit(sig)
+	for t := range tg.tasks {
+		if t.sigMask.Load()&bit != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // discardLocked drops pending sig everywhere in the group.

@@ -271,13 +271,17 @@ func ExitGroup(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 
 // prctl options handled here.
 const (
-	prSetPdeathsig      = 1
-	prGetPdeathsig      = 2
-	prGetDumpable       = 3
-	prSetDumpable       = 4
-	prSetName           = 15
-	prGetName           = 16
-	prGetSeccomp        = 21
+	prSetPdeathsig = 1
+	prGetPdeathsig = 2
+	prGetDumpable  = 3
+	prSetDumpable  = 4
+	prSetName      = 15
+	prGetName      = 16
+	prGetSeccomp   = 21
+	prCapbsetRead  = 23
+	prCapbsetDrop  = 24
+	// lastCap is CAP_LAST_CAP (CAP_CHECKPOINT_RESTORE).
+	lastCap             = 40
 	prSetChildSubreaper = 36
 	prGetChildSubreaper = 37
 	prSetNoNewPrivs     = 38
@@ -320,6 +324,27 @@ func Prctl(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 		if t.NoNewPrivs() {
 			return 1, nil
 		}
+		return 0, nil
+	case prCapbsetRead:
+		c := argInt(a[1])
+		if c < 0 || c > lastCap {
+			return 0, unix.EINVAL
+		}
+		if t.Credentials().Bounding&(1<<uint(c)) != 0 {
+			return 1, nil
+		}
+		return 0, nil
+	case prCapbsetDrop:
+		c := argInt(a[1])
+		if c < 0 || c > lastCap {
+			return 0, unix.EINVAL
+		}
+		if !t.Credentials().HasCapability(8) { // CAP_SETPCAP
+			return 0, unix.EPERM
+		}
+		n := t.Credentials().Copy()
+		n.Bounding &^= 1 << uint(c)
+		t.SetCredentials(n)
 		return 0, nil
 	case prSetName:
 		name, err := t.CopyInString(a[1], 16)
