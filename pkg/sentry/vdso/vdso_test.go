@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -381,9 +382,13 @@ func TestImageLive(t *testing.T) {
 	done := make(chan struct{})
 	go func() { tk.Run(stop); close(done) }()
 	defer func() { close(stop); <-done }()
-	time.Sleep(100 * time.Millisecond)
-	if s := NewPage(mem).Read(); s.Flags&FlagFallback != 0 {
-		t.Fatal("not published after calibration")
+	// Wait for the calibration to publish (a condition, not a fixed delay):
+	// it takes ~10 ms, far longer on a loaded machine.
+	for deadline := time.Now().Add(10 * time.Second); NewPage(mem).Read().Flags&FlagFallback != 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("not published after calibration")
+		}
+		runtime.Gosched()
 	}
 	out := run("1000000")
 	t.Logf("TSC %.3f MHz; vDSO vs system call: %s", 1e3/tk.Rate(), out)
