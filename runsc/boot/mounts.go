@@ -106,6 +106,11 @@ func mountSpecMounts(k *kernel.Kernel, root *vfs.Mount, mounts []specs.Mount, co
 				continue
 			}
 		}
+		// As runc does, make the destination's missing parents in the
+		// root (Podman mounts /run/.containerenv in images without /run).
+		if err := mkdirAll(ctx, v, rootVD, path.Dir(dest)); err != nil {
+			return fmt.Errorf("mount %s: making %s: %w", dest, path.Dir(dest), err)
+		}
 		parent, err := v.GetDentry(ctx, vfs.Resolution{Root: rootVD, Start: rootVD, Path: path.Dir(dest), FollowFinal: true})
 		if err != nil {
 			return fmt.Errorf("mount %s: finding %s: %w", dest, path.Dir(dest), err)
@@ -116,6 +121,22 @@ func mountSpecMounts(k *kernel.Kernel, root *vfs.Mount, mounts []specs.Mount, co
 			}
 			return fmt.Errorf("mount %s: %w", dest, err)
 		}
+	}
+	return nil
+}
+
+// mkdirAll makes dir and its missing parents (mode 0755) under root,
+// following symlinks as a path lookup does.
+func mkdirAll(ctx vfs.Context, v *vfs.VFS, root vfs.VirtualDentry, dir string) error {
+	r := vfs.Resolution{Root: root, Start: root, Path: dir, FollowFinal: true}
+	if _, err := v.GetDentry(ctx, r); err != unix.ENOENT || dir == "/" {
+		return err
+	}
+	if err := mkdirAll(ctx, v, root, path.Dir(dir)); err != nil {
+		return err
+	}
+	if err := v.MkdirAt(ctx, r, 0o755); err != nil && err != unix.EEXIST {
+		return err
 	}
 	return nil
 }
