@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -214,14 +215,16 @@ func killWait(c *exec.Cmd) {
 // Listen creates the listening control socket (SOCK_SEQPACKET) at path and
 // returns it as a file to hand to the Sentry.
 func Listen(path string) (*os.File, error) {
-	if len(path) >= len(unix.RawSockaddrUnix{}.Path) {
-		return nil, fmt.Errorf("control socket path %s is too long for a unix socket; use a shorter --root", path)
+	name, done, err := SocketName(path)
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
+	defer done()
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: name}); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("binding control socket %s: %w", path, err)
 	}
@@ -232,6 +235,29 @@ func Listen(path string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), "control"), nil
 }
 
+// SocketName returns a name by which the unix socket at path can be bound
+// or connected to: path itself if it fits in a sockaddr_un, otherwise
+// /proc/self/fd/N/BASE through an O_PATH descriptor of path's directory.
+// Engines' state directories make long paths (Docker's
+// /run/docker/runtime-runc/moby/<64 hex digits>/ leaves no room for a
+// file name in sockaddr_un's 108 bytes). Call done once the socket is
+// bound or connected.
+func SocketName(path string) (name string, done func(), err error) {
+	if len(path) < len(unix.RawSockaddrUnix{}.Path) {
+		return path, func() {}, nil
+	}
+	dir, err := unix.Open(filepath.Dir(path), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", nil, fmt.Errorf("opening the socket's directory: %w", err)
+	}
+	name = fmt.Sprintf("/proc/self/fd/%d/%s", dir, filepath.Base(path))
+	if len(name) >= len(unix.RawSockaddrUnix{}.Path) {
+		unix.Close(dir)
+		return "", nil, fmt.Errorf("socket name %s is too long", filepath.Base(path))
+	}
+	return name, func() { unix.Close(dir) }, nil
+}
+
 // ErrNotReachable is returned by Call when the Sentry is not answering on
 // its control socket (it has exited).
 var ErrNotReachable = errors.New("sandbox is not running")
@@ -239,7 +265,12 @@ var ErrNotReachable = errors.New("sandbox is not running")
 // Call sends req, with files attached, to the Sentry listening at path and
 // returns its answer. An error in the answer is returned as an error.
 func Call(path string, req *boot.ControlRequest, files ...*os.File) (*boot.ControlResponse, error) {
-	conn, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: path, Net: "unixpacket"})
+	name, done, err := SocketName(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: control socket %s: %v", ErrNotReachable, path, err)
+	}
+	conn, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: name, Net: "unixpacket"})
+	done()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotReachable, err)
 	}
