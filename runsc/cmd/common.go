@@ -9,12 +9,14 @@ package cmd
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"bufferzone.dev/runsc/config"
 	"bufferzone.dev/runsc/version"
@@ -63,9 +65,45 @@ func StreamsFrom(args []any) *Streams {
 // Fatalf prints a one-line error on the command's stderr, prefixed with
 // "runsc: ", and returns subcommands.ExitFailure, for use as
 // `return cmd.Fatalf(args, "...: %v", err)` in Execute.
+//
+// The line also goes to the --log file, where containerd's and Docker's
+// runc shims look for the reason a runtime command failed.
 func Fatalf(args []any, format string, a ...any) subcommands.ExitStatus {
-	fmt.Fprintf(StreamsFrom(args).Stderr, "runsc: "+oneLine(format)+"\n", a...)
+	msg := oneLine(fmt.Sprintf(format, a...))
+	fmt.Fprintf(StreamsFrom(args).Stderr, "runsc: %s\n", msg)
+	if len(args) > 0 {
+		if c, ok := args[0].(*config.Config); ok {
+			appendLog(c, "error", msg)
+		}
+	}
 	return subcommands.ExitFailure
+}
+
+// appendLog adds one line at level to the --log file, if there is one, in
+// --log-format: JSON as runc writes it ({"level","msg","time"}), or text.
+// Logging is best effort: a log that cannot be written never fails the
+// command.
+func appendLog(c *config.Config, level, msg string) {
+	if c.LogFilename == "" {
+		return
+	}
+	f, err := os.OpenFile(c.LogFilename, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	var line []byte
+	if c.LogFormat == config.LogFormatJSON {
+		line, _ = json.Marshal(struct {
+			Level string `json:"level"`
+			Msg   string `json:"msg"`
+			Time  string `json:"time"`
+		}{level, msg, now})
+	} else {
+		line = fmt.Appendf(nil, "time=%q level=%s msg=%q", now, level, msg)
+	}
+	f.Write(append(line, '\n'))
 }
 
 // Usagef is Fatalf for a usage error (wrong arguments): it returns
@@ -191,6 +229,9 @@ func Main(args []string, register func(*subcommands.Commander), stdout, stderr i
 	c, _ := commandByName(cdr, rest[0])
 	if c == nil {
 		return usageErr("unknown command %q (see \"runsc help\")", rest[0])
+	}
+	if conf.Debug {
+		appendLog(conf, "debug", "runsc "+strings.Join(args, " "))
 	}
 	fs := config.NewFlagSet(c.Name())
 	c.SetFlags(fs)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,10 +59,15 @@ func loadBundle(bundle string) (string, *specs.Spec, error) {
 	return abs, &spec, nil
 }
 
+// ociVersion matches the spec versions runsc reads: every 1.x release,
+// with or without a patch number, pre-release or build suffix (1.0,
+// 1.0.2-dev, 1.1.0-rc.1, 1.2.0).
+var ociVersion = regexp.MustCompile(`^1\.[0-9]+(\.[0-9]+)?([-+][0-9A-Za-z.+-]*)?$`)
+
 // checkSpec rejects a spec runsc cannot run, before anything is created.
 func checkSpec(bundle string, spec *specs.Spec) error {
-	if !strings.HasPrefix(spec.Version, "1.") {
-		return fmt.Errorf("unsupported ociVersion %q (want 1.x)", spec.Version)
+	if !ociVersion.MatchString(spec.Version) {
+		return fmt.Errorf("unsupported ociVersion %q (want 1.x, such as %s)", spec.Version, specs.Version)
 	}
 	if spec.Root == nil || spec.Root.Path == "" {
 		return errors.New("root.path is not set")
