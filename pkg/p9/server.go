@@ -262,6 +262,13 @@ func (c *conn) dispatch(tag Tag, m Message) {
 			ne = c.addPending(m.NewFID)
 		}
 		run = func() (Message, *os.File) { return c.walk(m, e, ne) }
+	case *Txattrwalk:
+		e := c.lookup(m.FID)
+		var ne *fidEntry
+		if m.NewFID != m.FID {
+			ne = c.addPending(m.NewFID)
+		}
+		run = func() (Message, *os.File) { return c.xattrWalk(m, e, ne), nil }
 	case *Tflush:
 		c.mu.Lock()
 		old := c.inflight[m.OldTag]
@@ -668,10 +675,9 @@ func (c *conn) simple(m Message) func() (Message, *os.File) {
 			r, err := l.GetLock(m.LockType, m.Start, m.Length, m.ProcID, m.ClientID)
 			return errOr(err, &r)
 		})
-	case *Txattrwalk, *Txattrcreate:
-		// Extended attributes are not supported; Linux clients treat
-		// EOPNOTSUPP as "no extended attributes".
-		return func() (Message, *os.File) { return &Rlerror{Errno: uint32(unix.EOPNOTSUPP)}, nil }
+	case *Txattrcreate:
+		e := c.lookup(m.FID)
+		return func() (Message, *os.File) { return c.xattrCreate(m, e), nil }
 	case *Tauth:
 		// No authentication is required: attach with afid = NoFID.
 		// 9P2000.L has no standard errno for this; ENOENT is what diod

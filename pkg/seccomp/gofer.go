@@ -6,9 +6,10 @@ import "golang.org/x/sys/unix"
 // serves a root over 9P: the Go runtime's needs, 9P on its socket
 // (recvmsg/sendmsg, with FDs donated as SCM_RIGHTS), and the
 // descriptor-relative file calls of package fsgofer (openat, fstatat,
-// getdents64, readlinkat, fstatfs, fcntl's OFD locks, and, unless readOnly, mkdirat,
-// symlinkat, mknodat, linkat, renameat, unlinkat, fchownat, fchmod,
-// ftruncate, utimensat, fsync). It creates no socket and runs nothing.
+// getdents64, readlinkat, fstatfs, fcntl's OFD locks, getxattr and listxattr,
+// and, unless readOnly, mkdirat, symlinkat, mknodat, linkat, renameat,
+// unlinkat, fchownat, fchmod, ftruncate, utimensat, fsync, setxattr and
+// removexattr). It creates no socket and runs nothing.
 //
 // With readOnly, openat may not ask for write access, creation or
 // truncation.
@@ -18,6 +19,8 @@ func GoferFilter(readOnly bool) Filter {
 		unix.SYS_RECVMSG, unix.SYS_SENDMSG, unix.SYS_SHUTDOWN, unix.SYS_GETSOCKOPT, unix.SYS_GETSOCKNAME, unix.SYS_GETPEERNAME,
 		unix.SYS_PREAD64, unix.SYS_LSEEK, unix.SYS_GETDENTS64, unix.SYS_READLINKAT,
 		unix.SYS_FSTATFS, unix.SYS_FSYNC, unix.SYS_FDATASYNC,
+		// user.* extended attributes, by /proc/self/fd path or descriptor.
+		unix.SYS_GETXATTR, unix.SYS_FGETXATTR, unix.SYS_LISTXATTR, unix.SYS_FLISTXATTR,
 	)
 	f.AllowIf(unix.SYS_NEWFSTATAT,
 		Rule{{Index: 3, Value: unix.AT_SYMLINK_NOFOLLOW}},
@@ -38,6 +41,7 @@ func GoferFilter(readOnly bool) Filter {
 		unix.SYS_OPENAT, unix.SYS_PWRITE64, unix.SYS_MKDIRAT, unix.SYS_SYMLINKAT, unix.SYS_MKNODAT,
 		unix.SYS_LINKAT, unix.SYS_RENAMEAT, unix.SYS_RENAMEAT2, unix.SYS_UNLINKAT, unix.SYS_FCHOWNAT,
 		unix.SYS_FCHMOD, unix.SYS_FTRUNCATE, unix.SYS_UTIMENSAT, unix.SYS_FALLOCATE,
+		unix.SYS_SETXATTR, unix.SYS_FSETXATTR, unix.SYS_REMOVEXATTR, unix.SYS_FREMOVEXATTR,
 	)
 	return f
 }

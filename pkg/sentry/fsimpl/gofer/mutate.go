@@ -205,3 +205,41 @@ func (f *regularFile) StatFile(ctx vfs.Context) (unix.Statx_t, error) {
 // SyncFS implements vfs.FilesystemSyncer. Open files are flushed through
 // their host FDs; the Gofer has nothing more to flush for the tree.
 func (fs *Filesystem) SyncFS(vfs.Context) error { return nil }
+
+// GetXattr implements vfs.XattrInode over Txattrwalk.
+func (i *inode) GetXattr(ctx vfs.Context, name string) ([]byte, error) {
+	return i.file.GetXattr(name)
+}
+
+// ListXattrs implements vfs.XattrInode over Txattrwalk.
+func (i *inode) ListXattrs(ctx vfs.Context) ([]string, error) {
+	names, err := i.file.ListXattrs()
+	if err == unix.EOPNOTSUPP {
+		// A server without attributes: the file has none.
+		return nil, nil
+	}
+	return names, err
+}
+
+// SetXattr implements vfs.XattrInode over Txattrcreate. The Gofer serves
+// user.* only; other namespaces are EOPNOTSUPP.
+func (i *inode) SetXattr(ctx vfs.Context, name string, value []byte, flags uint32) error {
+	if len(value) == 0 && flags&vfs.XattrReplace != 0 {
+		// 9P spells removal this way (see package p9): check that the
+		// attribute exists, then set the empty value without the flag.
+		if _, err := i.file.GetXattr(name); err != nil {
+			return err
+		}
+		flags &^= vfs.XattrReplace
+	}
+	err := i.file.SetXattr(name, value, flags)
+	i.refresh()
+	return err
+}
+
+// RemoveXattr implements vfs.XattrInode.
+func (i *inode) RemoveXattr(ctx vfs.Context, name string) error {
+	err := i.file.RemoveXattr(name)
+	i.refresh()
+	return err
+}

@@ -23,6 +23,7 @@ package overlay
 import (
 	"io"
 	"sort"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -45,11 +46,16 @@ type UpperLayer interface {
 	vfs.Filesystem
 }
 
-// xattrInode is implemented by upper inodes (tmpfs).
+// xattrInode is implemented by upper inodes (tmpfs): unchecked access to
+// the attributes that hold the overlay's own marks.
 type xattrInode interface {
 	Xattr(name string) ([]byte, bool)
-	SetXattr(name string, value []byte)
+	PutXattr(name string, value []byte)
 }
+
+// privateXattrPrefix names the overlay's own attributes, which the
+// application neither sees nor sets (as overlayfs's trusted.overlay.*).
+const privateXattrPrefix = "trusted.overlay."
 
 // Filesystem is one overlay.
 type Filesystem struct {
@@ -317,7 +323,43 @@ func (i *inode) copyUpLocked(ctx vfs.Context, withData bool) error {
 			return err
 		}
 	}
+	if err := copyXattrs(ctx, i.lower, u); err != nil {
+		return err
+	}
 	i.upper = u
+	return nil
+}
+
+// copyXattrs gives an upper inode the lower one's extended attributes. A
+// lower layer that has none, or cannot list them, has nothing to copy.
+func copyXattrs(ctx vfs.Context, from, to vfs.Inode) error {
+	fx, ok := from.(vfs.XattrInode)
+	if !ok {
+		return nil
+	}
+	names, err := fx.ListXattrs(ctx)
+	if err != nil || len(names) == 0 {
+		return nil
+	}
+	tx, ok := to.(vfs.XattrInode)
+	if !ok {
+		return unix.EOPNOTSUPP
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, privateXattrPrefix) {
+			continue
+		}
+		v, err := fx.GetXattr(ctx, n)
+		if err == unix.ENODATA {
+			continue // removed since the listing
+		}
+		if err != nil {
+			return err
+		}
+		if err := tx.SetXattr(ctx, n, v, 0); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -420,7 +462,7 @@ func (i *inode) Mkdir(ctx vfs.Context, name string, mode uint32) (vfs.Inode, err
 	}
 	if wh {
 		if x, ok := u.(xattrInode); ok {
-			x.SetXattr(opaqueXattr, []byte("y"))
+			x.PutXattr(opaqueXattr, []byte("y"))
 		}
 	}
 	return i.newUpperChild(ctx, name, u)
@@ -656,7 +698,7 @@ func (i *inode) Rename(ctx vfs.Context, oldName string, srcI vfs.Inode, newParen
 	}
 	if srcDir && opaque {
 		if x, ok := src.upper.(xattrInode); ok {
-			x.SetXattr(opaqueXattr, []byte("y"))
+			x.PutXattr(opaqueXattr, []byte("y"))
 		}
 	}
 	if flags&vfs.RenameExchange == 0 && src.lower != nil {
@@ -701,6 +743,68 @@ func (i *inode) Xattr(name string) ([]byte, bool) {
 		return x.Xattr(name)
 	}
 	return nil, false
+}
+
+// GetXattr implements vfs.XattrInode: the top layer's attribute; the
+// overlay's own are not there to read.
+func (i *inode) GetXattr(ctx vfs.Context, name string) ([]byte, error) {
+	if strings.HasPrefix(name, privateXattrPrefix) {
+		return nil, unix.ENODATA
+	}
+	x, ok := i.top().(vfs.XattrInode)
+	if !ok {
+		return nil, unix.EOPNOTSUPP
+	}
+	return x.GetXattr(ctx, name)
+}
+
+// ListXattrs implements vfs.XattrInode.
+func (i *inode) ListXattrs(ctx vfs.Context) ([]string, error) {
+	x, ok := i.top().(vfs.XattrInode)
+	if !ok {
+		return nil, nil
+	}
+	names, err := x.ListXattrs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	kept := names[:0]
+	for _, n := range names {
+		if !strings.HasPrefix(n, privateXattrPrefix) {
+			kept = append(kept, n)
+		}
+	}
+	return kept, nil
+}
+
+// SetXattr implements vfs.XattrInode: the file is copied up and the upper
+// copy changed. The overlay's own attributes cannot be set (EPERM, as
+// overlayfs).
+func (i *inode) SetXattr(ctx vfs.Context, name string, value []byte, flags uint32) error {
+	return i.changeXattr(ctx, name, func(x vfs.XattrInode) error { return x.SetXattr(ctx, name, value, flags) })
+}
+
+// RemoveXattr implements vfs.XattrInode.
+func (i *inode) RemoveXattr(ctx vfs.Context, name string) error {
+	return i.changeXattr(ctx, name, func(x vfs.XattrInode) error { return x.RemoveXattr(ctx, name) })
+}
+
+func (i *inode) changeXattr(ctx vfs.Context, name string, fn func(vfs.XattrInode) error) error {
+	if strings.HasPrefix(name, privateXattrPrefix) {
+		return unix.EPERM
+	}
+	i.fs.mu.Lock()
+	err := i.copyUpLocked(ctx, true)
+	u := i.upper
+	i.fs.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	x, ok := u.(vfs.XattrInode)
+	if !ok {
+		return unix.EOPNOTSUPP
+	}
+	return fn(x)
 }
 
 // listDir lists a layer's directory, without "." and "..".

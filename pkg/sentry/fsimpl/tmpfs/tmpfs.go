@@ -195,7 +195,7 @@ type inode struct {
 	endpoint any
 	// xattrs are extended attributes (the overlay keeps its opaque marks
 	// here).
-	xattrs map[string][]byte
+	xattrs vfs.XattrMap
 }
 
 func (fs *Filesystem) newInode(mode uint32, uid, gid uint32, now unix.StatxTimestamp) *inode {
@@ -620,27 +620,61 @@ func (i *inode) truncate(size int64) error {
 	return data.SetSize(size)
 }
 
-// Xattr returns the extended attribute name.
+// Xattr returns the extended attribute name, unchecked (the overlay's
+// own marks).
 func (i *inode) Xattr(name string) ([]byte, bool) {
 	i.fs.mu.Lock()
 	defer i.fs.mu.Unlock()
-	v, ok := i.xattrs[name]
-	return v, ok
+	v, err := i.xattrs.Get(name)
+	return v, err == nil
 }
 
-// SetXattr sets the extended attribute name (nil value removes it).
-func (i *inode) SetXattr(name string, value []byte) {
+// PutXattr sets the extended attribute name, unchecked (nil removes it).
+func (i *inode) PutXattr(name string, value []byte) {
 	i.fs.mu.Lock()
 	defer i.fs.mu.Unlock()
 	if value == nil {
-		delete(i.xattrs, name)
+		i.xattrs.Remove(name)
 		return
 	}
-	if i.xattrs == nil {
-		i.xattrs = make(map[string][]byte)
-	}
-	i.xattrs[name] = append([]byte(nil), value...)
+	i.xattrs.Set(name, value, 0)
 	i.ctime = vfs.Now()
+}
+
+// GetXattr implements vfs.XattrInode.
+func (i *inode) GetXattr(ctx vfs.Context, name string) ([]byte, error) {
+	i.fs.mu.Lock()
+	defer i.fs.mu.Unlock()
+	return i.xattrs.Get(name)
+}
+
+// SetXattr implements vfs.XattrInode.
+func (i *inode) SetXattr(ctx vfs.Context, name string, value []byte, flags uint32) error {
+	i.fs.mu.Lock()
+	defer i.fs.mu.Unlock()
+	if err := i.xattrs.Set(name, value, flags); err != nil {
+		return err
+	}
+	i.ctime = vfs.Now()
+	return nil
+}
+
+// ListXattrs implements vfs.XattrInode.
+func (i *inode) ListXattrs(ctx vfs.Context) ([]string, error) {
+	i.fs.mu.Lock()
+	defer i.fs.mu.Unlock()
+	return i.xattrs.Names(), nil
+}
+
+// RemoveXattr implements vfs.XattrInode.
+func (i *inode) RemoveXattr(ctx vfs.Context, name string) error {
+	i.fs.mu.Lock()
+	defer i.fs.mu.Unlock()
+	if err := i.xattrs.Remove(name); err != nil {
+		return err
+	}
+	i.ctime = vfs.Now()
+	return nil
 }
 
 // Endpoint implements vfs.SocketInode.

@@ -160,9 +160,15 @@ var implemented = map[uintptr]kernel.SyscallFn{
 	sysno.Getxattr:            Getxattr,
 	sysno.Lgetxattr:           Lgetxattr,
 	sysno.Fgetxattr:           Fgetxattr,
-	sysno.Listxattr:           Getxattr,
-	sysno.Llistxattr:          Lgetxattr,
-	sysno.Flistxattr:          Fgetxattr,
+	sysno.Setxattr:            Setxattr,
+	sysno.Lsetxattr:           Lsetxattr,
+	sysno.Fsetxattr:           Fsetxattr,
+	sysno.Listxattr:           Listxattr,
+	sysno.Llistxattr:          Llistxattr,
+	sysno.Flistxattr:          Flistxattr,
+	sysno.Removexattr:         Removexattr,
+	sysno.Lremovexattr:        Lremovexattr,
+	sysno.Fremovexattr:        Fremovexattr,
 
 	// File system changes (sys_fs_*.go).
 	sysno.Mkdir:          Mkdir,
