@@ -146,19 +146,8 @@ func (c *Cgroup) applyV1(r *specs.LinuxResources) error {
 		if p.RealtimeRuntime != nil && *p.RealtimeRuntime != 0 {
 			ss = append(ss, setting{"cpu", "cpu.rt_runtime_us", i64(p.RealtimeRuntime)})
 		}
-		if p.Idle != nil {
-			ss = append(ss, setting{"cpu", "cpu.idle", i64(p.Idle)})
-		}
-		if p.Cpus != "" {
-			ss = append(ss, setting{"cpuset", "cpuset.cpus", p.Cpus})
-		}
-		if p.Mems != "" {
-			ss = append(ss, setting{"cpuset", "cpuset.mems", p.Mems})
-		}
 	}
-	if p := r.Pids; p != nil && p.Limit != nil {
-		ss = append(ss, setting{"pids", "pids.max", pidsMax(*p.Limit)})
-	}
+	ss = append(ss, sharedSettings(r)...)
 	if b := r.BlockIO; b != nil {
 		if b.Weight != nil && *b.Weight != 0 {
 			ss = append(ss, setting{"blkio", "blkio.weight", u16(b.Weight)})
@@ -233,6 +222,27 @@ func (c *Cgroup) setMemoryV1(limit, swap *int64) error {
 	return setSwap()
 }
 
+// sharedSettings are the settings whose files are the same on v1 and v2:
+// cpu.idle, cpuset.cpus, cpuset.mems and pids.max.
+func sharedSettings(r *specs.LinuxResources) []setting {
+	var ss []setting
+	if p := r.CPU; p != nil {
+		if p.Idle != nil {
+			ss = append(ss, setting{"cpu", "cpu.idle", i64(p.Idle)})
+		}
+		if p.Cpus != "" {
+			ss = append(ss, setting{"cpuset", "cpuset.cpus", p.Cpus})
+		}
+		if p.Mems != "" {
+			ss = append(ss, setting{"cpuset", "cpuset.mems", p.Mems})
+		}
+	}
+	if p := r.Pids; p != nil && p.Limit != nil {
+		ss = append(ss, setting{"pids", "pids.max", pidsMax(*p.Limit)})
+	}
+	return ss
+}
+
 // pidsMax is pids.max for a spec's pids limit: 0 or less is unlimited.
 func pidsMax(limit int64) string {
 	if limit <= 0 {
@@ -294,19 +304,8 @@ func (c *Cgroup) applyV2(r *specs.LinuxResources) error {
 			}
 			ss = append(ss, setting{"cpu", "cpu.max", quota + " " + period})
 		}
-		if p.Idle != nil {
-			ss = append(ss, setting{"cpu", "cpu.idle", i64(p.Idle)})
-		}
-		if p.Cpus != "" {
-			ss = append(ss, setting{"cpuset", "cpuset.cpus", p.Cpus})
-		}
-		if p.Mems != "" {
-			ss = append(ss, setting{"cpuset", "cpuset.mems", p.Mems})
-		}
 	}
-	if p := r.Pids; p != nil && p.Limit != nil {
-		ss = append(ss, setting{"pids", "pids.max", pidsMax(*p.Limit)})
-	}
+	ss = append(ss, sharedSettings(r)...)
 	if b := r.BlockIO; b != nil {
 		if b.Weight != nil && *b.Weight != 0 {
 			// blkio.weight is 10..1000, io.weight 1..10000.
