@@ -1,6 +1,7 @@
 // Package dev is the sandbox's /dev: a small in-memory directory of the
-// character devices programs expect (null, zero, full, random, urandom)
-// and the conventional links (fd, stdin, stdout, stderr). Host devices are
+// character devices programs expect (null, zero, full, random, urandom,
+// tty: the caller's controlling terminal, from devpts) and the
+// conventional links (fd, stdin, stdout, stderr, ptmx). Host devices are
 // never visible in the sandbox.
 package dev
 
@@ -12,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"bufferzone.dev/pkg/sentry/fsimpl/devpts"
 	"bufferzone.dev/pkg/sentry/vfs"
 )
 
@@ -38,6 +40,7 @@ func New() *Filesystem {
 		"full":    mk(1, 7, devFull),
 		"random":  mk(1, 8, devRandom),
 		"urandom": mk(1, 9, devRandom),
+		"tty":     mk(5, 0, devTTY),
 		"fd":      link("/proc/self/fd"),
 		"stdin":   link("/proc/self/fd/0"),
 		"stdout":  link("/proc/self/fd/1"),
@@ -134,6 +137,8 @@ const (
 	devZero
 	devFull
 	devRandom
+	// devTTY is /dev/tty: opening it opens the controlling terminal.
+	devTTY
 )
 
 type charInode struct {
@@ -149,7 +154,10 @@ func (c *charInode) Stat(vfs.Context) (unix.Statx_t, error) {
 }
 func (c *charInode) Lookup(vfs.Context, string) (vfs.Inode, error) { return nil, unix.ENOTDIR }
 func (c *charInode) Readlink(vfs.Context) (string, error)          { return "", unix.EINVAL }
-func (c *charInode) Open(vfs.Context, *vfs.Dentry, uint32) (vfs.FileImpl, error) {
+func (c *charInode) Open(ctx vfs.Context, _ *vfs.Dentry, _ uint32) (vfs.FileImpl, error) {
+	if c.kind == devTTY {
+		return devpts.OpenControllingTerminal(ctx)
+	}
 	return &deviceFile{kind: c.kind}, nil
 }
 

@@ -247,3 +247,21 @@ func signalProcess(k *kernel.Kernel, pid int32, sig unix.Signal) {
 		tg.SendSignal(kernel.SignalInfo{Signo: int32(sig), Code: kernel.SIKernel})
 	}
 }
+
+// OpenControllingTerminal opens the caller's controlling terminal as
+// open(2) of /dev/tty does: a new file of the terminal's replica side,
+// whatever the caller's permissions on it. ENXIO if the caller's session
+// has no controlling terminal.
+func OpenControllingTerminal(ctx vfs.Context) (vfs.FileImpl, error) {
+	task := callerOf(ctx)
+	if task == nil {
+		return nil, unix.ENXIO
+	}
+	cttyMu.Lock()
+	t := cttys[sessionKey{task.Kernel(), task.ThreadGroup().Session()}]
+	cttyMu.Unlock()
+	if t == nil {
+		return nil, unix.ENXIO
+	}
+	return t.openSlave(true)
+}

@@ -289,14 +289,9 @@ func (p *Pipe) read(ctx vfs.Context, dst []byte, nonblock bool) (int, error) {
 			p.mu.Unlock()
 			return 0, unix.EAGAIN
 		}
-		ch := p.waitChLocked(&p.readCh)
-		p.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Interrupted():
-			return 0, syserr.ERESTARTSYS
+		if err := p.waitLocked(ctx, &p.readCh); err != nil {
+			return 0, err
 		}
-		p.mu.Lock()
 	}
 }
 

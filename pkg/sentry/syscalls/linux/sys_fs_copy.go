@@ -339,9 +339,13 @@ func Splice(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 	return copyResult(n, err)
 }
 
-// Tee implements tee(2). Duplicating pipe contents without consuming them
-// needs a peek the pipe package does not offer yet.
+// Tee implements tee(2): bytes are copied from one pipe to another
+// without being consumed.
 func Tee(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
+	count, flags := uint64(a[2]), argUint(a[3])
+	if flags&^(spliceFMove|spliceFNonblock|spliceFMore|spliceFGift) != 0 {
+		return 0, unix.EINVAL
+	}
 	in, err := t.GetFile(argFD(a[0]))
 	if err != nil {
 		return 0, err
@@ -352,5 +356,21 @@ func Tee(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 		return 0, err
 	}
 	defer out.DecRef()
-	return 0, unix.EINVAL
+	if !in.IsReadable() || in.Flags()&unix.O_PATH != 0 || !out.IsWritable() || out.Flags()&unix.O_PATH != 0 {
+		return 0, unix.EBADF
+	}
+	ip, ok := in.Impl().(*pipe.File)
+	op, ok2 := out.Impl().(*pipe.File)
+	if !ok || !ok2 {
+		return 0, unix.EINVAL
+	}
+	n, err := pipe.Tee(t, ip, op, int(min(count, maxRW)), flags&spliceFNonblock != 0)
+	if err == unix.EPIPE {
+		t.SendSignal(kernel.SignalInfo{Signo: int32(unix.SIGPIPE), Code: kernel.SIKernel})
+	}
+	if n > 0 {
+		out.NotifyModified()
+		in.NotifyAccessed()
+	}
+	return uintptr(n), err
 }
