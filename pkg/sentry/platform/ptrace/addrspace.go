@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"bufferzone.dev/pkg/sentry/platform"
+	"bufferzone.dev/pkg/sentry/platform/internal/stubproc"
 	"golang.org/x/sys/unix"
 )
 
@@ -783,7 +784,7 @@ func reapAll(tids []int) {
 // tracer itself is not pinned: if the host scheduler moves it, the stub
 // follows at the next resume.
 func (t *stubThread) pinToTracerCPU() {
-	cpu := getcpu()
+	cpu := stubproc.CurrentCPU()
 	if cpu == t.cpu {
 		return
 	}

@@ -3,7 +3,6 @@
 package ptrace
 
 import (
-	"runtime"
 	"sort"
 	"testing"
 	"time"
@@ -63,50 +62,6 @@ func benchLifecycle(b *testing.B, noPool bool) {
 	b.ReportMetric(us(switchT), "switch-µs")
 	b.ReportMetric(us(ctxRelT), "ctxrelease-µs")
 	b.ReportMetric(us(relT), "release-µs")
-}
-
-// TestGetcpu checks that RDPID, when used, agrees with getcpu(2) (the
-// thread is pinned so that it cannot move between the two).
-func TestGetcpu(t *testing.T) {
-	if !hasRDPID {
-		t.Skip("no RDPID")
-	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var old unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &old); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.SchedSetaffinity(0, &old)
-	for cpu := 0; cpu < runtime.NumCPU(); cpu++ {
-		if !old.IsSet(cpu) {
-			continue
-		}
-		var set unix.CPUSet
-		set.Set(cpu)
-		if err := unix.SchedSetaffinity(0, &set); err != nil {
-			t.Fatal(err)
-		}
-		if got, want := getcpu(), getcpuSyscall(); got != want || got != cpu {
-			t.Errorf("pinned to %d: RDPID says %d, getcpu(2) %d", cpu, got, want)
-		}
-	}
-}
-
-func BenchmarkGetcpu(b *testing.B) {
-	b.Run("rdpid", func(b *testing.B) {
-		if !hasRDPID {
-			b.Skip("no RDPID")
-		}
-		for i := 0; i < b.N; i++ {
-			getcpu()
-		}
-	})
-	b.Run("syscall", func(b *testing.B) {
-		for i := 0; i < b.N; i++ {
-			getcpuSyscall()
-		}
-	})
 }
 
 // BenchmarkSetRegs compares PTRACE_SETREGS with PTRACE_POKEUSER of rax

@@ -12,7 +12,7 @@
 // at the top of the user address space (above MaxUserAddress) and writes the
 // stub program into it (stub_amd64.go). A dedicated, locked "stub factory"
 // thread forks the first stub, the template, with a raw clone
-// (fork_amd64.s); the child jumps to the stub program, which asks for
+// (stubproc.Fork); the child jumps to the stub program, which asks for
 // SIGKILL when the factory thread dies, resets every signal disposition,
 // closes every descriptor but the memory file, unmaps everything outside the
 // stub region, stops itself once with SIGSTOP (the factory's sign that it is
@@ -93,6 +93,7 @@ import (
 	"unsafe"
 
 	"bufferzone.dev/pkg/sentry/platform"
+	"bufferzone.dev/pkg/sentry/platform/internal/stubproc"
 	"golang.org/x/sys/unix"
 )
 
@@ -246,11 +247,9 @@ func forkOne(memfd int) (int, error) {
 // forkAt forks a child that starts at entry and waits until it stopped
 // itself with SIGSTOP.
 func forkAt(entry uintptr, memfd int) (int, error) {
-	all := ^uint64(0)
-	var old uint64
-	r := int(forkStub(entry, uintptr(memfd), &all, &old))
-	if r < 0 {
-		return 0, fmt.Errorf("ptrace: fork stub: %w", unix.Errno(-r))
+	r, err := stubproc.Fork(entry, 0, uintptr(memfd), 0)
+	if err != nil {
+		return 0, fmt.Errorf("ptrace: %w", err)
 	}
 	for {
 		var ws unix.WaitStatus

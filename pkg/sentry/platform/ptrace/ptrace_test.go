@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -73,12 +72,6 @@ type testApp struct {
 	ctx *Context
 	mem []byte
 }
-
-var (
-	memOnce sync.Once
-	memFD   int
-	memErr  error
-)
 
 func newTestApp(t testing.TB, code []byte) *testApp {
 	t.Helper()

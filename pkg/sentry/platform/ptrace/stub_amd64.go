@@ -9,6 +9,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"bufferzone.dev/pkg/sentry/platform/internal/asm"
 	"golang.org/x/sys/unix"
 )
 
@@ -216,192 +217,131 @@ func (s *stubRegion) init() error {
 // whose pid is sentryPID. It returns the code and its label offsets.
 //
 // A forked child starts at "entry" with every signal blocked and the memory
-// file descriptor in r13 (see forkStub).
+// file descriptor in r13 (see forkAt).
 func stubProgram(base uintptr, sentryPID uint64) ([]byte, map[string]int) {
 	data := uint64(base) + pageSize
-	a := newAssembler()
+	a := asm.New()
 
-	a.label("entry")
-	// prctl(PR_SET_PDEATHSIG, SIGKILL): die with the stub factory thread.
-	a.movImm(rax, unix.SYS_PRCTL)
-	a.movImm(rdi, prSetPdeathsig)
-	a.movImm(rsi, uint64(unix.SIGKILL))
-	a.syscall()
-	// If the Sentry already died we were reparented: exit.
-	a.movImm(rax, unix.SYS_GETPPID)
-	a.syscall()
-	a.movImm(rdi, sentryPID)
-	a.cmpReg(rax, rdi)
-	a.jcc(condNE, "exit")
-
-	// for rbx = 1; rbx != 65; rbx++ { rt_sigaction(rbx, &SIG_DFL, NULL, 8) }
-	// (fails harmlessly for SIGKILL and SIGSTOP).
-	a.movImm(rbx, 1)
-	a.label("sigloop")
-	a.movImm(rax, unix.SYS_RT_SIGACTION)
-	a.movReg(rdi, rbx)
-	a.movImm(rsi, data+dataDflAction)
-	a.movImm(rdx, 0)
-	a.movImm(r10, 8)
-	a.syscall()
-	a.inc(rbx)
-	a.movImm(rcx, 65)
-	a.cmpReg(rbx, rcx)
-	a.jcc(condNE, "sigloop")
+	a.Label("entry")
+	a.DieWithParent(sentryPID, "exit")
+	a.ResetSignals(data + dataDflAction)
 
 	// SIGSEGV and SIGBUS run the fault probe handler (see faultHandler).
 	for _, sig := range []unix.Signal{unix.SIGSEGV, unix.SIGBUS} {
-		a.movImm(rax, unix.SYS_RT_SIGACTION)
-		a.movImm(rdi, uint64(sig))
-		a.movImm(rsi, data+dataFaultAction)
-		a.movImm(rdx, 0)
-		a.movImm(r10, 8)
-		a.syscall()
+		a.SyscallImm(unix.SYS_RT_SIGACTION, uint64(sig), data+dataFaultAction, 0, 8)
 	}
 	// sigaltstack(&slot[0], NULL)
-	a.movImm(rax, unix.SYS_SIGALTSTACK)
-	a.movImm(rdi, uint64(base)+slotTableOff)
-	a.movImm(rsi, 0)
-	a.syscall()
+	a.SyscallImm(unix.SYS_SIGALTSTACK, uint64(base)+slotTableOff, 0)
 	// rt_sigprocmask(SIG_SETMASK, &empty, NULL, 8): unblock everything.
-	a.movImm(rax, unix.SYS_RT_SIGPROCMASK)
-	a.movImm(rdi, unix.SIG_SETMASK)
-	a.movImm(rsi, data+dataEmptySet)
-	a.movImm(rdx, 0)
-	a.movImm(r10, 8)
-	a.syscall()
+	a.SyscallImm(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, data+dataEmptySet, 0, 8)
 
 	// rseq(ptr, len, RSEQ_FLAG_UNREGISTER, sig) if the factory thread had
 	// an rseq area registered (see probeRseq): it is about to be unmapped.
-	a.movImm(rcx, data+dataRseqPtr)
-	a.load(rdi, rcx, 0)
-	a.testReg(rdi)
-	a.jcc(condE, "norseq")
-	a.load(rsi, rcx, dataRseqLen-dataRseqPtr)
-	a.load(r10, rcx, dataRseqSig-dataRseqPtr)
-	a.movImm(rdx, 1)
-	a.movImm(rax, unix.SYS_RSEQ)
-	a.syscall()
-	a.label("norseq")
+	a.MovImm(asm.RCX, data+dataRseqPtr)
+	a.Load(asm.RDI, asm.RCX, 0)
+	a.TestReg(asm.RDI)
+	a.Jcc(asm.CondE, "norseq")
+	a.Load(asm.RSI, asm.RCX, dataRseqLen-dataRseqPtr)
+	a.Load(asm.R10, asm.RCX, dataRseqSig-dataRseqPtr)
+	a.MovImm(asm.RDX, 1)
+	a.MovImm(asm.RAX, unix.SYS_RSEQ)
+	a.Syscall()
+	a.Label("norseq")
 
-	// close_range(0, r13-1, 0) unless r13 == 0.
-	a.testReg(r13)
-	a.jcc(condE, "closeabove")
-	a.movImm(rax, sysCloseRange)
-	a.movImm(rdi, 0)
-	a.movReg(rsi, r13)
-	a.dec(rsi)
-	a.movImm(rdx, 0)
-	a.syscall()
-	a.label("closeabove")
-	// close_range(r13+1, ~0U, 0)
-	a.movImm(rax, sysCloseRange)
-	a.movReg(rdi, r13)
-	a.inc(rdi)
-	a.movImm(rsi, 0xffffffff)
-	a.movImm(rdx, 0)
-	a.syscall()
-
-	// munmap(0, base); munmap(base+stubSize, taskSize-(base+stubSize)):
-	// the copy of the Sentry, its stacks and the vDSO disappear.
-	a.movImm(rax, unix.SYS_MUNMAP)
-	a.movImm(rdi, 0)
-	a.movImm(rsi, uint64(base))
-	a.syscall()
-	a.movImm(rax, unix.SYS_MUNMAP)
-	a.movImm(rdi, uint64(base)+stubSize)
-	a.movImm(rsi, taskSize-(uint64(base)+stubSize))
-	a.syscall()
+	// Only the memory file (r13) stays open; the copy of the Sentry's
+	// memory goes.
+	a.CloseAllBut(asm.R13, asm.R13)
+	a.UnmapAllBut(uint64(base), stubSize, taskSize)
 
 	// kill(getpid(), SIGSTOP): tell the factory we are ready (forkAt
 	// waits for the stop, then sends SIGCONT), then park for good. The
 	// leader is only ever seized briefly, to clone threads from it (see
 	// AddressSpace.cloneThread); it never stops its group again.
-	a.movImm(rax, unix.SYS_GETPID)
-	a.syscall()
-	a.movReg(rdi, rax)
-	a.movImm(rsi, uint64(unix.SIGSTOP))
-	a.movImm(rax, unix.SYS_KILL)
-	a.syscall()
-	a.jmp("park")
+	a.MovImm(asm.RAX, unix.SYS_GETPID)
+	a.Syscall()
+	a.MovReg(asm.RDI, asm.RAX)
+	a.MovImm(asm.RSI, uint64(unix.SIGSTOP))
+	a.MovImm(asm.RAX, unix.SYS_KILL)
+	a.Syscall()
+	a.Jmp("park")
 
 	// A cloned thread starts here with rbx = its slot's stack_t:
 	// sigaltstack(rbx, NULL), then park.
-	a.label("cloneChild")
-	a.movImm(rax, unix.SYS_SIGALTSTACK)
-	a.movReg(rdi, rbx)
-	a.movImm(rsi, 0)
-	a.syscall()
+	a.Label("cloneChild")
+	a.MovImm(asm.RAX, unix.SYS_SIGALTSTACK)
+	a.MovReg(asm.RDI, asm.RBX)
+	a.MovImm(asm.RSI, 0)
+	a.Syscall()
 	// for { pause() }: blocked until a tracer seizes and interrupts us.
-	a.label("park")
-	a.movImm(rax, unix.SYS_PAUSE)
-	a.syscall()
-	a.jmp("park")
-	a.label("parkEnd")
+	a.Label("park")
+	a.MovImm(asm.RAX, unix.SYS_PAUSE)
+	a.Syscall()
+	a.Jmp("park")
+	a.Label("parkEnd")
 
 	// Remote clone (AddressSpace.cloneThread): the parent traps at
 	// cloneTrap with the child's tid in rax; the child (rax = 0) goes to
 	// cloneChild on the stack the tracer passed.
-	a.label("cloneTramp")
-	a.syscall()
-	a.testReg(rax)
-	a.jcc(condE, "cloneChild")
-	a.int3()
-	a.label("cloneTrap")
+	a.Label("cloneTramp")
+	a.Syscall()
+	a.TestReg(asm.RAX)
+	a.Jcc(asm.CondE, "cloneChild")
+	a.Int3()
+	a.Label("cloneTrap")
 
 	// Remote fork in the template stub (spawnStub): the template traps at
 	// forkTrap with the child's pid in rax. The child (rax = 0) is traced
 	// from birth and never runs this far unless its tracer died before
 	// pointing it at newborn: it exits.
-	a.label("forkTramp")
-	a.syscall()
-	a.testReg(rax)
-	a.jcc(condE, "exit")
-	a.int3()
-	a.label("forkTrap")
+	a.Label("forkTramp")
+	a.Syscall()
+	a.TestReg(asm.RAX)
+	a.Jcc(asm.CondE, "exit")
+	a.Int3()
+	a.Label("forkTrap")
 
 	// A new stub's first steps (spawnStub), run by its tracer: die with
 	// the stub factory thread, clone the first thread in slot 1, and trap
 	// with its tid in rax.
-	a.label("newborn")
-	a.movImm(rax, unix.SYS_PRCTL)
-	a.movImm(rdi, prSetPdeathsig)
-	a.movImm(rsi, uint64(unix.SIGKILL))
-	a.syscall()
-	a.movImm(rax, unix.SYS_CLONE)
-	a.movImm(rdi, cloneFlags)
-	a.movImm(rsi, uint64(base)+slotsOff+1*slotSize+cloneStackOff)
-	a.movImm(rdx, 0)
-	a.movImm(r10, 0)
-	a.movImm(r8, 0)
-	a.movImm(rbx, uint64(base)+slotTableOff+1*stackTSize)
-	a.syscall()
-	a.testReg(rax)
-	a.jcc(condE, "cloneChild")
-	a.int3()
-	a.label("newbornTrap")
+	a.Label("newborn")
+	a.MovImm(asm.RAX, unix.SYS_PRCTL)
+	a.MovImm(asm.RDI, prSetPdeathsig)
+	a.MovImm(asm.RSI, uint64(unix.SIGKILL))
+	a.Syscall()
+	a.MovImm(asm.RAX, unix.SYS_CLONE)
+	a.MovImm(asm.RDI, cloneFlags)
+	a.MovImm(asm.RSI, uint64(base)+slotsOff+1*slotSize+cloneStackOff)
+	a.MovImm(asm.RDX, 0)
+	a.MovImm(asm.R10, 0)
+	a.MovImm(asm.R8, 0)
+	a.MovImm(asm.RBX, uint64(base)+slotTableOff+1*stackTSize)
+	a.Syscall()
+	a.TestReg(asm.RAX)
+	a.Jcc(asm.CondE, "cloneChild")
+	a.Int3()
+	a.Label("newbornTrap")
 
 	// The rseq probe child (probeRseq): stop, then exit when killed or
 	// resumed.
-	a.label("probe")
-	a.movImm(rax, unix.SYS_GETPID)
-	a.syscall()
-	a.movReg(rdi, rax)
-	a.movImm(rsi, uint64(unix.SIGSTOP))
-	a.movImm(rax, unix.SYS_KILL)
-	a.syscall()
+	a.Label("probe")
+	a.MovImm(asm.RAX, unix.SYS_GETPID)
+	a.Syscall()
+	a.MovReg(asm.RDI, asm.RAX)
+	a.MovImm(asm.RSI, uint64(unix.SIGSTOP))
+	a.MovImm(asm.RAX, unix.SYS_KILL)
+	a.Syscall()
 
-	a.label("exit")
-	a.movImm(rax, unix.SYS_EXIT_GROUP)
-	a.movImm(rdi, 1)
-	a.syscall()
-	a.int3()
+	a.Label("exit")
+	a.MovImm(asm.RAX, unix.SYS_EXIT_GROUP)
+	a.MovImm(asm.RDI, 1)
+	a.Syscall()
+	a.Int3()
 
 	// Remote system calls: the tracer sets rip here and rax/args, resumes
 	// with PTRACE_CONT and waits for the SIGTRAP of the int3.
-	a.label("trampoline")
-	a.syscall()
-	a.int3()
+	a.Label("trampoline")
+	a.Syscall()
+	a.Int3()
 
 	// The fault probe: SIGSEGV/SIGBUS handler (rdx = ucontext). It records
 	// the hardware error code and trap number from the signal frame at the
@@ -410,27 +350,27 @@ func stubProgram(base uintptr, sentryPID uint64) ([]byte, map[string]int) {
 	// frame's rip at faultTrap and returns through the restorer
 	// (rt_sigreturn), which restores every register and the FP state and
 	// stops at faultTrap's int3.
-	a.label("faultHandler")
-	a.load(rcx, rdx, ucStackSP)
-	a.load(rax, rdx, ucErr)
-	a.store(rcx, probeErrOff, rax)
-	a.load(rax, rdx, ucTrapno)
-	a.store(rcx, probeTrapOff, rax)
-	a.movImm(rax, 0) // patched below: address of faultTrap
-	patch := len(a.code) - 8
-	a.store(rdx, ucRip, rax)
-	a.ret()
+	a.Label("faultHandler")
+	a.Load(asm.RCX, asm.RDX, ucStackSP)
+	a.Load(asm.RAX, asm.RDX, ucErr)
+	a.Store(asm.RCX, probeErrOff, asm.RAX)
+	a.Load(asm.RAX, asm.RDX, ucTrapno)
+	a.Store(asm.RCX, probeTrapOff, asm.RAX)
+	a.MovImm(asm.RAX, 0) // patched below: address of faultTrap
+	patch := a.Len() - 8
+	a.Store(asm.RDX, ucRip, asm.RAX)
+	a.Ret()
 
-	a.label("restorer")
-	a.movImm(rax, unix.SYS_RT_SIGRETURN)
-	a.syscall()
-	a.int3()
+	a.Label("restorer")
+	a.MovImm(asm.RAX, unix.SYS_RT_SIGRETURN)
+	a.Syscall()
+	a.Int3()
 
-	a.label("faultTrap")
-	a.int3()
-	a.int3()
+	a.Label("faultTrap")
+	a.Int3()
+	a.Int3()
 
-	code := a.finish()
-	binary.LittleEndian.PutUint64(code[patch:], uint64(base)+uint64(a.labels["faultTrap"]))
-	return code, a.labels
+	code := a.Finish()
+	binary.LittleEndian.PutUint64(code[patch:], uint64(base)+uint64(a.Labels["faultTrap"]))
+	return code, a.Labels
 }

@@ -12,11 +12,6 @@ import (
 // requests never block, so they use RawSyscall; wait4 blocks and uses
 // Syscall so the Go scheduler can hand the P to another thread.
 
-// forkStub is implemented in fork_amd64.s.
-//
-//go:noescape
-func forkStub(entry, memfd uintptr, mask, old *uint64) (pid uintptr)
-
 const (
 	ptraceSysemu               = 31 // PTRACE_SYSEMU
 	ptraceGetRegSet            = 0x4204
@@ -88,30 +83,6 @@ func gettid() int {
 	tid, _, _ := unix.RawSyscall(unix.SYS_GETTID, 0, 0, 0)
 	return int(tid)
 }
-
-// getcpu returns the CPU the calling thread runs on: from RDPID when the
-// CPU has it (Linux keeps the CPU number in IA32_TSC_AUX; an instruction
-// instead of a system call, which costs ~1 µs in this VM and is paid on
-// every Switch), else from getcpu(2).
-func getcpu() int {
-	if hasRDPID {
-		return int(rdpid() & 0xfff)
-	}
-	return getcpuSyscall()
-}
-
-func getcpuSyscall() int {
-	var cpu uint32
-	unix.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&cpu)), 0, 0)
-	return int(cpu)
-}
-
-// hasRDPID is set if RDPID exists (CPUID.(EAX=7,ECX=0):ECX bit 22).
-var hasRDPID = cpuid7ecx()&(1<<22) != 0
-
-// Implemented in getcpu_amd64.s.
-func cpuid7ecx() uint32
-func rdpid() uint64
 
 func tgkill(tgid, tid int, sig unix.Signal) error {
 	_, _, e := unix.RawSyscall(unix.SYS_TGKILL, uintptr(tgid), uintptr(tid), uintptr(sig))

@@ -5,24 +5,28 @@ package systrap
 import (
 	"encoding/binary"
 	"fmt"
-	"runtime"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"bufferzone.dev/pkg/sentry/platform"
+	"bufferzone.dev/pkg/sentry/platform/internal/stubproc"
 	"golang.org/x/sys/unix"
 )
 
 // Lock order:
 //
 //	AddressSpace.ctlMu
-//	  AddressSpace.memMu (read side)
-//	    AddressSpace.mu
+//	  AddressSpace.reqMu
+//	    AddressSpace.memMu (read side)
+//	      AddressSpace.mu
 //
 // Context.mu (context.go) is a leaf. memMu's write side is taken only by
-// Release, after the stub is dead, to unmap the context pages; everything
-// that touches them outside an exchange holds the read side.
+// Release, after the stub is dead, to unmap the context file; everything
+// that touches it outside an exchange holds the read side.
 
 var le = binary.LittleEndian
 
@@ -34,16 +38,27 @@ type AddressSpace struct {
 	p   *Platform
 	pid int
 
-	// ctlMu serializes the use of the leader (stub thread 0), which clones
-	// threads and serves MapFile/Unmap for Sentry threads without an idle
-	// stub thread here.
-	ctlMu  sync.Mutex
-	leader *stubThread
+	// ctlMu serializes thread creation: a clone and the new thread's
+	// first event (the child reads its alternate stack from the request
+	// page).
+	ctlMu sync.Mutex
+
+	// reqMu serializes requests to the mapper (the stub's main thread).
+	reqMu sync.Mutex
+	// pipe is the read end of the completion pipe (packet mode); the
+	// mapper holds the only write end. Guarded by reqMu.
+	pipe int
+	// seq is the last request's number; mapperPin the CPU the mapper is
+	// pinned to, or -1. Guarded by reqMu.
+	seq       uint32
+	mapperPin int
+	// buf receives completion packets. Guarded by reqMu.
+	buf []byte
 
 	// memMu guards ctxMem against Release's munmap.
 	memMu sync.RWMutex
-	// ctxMem is the Sentry's mapping of the context file: maxThreads
-	// slots, the same pages as the stub's context area.
+	// ctxMem is the Sentry's mapping of the context file: the request
+	// page, then maxThreads slots (the stub's context area).
 	ctxMem   []byte
 	unmapped bool
 
@@ -59,24 +74,23 @@ type AddressSpace struct {
 
 var _ platform.AddressSpace = (*AddressSpace)(nil)
 
-// stubThread is one thread of a stub and the Sentry's view of its slot.
-// Fields below "owner only" are used by the one Sentry thread that
-// exchanges with it at a time (its Context's Switch thread, or the holder
-// of ctlMu for the leader).
+// stubThread is one application thread of a stub and the Sentry's view of
+// its slot. Fields below "owner only" are used by the one Sentry thread
+// that exchanges with it at a time (its Context's Switch thread).
 type stubThread struct {
 	as   *AddressSpace
 	slot int
 	tid  int
-	// owner is the tid of the Sentry thread whose Context runs here (0
-	// for the leader).
+	// owner is the tid of the Sentry thread whose Context runs here.
 	owner int
 	// mem is the slot as the Sentry maps it; stubBase its stub address.
 	mem      []byte
 	stubBase uintptr
 	// The futex words in the context page.
 	state, stubSleeping, sentrySleeping, tidWord *atomic.Uint32
-	// running is set while the thread runs application code.
-	running atomic.Bool
+	// interruptedAt is when Interrupt signalled the thread (UnixNano),
+	// or 0; cleared by every event.
+	interruptedAt atomic.Int64
 
 	// Owner only.
 	pol      handoffPolicy
@@ -92,32 +106,126 @@ func newAddressSpace(p *Platform) (*AddressSpace, error) {
 		return nil, fmt.Errorf("systrap: context file: %w", err)
 	}
 	defer unix.Close(fd)
-	if err := unix.Ftruncate(fd, ctxAreaLen); err != nil {
+	if err := unix.Ftruncate(fd, ctxFileSize); err != nil {
 		return nil, fmt.Errorf("systrap: context file: %w", err)
 	}
-	mem, err := unix.Mmap(fd, 0, ctxAreaLen, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	mem, err := unix.Mmap(fd, 0, ctxFileSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("systrap: map context file: %w", err)
 	}
-	as := &AddressSpace{p: p, ctxMem: mem, threads: make(map[int]*stubThread), nextSlot: 1}
-	as.leader = as.initThread(0)
-	pid, err := forkFromFactory(p.memfd, fd)
+	var pfd [2]int
+	if err := unix.Pipe2(pfd[:], unix.O_CLOEXEC|unix.O_DIRECT); err != nil {
+		unix.Munmap(mem)
+		return nil, fmt.Errorf("systrap: completion pipe: %w", err)
+	}
+	as := &AddressSpace{
+		p:         p,
+		pipe:      pfd[0],
+		mapperPin: -1,
+		buf:       make([]byte, pageSize+1),
+		ctxMem:    mem,
+		threads:   make(map[int]*stubThread),
+	}
+	pid, err := forkFromFactory(pfd[1], p.memfd, fd)
+	unix.Close(pfd[1])
 	if err != nil {
+		unix.Close(pfd[0])
 		unix.Munmap(mem)
 		return nil, err
 	}
 	as.pid = pid
-	as.leader.tid = pid
-	if err := as.leader.waitFirstEvent(); err != nil {
+	if err := as.complete(); err != nil {
 		as.Release()
 		return nil, fmt.Errorf("systrap: stub %d did not start: %w", pid, err)
 	}
 	return as, nil
 }
 
+// op is one system call for the mapper.
+type op struct {
+	nr   uintptr
+	args [6]uintptr
+}
+
+// request has the mapper run ops in order, up to the first that fails,
+// and returns that failure. prep, if not nil, fills in the rest of the
+// request page first.
+func (as *AddressSpace) request(prep func(req []byte), ops ...op) error {
+	if len(ops) > maxReqOps {
+		return fmt.Errorf("systrap: %d operations in one request, at most %d", len(ops), maxReqOps)
+	}
+	as.reqMu.Lock()
+	defer as.reqMu.Unlock()
+	as.memMu.RLock()
+	if as.unmapped || as.pipe < 0 {
+		as.memMu.RUnlock()
+		return ErrReleased
+	}
+	req := as.ctxMem[:pageSize]
+	if prep != nil {
+		prep(req)
+	}
+	for i, o := range ops {
+		b := req[reqOps+i*reqOpSize:]
+		le.PutUint64(b, uint64(o.nr))
+		for j, v := range o.args {
+			le.PutUint64(b[8+8*j:], uint64(v))
+		}
+	}
+	le.PutUint32(req[reqCount:], uint32(len(ops)))
+	as.seq++
+	seq := (*atomic.Uint32)(unsafe.Pointer(&req[reqSeq]))
+	seq.Store(as.seq)
+	as.pinMapper()
+	futexWakeOne(seq)
+	as.memMu.RUnlock()
+	as.p.requests.Add(1)
+	return as.complete()
+}
+
+// complete reads the mapper's completion packet. The caller holds reqMu
+// (or is newAddressSpace).
+func (as *AddressSpace) complete() error {
+	for {
+		n, err := unix.Read(as.pipe, as.buf)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return fmt.Errorf("systrap: read completion: %w", err)
+		case n == 0:
+			as.markDead()
+			return errDead
+		case n == 1:
+			return nil
+		}
+		return fmt.Errorf("systrap: stub system call: %w", unix.Errno(n-1))
+	}
+}
+
+// pinMapper moves the mapper to the calling thread's CPU, so that the
+// request's wake and its completion's are same-CPU wakes. The caller holds
+// reqMu.
+func (as *AddressSpace) pinMapper() {
+	if ncpu <= 1 {
+		return
+	}
+	cpu := stubproc.CurrentCPU()
+	if cpu == as.mapperPin {
+		return
+	}
+	var set unix.CPUSet
+	set.Set(cpu)
+	if setAffinity(as.pid, &set) == nil {
+		as.mapperPin = cpu
+		as.p.repins.Add(1)
+	}
+}
+
 // initThread prepares slot for a new stub thread.
 func (as *AddressSpace) initThread(slot int) *stubThread {
-	mem := as.ctxMem[slot*slotSize : (slot+1)*slotSize : (slot+1)*slotSize]
+	off := pageSize + slot*slotSize
+	mem := as.ctxMem[off : off+slotSize : off+slotSize]
 	t := &stubThread{
 		as:             as,
 		slot:           slot,
@@ -130,8 +238,6 @@ func (as *AddressSpace) initThread(slot int) *stubThread {
 		tidWord:        (*atomic.Uint32)(unsafe.Pointer(&mem[ctxTid])),
 	}
 	clear(mem[:ctxEnd])
-	le.PutUint64(mem[ctxStackT:], uint64(t.stubBase)+ctxSize)
-	le.PutUint64(mem[ctxStackT+16:], slotSize-ctxSize)
 	le.PutUint64(mem[ctxCurFS:], ^uint64(0))
 	return t
 }
@@ -150,16 +256,15 @@ func (t *stubThread) alive() bool {
 	if exited(t.as.pid) {
 		return false
 	}
-	if t.slot != 0 && t.tid != 0 {
-		return tgkill(t.as.pid, t.tid, 0) != unix.ESRCH
-	}
-	return true
+	return t.tid == 0 || tgkill(t.as.pid, t.tid, 0) != unix.ESRCH
 }
 
+// markDead records that the stub died or must die, and kills it.
 func (as *AddressSpace) markDead() {
 	as.mu.Lock()
 	as.dead = true
 	as.mu.Unlock()
+	unix.Kill(as.pid, unix.SIGKILL)
 }
 
 // check returns the error for a released or dead address space.
@@ -175,15 +280,18 @@ func (as *AddressSpace) check() error {
 	return nil
 }
 
-// cloneFlags make a stub thread: a thread of the stub's group sharing
-// everything, whose tid the kernel writes to (and clears from) its context
-// page.
-const cloneFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND |
-	unix.CLONE_THREAD | unix.CLONE_SYSVSEM | unix.CLONE_CHILD_SETTID | unix.CLONE_CHILD_CLEARTID
+// cloneFlags make an application thread: a thread of the stub's group
+// sharing its memory and signal handlers but not its descriptor table
+// (CLONE_FILES is missing: the child gets a copy and closes it), whose
+// tid the kernel writes to (and clears from) its context page.
+const cloneFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_SIGHAND | unix.CLONE_THREAD |
+	unix.CLONE_SYSVSEM | unix.CLONE_CHILD_SETTID | unix.CLONE_CHILD_CLEARTID
 
-// newThread has the leader clone a stub thread for the Sentry thread owner
-// and waits until it is ready.
+// newThread has the mapper clone an application thread for the Sentry
+// thread owner and waits until it is ready.
 func (as *AddressSpace) newThread(owner int) (*stubThread, error) {
+	as.ctlMu.Lock()
+	defer as.ctlMu.Unlock()
 	as.mu.Lock()
 	switch {
 	case as.released:
@@ -201,93 +309,92 @@ func (as *AddressSpace) newThread(owner int) (*stubThread, error) {
 		slot = as.nextSlot
 		as.nextSlot++
 	}
+	known := make(map[int]bool, len(as.threads)+1)
+	known[as.pid] = true
+	for _, t := range as.threads {
+		known[t.tid] = true
+	}
 	as.mu.Unlock()
 	if slot < 0 {
-		return nil, fmt.Errorf("systrap: address space has %d threads already", maxThreads-1)
+		return nil, fmt.Errorf("systrap: address space has %d threads already", maxThreads)
 	}
-
-	as.ctlMu.Lock()
-	as.memMu.RLock()
-	if as.unmapped {
-		as.memMu.RUnlock()
-		as.ctlMu.Unlock()
-		return nil, ErrReleased
-	}
-	t := as.initThread(slot)
-	t.owner = owner
-	l := as.leader
-	le.PutUint64(l.mem[ctxChildCtx:], uint64(t.stubBase))
-	tid, err := l.request(stateClone, unix.SYS_CLONE, cloneFlags, t.stubBase+ctxSize-64, 0,
-		t.stubBase+ctxTid, 0)
-	if err == nil {
-		t.tid = int(tid)
-		err = t.waitFirstEvent()
-	}
-	as.memMu.RUnlock()
-	as.ctlMu.Unlock()
+	t, err := as.cloneThread(slot, known)
 	if err != nil {
 		as.mu.Lock()
 		as.freeSlots = append(as.freeSlots, slot)
 		as.mu.Unlock()
 		return nil, err
 	}
+	t.owner = owner
 	as.mu.Lock()
 	as.threads[owner] = t
 	as.mu.Unlock()
 	return t, nil
 }
 
-// request has t (waiting in its handler) run system call nr with args,
-// and returns its result. s is stateSyscall or stateClone. The caller
-// holds as.memMu's read side.
-func (t *stubThread) request(s uint32, nr uintptr, args ...uintptr) (uintptr, error) {
-	t.as.p.requests.Add(1)
-	le.PutUint64(t.mem[ctxReqNr:], uint64(nr))
-	for i := 0; i < 6; i++ {
-		var v uintptr
-		if i < len(args) {
-			v = args[i]
-		}
-		le.PutUint64(t.mem[ctxReqArgs+8*i:], uint64(v))
+// cloneThread clones a thread into slot and waits for its first event.
+// known holds the tids of the stub's other threads. The caller holds
+// ctlMu.
+func (as *AddressSpace) cloneThread(slot int, known map[int]bool) (*stubThread, error) {
+	as.memMu.RLock()
+	if as.unmapped {
+		as.memMu.RUnlock()
+		return nil, ErrReleased
 	}
-	if err := t.exchange(s, false); err != nil {
-		return 0, err
-	}
-	ret := le.Uint64(t.mem[ctxReqRet:])
-	if r := int64(ret); r < 0 && r > -4096 {
-		return 0, fmt.Errorf("systrap: stub system call %d: %w", nr, unix.Errno(-r))
-	}
-	return uintptr(ret), nil
-}
-
-// remote runs a system call in a stub thread: the calling Sentry thread's
-// own stub thread if it has an idle one, else the leader.
-func (as *AddressSpace) remote(nr uintptr, args ...uintptr) (uintptr, error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	tid := gettid()
-	as.mu.Lock()
-	t := as.threads[tid]
-	as.mu.Unlock()
-	if err := as.check(); err != nil {
-		return 0, err
-	}
-	if t == nil || t.running.Load() {
-		as.ctlMu.Lock()
-		defer as.ctlMu.Unlock()
-		t = as.leader
+	t := as.initThread(slot)
+	as.memMu.RUnlock()
+	err := as.request(func(req []byte) {
+		le.PutUint64(req[reqStackT:], uint64(t.stubBase)+ctxSize)
+		le.PutUint64(req[reqStackT+8:], 0)
+		le.PutUint64(req[reqStackT+16:], slotSize-ctxSize)
+	}, op{nr: unix.SYS_CLONE, args: [6]uintptr{cloneFlags, 0, 0, t.stubBase + ctxTid, 0}})
+	if err != nil {
+		return nil, err
 	}
 	as.memMu.RLock()
 	defer as.memMu.RUnlock()
 	if as.unmapped {
-		return 0, ErrReleased
+		return nil, ErrReleased
 	}
-	return t.request(stateSyscall, nr, args...)
+	// The tid word in the context page is written by the kernel but
+	// writable by the application: the new tid is the one the kernel
+	// lists that is not known.
+	if t.tid, err = as.newTid(known); err != nil {
+		as.markDead()
+		return nil, err
+	}
+	if err := t.waitFirstEvent(); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
-// MapFile implements platform.AddressSpace: the stub maps [offset,
-// offset+length) of the memory file at addr with MAP_SHARED|MAP_FIXED before
-// MapFile returns, for every thread of the address space.
+// newTid returns the one thread of the stub whose tid is not in known.
+func (as *AddressSpace) newTid(known map[int]bool) (int, error) {
+	ents, err := os.ReadDir("/proc/" + strconv.Itoa(as.pid) + "/task")
+	if err != nil {
+		return 0, fmt.Errorf("systrap: list stub threads: %w", err)
+	}
+	tid := 0
+	for _, e := range ents {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil || known[n] {
+			continue
+		}
+		if tid != 0 {
+			return 0, fmt.Errorf("systrap: stub %d has unknown threads %d and %d", as.pid, tid, n)
+		}
+		tid = n
+	}
+	if tid == 0 {
+		return 0, fmt.Errorf("systrap: stub %d has no new thread", as.pid)
+	}
+	return tid, nil
+}
+
+// MapFile implements platform.AddressSpace: the mapper maps [offset,
+// offset+length) of the memory file at addr with MAP_SHARED|MAP_FIXED
+// before MapFile returns, for every thread of the address space.
 func (as *AddressSpace) MapFile(addr uintptr, offset int64, length uintptr, at platform.AccessType) error {
 	if addr%pageSize != 0 || offset%pageSize != 0 || length%pageSize != 0 || length == 0 {
 		return fmt.Errorf("systrap: MapFile(%#x, %#x, %#x): unaligned or empty", addr, offset, length)
@@ -295,16 +402,16 @@ func (as *AddressSpace) MapFile(addr uintptr, offset int64, length uintptr, at p
 	if addr < as.p.MinUserAddress() || addr+length > as.p.MaxUserAddress() || addr+length < addr {
 		return fmt.Errorf("systrap: MapFile(%#x, %#x): outside the user address range", addr, length)
 	}
-	r, err := as.remote(unix.SYS_MMAP, addr, length, uintptr(at.Prot()),
-		unix.MAP_SHARED|unix.MAP_FIXED, uintptr(as.p.memfd), uintptr(offset))
-	if err == nil && r != addr {
-		err = fmt.Errorf("systrap: stub mmap returned %#x, want %#x", r, addr)
+	if err := as.check(); err != nil {
+		return err
 	}
-	return err
+	return as.request(nil, op{nr: unix.SYS_MMAP, args: [6]uintptr{addr, length, uintptr(at.Prot()),
+		unix.MAP_SHARED | unix.MAP_FIXED, uintptr(as.p.memfd), uintptr(offset)}})
 }
 
 // Unmap implements platform.AddressSpace. The stub region is never
-// unmapped.
+// unmapped. If the mapper cannot unmap (it died), the stub is killed: no
+// page may stay mapped in a live stub after Unmap returns.
 func (as *AddressSpace) Unmap(addr, length uintptr) {
 	lo, hi := addr, addr+length
 	if lo < as.p.MinUserAddress() {
@@ -313,11 +420,18 @@ func (as *AddressSpace) Unmap(addr, length uintptr) {
 	if hi > as.p.MaxUserAddress() || hi < addr {
 		hi = as.p.MaxUserAddress()
 	}
-	if lo >= hi {
+	if lo >= hi || as.check() != nil {
 		return
 	}
-	as.remote(unix.SYS_MUNMAP, lo, hi-lo)
+	if err := as.request(nil, op{nr: unix.SYS_MUNMAP, args: [6]uintptr{lo, hi - lo}}); err != nil {
+		as.markDead()
+	}
 }
+
+// exitDeadline bounds how long a stub thread may take to exit once told
+// to; a thread that does not (the application made it leave the handler)
+// gets its whole stub killed.
+const exitDeadline = 2 * time.Second
 
 // exit makes t exit (exit(0), one thread) and waits until the kernel
 // cleared its tid word, then frees its slot. No Switch may be running on
@@ -338,19 +452,22 @@ func (t *stubThread) exit() {
 		as.memMu.RUnlock()
 		return
 	}
-	tid := t.tidWord.Load()
-	le.PutUint64(t.mem[ctxReqNr:], unix.SYS_EXIT)
-	le.PutUint64(t.mem[ctxReqArgs:], 0)
-	t.pinTo(currentCPU())
-	t.state.Store(stateSyscall)
+	t.pinTo(stubproc.CurrentCPU())
+	t.state.Store(stateExit)
 	if t.stubSleeping.Load() != 0 {
 		futexWakeOne(t.state)
 	}
-	for tid != 0 && t.tidWord.Load() == tid {
-		futexWaitTimeout(t.tidWord, tid, livenessPeriod)
-		if t.tidWord.Load() == tid && !t.alive() {
+	deadline := time.Now().Add(exitDeadline)
+	for {
+		w := t.tidWord.Load()
+		if w == 0 || !t.alive() {
 			break
 		}
+		if time.Now().After(deadline) {
+			as.markDead()
+			break
+		}
+		futexWaitTimeout(t.tidWord, w, livenessPeriod)
 	}
 	as.memMu.RUnlock()
 	as.mu.Lock()
@@ -359,7 +476,7 @@ func (t *stubThread) exit() {
 }
 
 // Release implements platform.AddressSpace: it kills the stub process,
-// reaps it and unmaps the context pages. It must not be called while a
+// reaps it and unmaps the context file. It must not be called while a
 // Switch on the address space runs (such a Switch fails with
 // ErrContextDead).
 func (as *AddressSpace) Release() {
@@ -380,6 +497,12 @@ func (as *AddressSpace) Release() {
 			}
 		}
 	}
+	as.reqMu.Lock()
+	if as.pipe >= 0 {
+		unix.Close(as.pipe)
+		as.pipe = -1
+	}
+	as.reqMu.Unlock()
 	as.memMu.Lock()
 	if !as.unmapped {
 		as.unmapped = true

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 
 	"bufferzone.dev/pkg/sentry/platform"
 	"golang.org/x/sys/unix"
@@ -85,20 +86,25 @@ func (c *Context) Switch(as platform.AddressSpace, regs *platform.Registers) (pl
 	}()
 
 	for {
-		t.running.Store(true)
-		err := t.exchange(stateRun, true)
-		t.running.Store(false)
+		err := t.exchange()
+		t.interruptedAt.Store(0)
 		if err != nil {
 			return platform.Event{}, err
 		}
 		if err := t.readFrame(); err != nil {
 			a.markDead()
-			unix.Kill(a.pid, unix.SIGKILL)
 			return platform.Event{}, fmt.Errorf("%w: %v", platform.ErrContextDead, err)
 		}
 		t.readRegs(regs)
 		if ev, ok := c.classify(t, regs); ok {
 			return ev, nil
+		}
+		// Not reported (a stale interrupt, a signal from outside the
+		// sandbox, or an event the application forged in its context
+		// page): run on, unless an interrupt is pending, so that no
+		// application can keep Switch from returning.
+		if c.takeInterrupt() {
+			return platform.Event{Kind: platform.EventInterrupted}, nil
 		}
 	}
 }
@@ -126,13 +132,14 @@ func (c *Context) threadFor(a *AddressSpace) (*stubThread, error) {
 
 // classify turns t's event into a platform event; ok is false for events
 // that are not reported (a stale interrupt, a signal sent from outside the
-// sandbox), after which Switch resumes the application.
+// sandbox), after which Switch resumes the application. Everything it reads
+// is in memory the application can write.
 func (c *Context) classify(t *stubThread, regs *platform.Registers) (ev platform.Event, ok bool) {
 	signo := unix.Signal(le.Uint64(t.mem[ctxSigno:]))
 	si := t.siginfo()
 	code := int32(le.Uint32(si[8:]))
 	addr := uintptr(le.Uint64(si[16:]))
-	if code <= 0 || si == nil {
+	if code <= 0 {
 		// Sent by kill/tgkill: our interrupt, a stale one, or a signal
 		// from outside the sandbox. Never delivered.
 		if signo == interruptSignal && c.takeInterrupt() {
@@ -140,8 +147,32 @@ func (c *Context) classify(t *stubThread, regs *platform.Registers) (ev platform
 		}
 		return ev, false
 	}
+	// The instruction that raised the signal: a system call's rip is
+	// past its two bytes (syscall and int 0x80 alike).
+	at := uintptr(regs.Rip)
+	if signo == unix.SIGSYS {
+		at -= 2
+	}
+	if c.p.stub.contains(at) {
+		// The application jumped into the stub region, which its own
+		// address space does not have: what Linux does for a jump to
+		// an unmapped address, whatever the stub code then did (its
+		// filter let it do nothing of consequence).
+		return platform.Event{
+			Kind:   platform.EventFault,
+			Addr:   at,
+			Access: platform.AccessType{Execute: true},
+			Signo:  int32(unix.SIGSEGV),
+			Code:   segvMapErr,
+		}, true
+	}
 	switch signo {
 	case unix.SIGSYS:
+		if arch := le.Uint32(si[28:]); arch != archOK {
+			// int 0x80, or a 32-bit code segment: no 32-bit system
+			// calls in the sandbox.
+			return platform.Event{Kind: platform.EventSignal, Addr: addr, Signo: int32(unix.SIGSYS), Code: code}, true
+		}
 		// Trapped by the filter (SYS_SECCOMP): rax holds the number too,
 		// but si_syscall is what the filter saw.
 		regs.Orig_rax = uint64(int64(int32(le.Uint32(si[24:]))))
@@ -197,6 +228,7 @@ func (c *Context) Interrupt() {
 	c.mu.Lock()
 	c.interrupted = true
 	if t := c.running; t != nil {
+		t.interruptedAt.CompareAndSwap(0, time.Now().UnixNano())
 		tgkill(t.as.pid, t.tid, interruptSignal)
 	}
 	c.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"bufferzone.dev/pkg/sentry/platform/internal/stubproc"
 	"golang.org/x/sys/unix"
 )
 
@@ -55,7 +56,7 @@ func initHandoff() {
 	best := time.Duration(1 << 62)
 	for i := 0; i < 5; i++ {
 		start := time.Now()
-		pauseLoop(n)
+		stubproc.PauseLoop(n)
 		if d := time.Since(start); d < best {
 			best = d
 		}
@@ -91,22 +92,18 @@ type handoffPolicy struct {
 	eventAt time.Time
 }
 
-// exchange posts state s (stateRun, stateSyscall or stateClone) to t and
-// waits until t posts stateEvent. app says the exchange runs application
-// code (Switch), whose history drives the mode; requests reuse the mode.
-func (t *stubThread) exchange(s uint32, app bool) error {
+// exchange posts stateRun to t and waits until t posts stateEvent: it
+// runs application code, whose history drives the mode.
+func (t *stubThread) exchange() error {
 	pol := &t.pol
 	now := time.Now()
-	if app && !pol.eventAt.IsZero() {
+	if !pol.eventAt.IsZero() {
 		pol.handleEMA = ema(pol.handleEMA, int64(now.Sub(pol.eventAt)))
 	}
-	cpu := currentCPU()
+	cpu := stubproc.CurrentCPU()
 	sleeping := t.stubSleeping.Load() != 0
-	spin := ncpu > 1 && t.slot != 0
+	spin := ncpu > 1
 	switch {
-	case !app:
-		// A request: keep the mode, but never wake across CPUs.
-		spin = spin && pol.spin && !sleeping
 	case pol.spin:
 		// A stub thread found asleep is moved here and woken locally.
 		spin = spin && !sleeping
@@ -136,15 +133,13 @@ func (t *stubThread) exchange(s uint32, app bool) error {
 		t.pinTo(cpu)
 		t.setStubSpin(0)
 	}
-	probing := app && spin && !pol.spin
-	if app {
-		if probing {
-			pol.history = 0xff
-		}
-		pol.spin = spin
+	probing := spin && !pol.spin
+	if probing {
+		pol.history = 0xff
 	}
+	pol.spin = spin
 
-	t.state.Store(s) // XCHG: a full barrier before the load below
+	t.state.Store(stateRun) // XCHG: a full barrier before the load below
 	if t.stubSleeping.Load() != 0 {
 		statWakes.Add(1)
 		futexWakeOne(t.state)
@@ -160,28 +155,26 @@ func (t *stubThread) exchange(s uint32, app bool) error {
 		} else {
 			statBlocks.Add(1)
 		}
-		if err := t.blockWait(s); err != nil {
+		if err := t.blockWait(stateRun); err != nil {
 			return err
 		}
-		if app && !spin {
+		if !spin {
 			pol.blockEMA = ema(pol.blockEMA, int64(time.Since(now)))
 		}
 	}
-	if app {
-		pol.eventAt = time.Now()
-		switch {
-		case probing && pol.history&1 == 0:
-			// The probe missed: back to blocking, and probe less often.
-			pol.spin = false
-			pol.probeAfter = min(2*pol.probeAfter, maxProbeAfter)
-		case pol.spin && missesIn(pol.history) >= 2:
-			pol.spin = false
-			pol.probeAfter = min(2*pol.probeAfter, maxProbeAfter)
-		case pol.spin && pol.history == 0xff:
-			// Eight hits in a row: the machine has room; probe soon
-			// again if it ever falls back.
-			pol.probeAfter = probeEvery
-		}
+	pol.eventAt = time.Now()
+	switch {
+	case probing && pol.history&1 == 0:
+		// The probe missed: back to blocking, and probe less often.
+		pol.spin = false
+		pol.probeAfter = min(2*pol.probeAfter, maxProbeAfter)
+	case pol.spin && missesIn(pol.history) >= 2:
+		pol.spin = false
+		pol.probeAfter = min(2*pol.probeAfter, maxProbeAfter)
+	case pol.spin && pol.history == 0xff:
+		// Eight hits in a row: the machine has room; probe soon again
+		// if it ever falls back.
+		pol.probeAfter = probeEvery
 	}
 	return nil
 }
@@ -214,9 +207,9 @@ func (t *stubThread) spinWait(cpu int) bool {
 		if t.state.Load() == stateEvent {
 			return true
 		}
-		cpuRelax()
+		stubproc.Relax()
 		if i&31 == 31 {
-			if time.Since(start) > spinBudget || currentCPU() != cpu {
+			if time.Since(start) > spinBudget || stubproc.CurrentCPU() != cpu {
 				return t.state.Load() == stateEvent
 			}
 		}
@@ -224,7 +217,8 @@ func (t *stubThread) spinWait(cpu int) bool {
 }
 
 // blockWait sleeps on t's state word until t posts stateEvent, checking
-// now and then that the stub is alive.
+// now and then that the stub is alive and that an interrupt was not
+// ignored (see ignoresInterrupt).
 func (t *stubThread) blockWait(posted uint32) error {
 	last := time.Now()
 	for {
@@ -244,7 +238,7 @@ func (t *stubThread) blockWait(posted uint32) error {
 		}
 		if time.Since(last) >= livenessPeriod {
 			last = time.Now()
-			if !t.alive() {
+			if !t.alive() || t.ignoresInterrupt() {
 				t.sentrySleeping.Store(0)
 				t.as.markDead()
 				return errDead
@@ -288,4 +282,23 @@ func (t *stubThread) pinAway(cpu int) {
 			t.as.p.repins.Add(1)
 		}
 	}
+}
+
+// interruptGrace is how long a stub thread may leave an interrupt
+// unanswered before the Sentry looks at why.
+const interruptGrace = time.Second
+
+// ignoresInterrupt reports whether t was interrupted more than
+// interruptGrace ago, has not reported an event since, and has the
+// interrupt signal blocked. A thread running application code never has it
+// blocked and one in the handler has posted its event; so the application
+// broke the protocol (with an rt_sigreturn of its own, say) and its stub
+// must die, or the task could never be stopped.
+func (t *stubThread) ignoresInterrupt() bool {
+	at := t.interruptedAt.Load()
+	if at == 0 || time.Since(time.Unix(0, at)) < interruptGrace || t.state.Load() == stateEvent {
+		return false
+	}
+	blocked, err := signalBlocked(t.as.pid, t.tid, interruptSignal)
+	return err == nil && blocked && t.state.Load() != stateEvent
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"bufferzone.dev/pkg/sentry/platform/internal/asm"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,13 +18,18 @@ import (
 // Sentry, so they inherit it (and, briefly, everything else: the stub
 // program unmaps all of it except this region). Layout:
 //
-//	page 0        code (r-x): the stub program, the signal handler, the
-//	              wait loop, the request and clone paths
-//	page 1        data (rw-, private): sigactions, sigsets, the seccomp
-//	              program
-//	ctxArea..     maxThreads slots of slotSize bytes, MAP_SHARED from the
-//	              address space's own context file (a memfd the Sentry
-//	              maps too): slot i belongs to stub thread i
+//	page 0        code (r-x): the stub program, the mapper loop, the
+//	              thread start, the signal handler. The first codeStart
+//	              bytes are int3 padding (see stubFilter).
+//	page 1        data (r--): sigactions, sigsets, the two seccomp
+//	              programs. Written before the first fork, read-only
+//	              after.
+//	page 2        the request page (r--): MAP_SHARED from page 0 of the
+//	              address space's context file (a memfd the Sentry maps
+//	              too, writable): the mapper's requests
+//	ctxArea..     maxThreads slots of slotSize bytes (rw-), MAP_SHARED from
+//	              the rest of the context file: slot i belongs to
+//	              application thread i
 //
 // A slot is the thread's context page (ctx*, below), then its alternate
 // signal stack. The handlers run on that stack, so the signal frame (the
@@ -33,9 +39,10 @@ import (
 // handler finds its context page from uc_stack.ss_sp (the alternate stack
 // base, which is the context page's end).
 //
-// Slot 0 belongs to the stub's main thread, the leader, which runs no
-// application code: it serves requests (clone, and mmap/munmap from Sentry
-// threads that have no stub thread of their own in the address space).
+// Everything in the slots is writable by the application and is input the
+// Sentry validates; nothing the stub reads from there lets it do more than
+// the application thread's own seccomp filter allows (see the package
+// documentation).
 const (
 	pageSize = 4096
 
@@ -43,41 +50,54 @@ const (
 	stubSearchEnd   = 0x7ef000000000
 	taskSize        = 0x7ffffffff000
 
-	// maxThreads bounds the threads of one stub (the leader included).
+	// codeStart is where the stub code starts in the code page: a system
+	// call instruction at the very end of the application's last page
+	// has its return address at the code page's first byte, which the
+	// filter must not take for the stub's.
+	codeStart = 16
+
+	// maxThreads bounds the application threads of one stub.
 	maxThreads = 512
 	// slotSize is one thread's context page plus its alternate signal
 	// stack, comfortably larger than the largest x86-64 signal frame
 	// (an AVX-512 XSAVE area is 2.7 KiB).
 	slotSize   = 8 * pageSize
 	ctxSize    = pageSize
+	reqPageOff = 2 * pageSize
 	ctxAreaOff = 16 * pageSize
 	ctxAreaLen = maxThreads * slotSize
 	stubSize   = ctxAreaOff + ctxAreaLen
+	// ctxFileSize is the context file: the request page, then the slots.
+	ctxFileSize = pageSize + ctxAreaLen
 
-	// Offsets in a context page. The first three words are futex words.
-	ctxState          = 0   // u32: see the state* constants
-	ctxStubSleeping   = 4   // u32: the stub thread waits in FUTEX_WAIT
-	ctxSentrySleeping = 8   // u32: the Sentry thread waits in FUTEX_WAIT
-	ctxTid            = 12  // u32: CLONE_CHILD_SETTID/CLEARTID word
-	ctxStubSpin       = 16  // u64: PAUSE iterations the stub spins before it sleeps
-	ctxUcontext       = 24  // u64: stub address of the last signal's ucontext
-	ctxSiginfo        = 32  // u64: ... and of its siginfo
-	ctxSigno          = 40  // u64: ... and its number
-	ctxFSBase         = 48  // u64: fs base the application wants
-	ctxCurFS          = 56  // u64: fs base the thread has
-	ctxReqNr          = 64  // u64: request: system call number
-	ctxReqArgs        = 72  // 6 x u64: request: arguments
-	ctxReqRet         = 120 // u64: request: result
-	ctxStackT         = 128 // stack_t: the thread's alternate stack
-	ctxChildCtx       = 152 // u64: clone request: the child's context page
-	ctxEnd            = 160
+	// Offsets in a context page. The first words are futex words.
+	ctxState          = 0  // u32: see the state* constants
+	ctxStubSleeping   = 4  // u32: the stub thread waits in FUTEX_WAIT
+	ctxSentrySleeping = 8  // u32: the Sentry thread waits in FUTEX_WAIT
+	ctxTid            = 12 // u32: CLONE_CHILD_SETTID/CLEARTID word
+	ctxStubSpin       = 16 // u64: PAUSE iterations the stub spins before it sleeps
+	ctxUcontext       = 24 // u64: stub address of the last signal's ucontext
+	ctxSiginfo        = 32 // u64: ... and of its siginfo
+	ctxSigno          = 40 // u64: ... and its number
+	ctxFSBase         = 48 // u64: fs base the application wants
+	ctxCurFS          = 56 // u64: fs base the thread has
+	ctxEnd            = 64
+
+	// Offsets in the request page.
+	reqSeq    = 0  // u32: bumped by the Sentry for each request (futex word)
+	reqCount  = 4  // u32: number of operations
+	reqStackT = 16 // stack_t: a clone operation's child's alternate stack
+	reqOps    = 64 // maxReqOps operations of reqOpSize bytes: nr, 6 args
+	reqOpSize = 7 * 8
+	maxReqOps = (pageSize - reqOps) / reqOpSize
 
 	// Offsets in the data page.
 	dataHandlerAction = 0   // struct kernel_sigaction: the stub handler
 	dataEmptySet      = 32  // sigset_t, all zero
 	dataDflAction     = 64  // struct kernel_sigaction, all zero: SIG_DFL
-	dataFprog         = 128 // struct sock_fprog
-	dataFilter        = 256 // struct sock_filter[]
+	dataBaseFprog     = 128 // struct sock_fprog: the stub's filter
+	dataAppFprog      = 144 // struct sock_fprog: application threads' filter
+	dataFilters       = 256 // the two struct sock_filter arrays
 
 	// Offsets in struct ucontext (x86-64): uc_stack (a stack_t) at 16;
 	// uc_mcontext at 40, a struct sigcontext: r8..r15, rdi, rsi, rbp, rbx,
@@ -98,7 +118,6 @@ const (
 
 	sysCloseRange     = 436
 	sysSeccomp        = 317
-	prSetPdeathsig    = 1
 	prSetNoNewPrivs   = 38
 	seccompModeFilter = 1
 	archSetFS         = 0x1002
@@ -109,16 +128,13 @@ const (
 const (
 	// stateNone: a fresh slot.
 	stateNone = 0
-	// stateEvent: the stub thread waits in its handler; the page describes
-	// a signal (ctxSigno...) or the result of a request (ctxReqRet).
+	// stateEvent: the stub thread waits in its handler; the page
+	// describes a signal (ctxSigno...).
 	stateEvent = 1
 	// stateRun: return to the application with the frame's registers.
 	stateRun = 2
-	// stateSyscall: run system call ctxReqNr(ctxReqArgs), post stateEvent.
-	stateSyscall = 3
-	// stateClone: as stateSyscall for clone; the child starts as a stub
-	// thread with context page ctxChildCtx.
-	stateClone = 4
+	// stateExit: the thread exits (exit(0), that thread only).
+	stateExit = 3
 )
 
 // handledSignals are the signals the stub handler reports to the Sentry.
@@ -130,12 +146,18 @@ type stubRegion struct {
 	start uintptr
 	// entry is the stub program (jumped to by a forked child).
 	entry uintptr
-	// [code, codeEnd) is the code the seccomp filter lets make system calls.
+	// [code, codeEnd) is the code the seccomp filters let make system
+	// calls.
 	code, codeEnd uintptr
 }
 
 // ctxArea is the stub address of slot 0.
 func (s *stubRegion) ctxArea() uintptr { return s.start + ctxAreaOff }
+
+// contains reports whether addr lies in the stub region.
+func (s *stubRegion) contains(addr uintptr) bool {
+	return addr >= s.start && addr < s.start+stubSize
+}
 
 var (
 	stubOnce sync.Once
@@ -174,12 +196,12 @@ func (s *stubRegion) init() error {
 	if len(prog) > pageSize {
 		return fmt.Errorf("systrap: stub program too large (%d bytes)", len(prog))
 	}
-	for i := range code {
+	copy(code, prog)
+	for i := len(prog); i < len(code); i++ {
 		code[i] = 0xcc // int3 padding
 	}
-	copy(code, prog)
 	s.entry = addr + uintptr(labels["entry"])
-	s.code = addr
+	s.code = addr + codeStart
 	s.codeEnd = addr + pageSize
 
 	le := binary.LittleEndian
@@ -189,285 +211,298 @@ func (s *stubRegion) init() error {
 	le.PutUint64(data[dataHandlerAction+16:], uint64(addr)+uint64(labels["restorer"]))
 	le.PutUint64(data[dataHandlerAction+24:], ^uint64(0))
 
-	filter := stubFilter(s.code, s.codeEnd)
-	if dataFilter+len(filter)*8 > pageSize {
-		return fmt.Errorf("systrap: seccomp program too large (%d instructions)", len(filter))
+	off := dataFilters
+	for _, f := range []struct {
+		fprog int
+		prog  []sockFilter
+	}{
+		{dataBaseFprog, baseFilter(s.code, s.codeEnd)},
+		{dataAppFprog, appFilter(s.code, s.codeEnd)},
+	} {
+		if off+len(f.prog)*8 > pageSize {
+			return fmt.Errorf("systrap: seccomp programs too large")
+		}
+		le.PutUint16(data[f.fprog:], uint16(len(f.prog)))
+		le.PutUint64(data[f.fprog+8:], uint64(addr)+pageSize+uint64(off))
+		for _, ins := range f.prog {
+			le.PutUint16(data[off:], ins.code)
+			data[off+2] = ins.jt
+			data[off+3] = ins.jf
+			le.PutUint32(data[off+4:], ins.k)
+			off += 8
+		}
 	}
-	for i, f := range filter {
-		off := dataFilter + 8*i
-		le.PutUint16(data[off:], f.code)
-		data[off+2] = f.jt
-		data[off+3] = f.jf
-		le.PutUint32(data[off+4:], f.k)
-	}
-	le.PutUint16(data[dataFprog:], uint16(len(filter)))
-	le.PutUint64(data[dataFprog+8:], uint64(addr)+pageSize+dataFilter)
 
 	if err := unix.Mprotect(code, unix.PROT_READ|unix.PROT_EXEC); err != nil {
 		return fmt.Errorf("systrap: mprotect stub code: %w", err)
 	}
+	if err := unix.Mprotect(data, unix.PROT_READ); err != nil {
+		return fmt.Errorf("systrap: mprotect stub data: %w", err)
+	}
 	return nil
 }
+
+// Registers of the stub program. The mapper (the stub's main thread) keeps
+// its state in registers only: it has no stack and no memory the
+// application could write.
+const (
+	rLastSeq = asm.R12 // mapper: the last request served
+	rPipe    = asm.RBP // mapper: the completion pipe's descriptor
+	rOps     = asm.RBX // mapper: the next operation
+	rCount   = asm.R14 // mapper: operations left
+	rReq     = asm.R15 // mapper: the request page
+	rCtx     = asm.R15 // handler: the thread's context page
+)
 
 // stubProgram assembles the stub code for a region at base, in a process
 // whose pid is sentryPID. It returns the code and its label offsets.
 //
-// A forked child starts at "entry" with every signal blocked, the memory
-// file descriptor in r13 and the context file descriptor in r14 (see
-// forkStub). Throughout the handler and the thread start, r15 holds the
-// thread's context page.
+// A forked child starts at "entry" with every signal blocked, the
+// completion pipe's write end in r12, the memory file in r13 and the
+// context file in r14 (see forkFromFactory).
 func stubProgram(base uintptr, sentryPID uint64) ([]byte, map[string]int) {
 	data := uint64(base) + pageSize
+	reqPage := uint64(base) + reqPageOff
 	ctxArea := uint64(base) + ctxAreaOff
-	a := newAssembler()
-
-	a.label("entry")
-	// prctl(PR_SET_PDEATHSIG, SIGKILL): die with the stub factory thread.
-	a.movImm(rax, unix.SYS_PRCTL)
-	a.movImm(rdi, prSetPdeathsig)
-	a.movImm(rsi, uint64(unix.SIGKILL))
-	a.syscall()
-	// If the Sentry already died we were reparented: exit.
-	a.movImm(rax, unix.SYS_GETPPID)
-	a.syscall()
-	a.movImm(rdi, sentryPID)
-	a.cmpReg(rax, rdi)
-	a.jcc(condNE, "exit")
-
-	// for rbx = 1; rbx != 65; rbx++ { rt_sigaction(rbx, &SIG_DFL, NULL, 8) }
-	a.movImm(rbx, 1)
-	a.label("sigloop")
-	a.movImm(rax, unix.SYS_RT_SIGACTION)
-	a.movReg(rdi, rbx)
-	a.movImm(rsi, data+dataDflAction)
-	a.movImm(rdx, 0)
-	a.movImm(r10, 8)
-	a.syscall()
-	a.inc(rbx)
-	a.movImm(rcx, 65)
-	a.cmpReg(rbx, rcx)
-	a.jcc(condNE, "sigloop")
-
-	for _, sig := range handledSignals {
-		a.movImm(rax, unix.SYS_RT_SIGACTION)
-		a.movImm(rdi, uint64(sig))
-		a.movImm(rsi, data+dataHandlerAction)
-		a.movImm(rdx, 0)
-		a.movImm(r10, 8)
-		a.syscall()
+	a := asm.New()
+	for a.Len() < codeStart {
+		a.Int3()
 	}
 
-	// mmap(ctxArea, ctxAreaLen, RW, MAP_SHARED|MAP_FIXED, r14, 0): the
-	// context pages, shared with the Sentry.
-	a.movImm(rax, unix.SYS_MMAP)
-	a.movImm(rdi, ctxArea)
-	a.movImm(rsi, ctxAreaLen)
-	a.movImm(rdx, unix.PROT_READ|unix.PROT_WRITE)
-	a.movImm(r10, unix.MAP_SHARED|unix.MAP_FIXED)
-	a.movReg(r8, r14)
-	a.movImm(r9, 0)
-	a.syscall()
-	a.movImm(rdi, ctxArea)
-	a.cmpReg(rax, rdi)
-	a.jcc(condNE, "exit")
+	a.Label("entry")
+	a.DieWithParent(sentryPID, "exit")
+	a.ResetSignals(data + dataDflAction)
+	for _, sig := range handledSignals {
+		a.SyscallImm(unix.SYS_RT_SIGACTION, uint64(sig), data+dataHandlerAction, 0, 8)
+	}
 
-	// close_range(0, r13-1, 0) unless r13 == 0; close_range(r13+1, ~0U, 0).
-	a.testReg(r13)
-	a.jcc(condE, "closeabove")
-	a.movImm(rax, sysCloseRange)
-	a.movImm(rdi, 0)
-	a.movReg(rsi, r13)
-	a.dec(rsi)
-	a.movImm(rdx, 0)
-	a.syscall()
-	a.label("closeabove")
-	a.movImm(rax, sysCloseRange)
-	a.movReg(rdi, r13)
-	a.inc(rdi)
-	a.movImm(rsi, 0xffffffff)
-	a.movImm(rdx, 0)
-	a.syscall()
+	// mmap(reqPage, pageSize, PROT_READ, MAP_SHARED|MAP_FIXED, r14, 0) and
+	// mmap(ctxArea, ctxAreaLen, RW, MAP_SHARED|MAP_FIXED, r14, pageSize).
+	for _, m := range []struct{ addr, length, prot, off uint64 }{
+		{reqPage, pageSize, unix.PROT_READ, 0},
+		{ctxArea, ctxAreaLen, unix.PROT_READ | unix.PROT_WRITE, pageSize},
+	} {
+		a.MovReg(asm.R8, asm.R14)
+		a.MovImm(asm.RAX, unix.SYS_MMAP)
+		a.MovImm(asm.RDI, m.addr)
+		a.MovImm(asm.RSI, m.length)
+		a.MovImm(asm.RDX, m.prot)
+		a.MovImm(asm.R10, unix.MAP_SHARED|unix.MAP_FIXED)
+		a.MovImm(asm.R9, m.off)
+		a.Syscall()
+		a.MovImm(asm.RDI, m.addr)
+		a.CmpReg(asm.RAX, asm.RDI)
+		a.Jcc(asm.CondNE, "exit")
+	}
 
-	// munmap(0, base); munmap(base+stubSize, taskSize-(base+stubSize)):
-	// the copy of the Sentry, its stacks and the vDSO disappear.
-	a.movImm(rax, unix.SYS_MUNMAP)
-	a.movImm(rdi, 0)
-	a.movImm(rsi, uint64(base))
-	a.syscall()
-	a.movImm(rax, unix.SYS_MUNMAP)
-	a.movImm(rdi, uint64(base)+stubSize)
-	a.movImm(rsi, taskSize-(uint64(base)+stubSize))
-	a.syscall()
+	// The pipe moves to r13+1: dup3(r12, r13+1, 0) unless it is there.
+	a.MovReg(rPipe, asm.R13)
+	a.Inc(rPipe)
+	a.CmpReg(asm.R12, rPipe)
+	a.Jcc(asm.CondE, "closefds")
+	a.MovImm(asm.RAX, unix.SYS_DUP3)
+	a.MovReg(asm.RDI, asm.R12)
+	a.MovReg(asm.RSI, rPipe)
+	a.MovImm(asm.RDX, 0)
+	a.Syscall()
+	a.CmpReg(asm.RAX, rPipe)
+	a.Jcc(asm.CondNE, "exit")
+
+	// Only the memory file (r13) and the pipe (r13+1) stay open; the copy
+	// of the Sentry's memory goes.
+	a.Label("closefds")
+	a.CloseAllBut(asm.R13, rPipe)
+	a.UnmapAllBut(uint64(base), stubSize, taskSize)
 
 	// prctl(PR_SET_NO_NEW_PRIVS, 1); seccomp(SECCOMP_SET_MODE_FILTER, 0,
-	// &fprog). Every thread cloned later inherits the filter.
-	a.movImm(rax, unix.SYS_PRCTL)
-	a.movImm(rdi, prSetNoNewPrivs)
-	a.movImm(rsi, 1)
-	a.movImm(rdx, 0)
-	a.movImm(r10, 0)
-	a.movImm(r8, 0)
-	a.syscall()
-	a.movImm(rax, sysSeccomp)
-	a.movImm(rdi, seccompModeFilter)
-	a.movImm(rsi, 0)
-	a.movImm(rdx, data+dataFprog)
-	a.syscall()
-	a.testReg(rax)
-	a.jcc(condNE, "exit")
+	// &baseFprog). Every thread cloned later inherits the filter.
+	a.SyscallImm(unix.SYS_PRCTL, prSetNoNewPrivs, 1, 0, 0, 0)
+	a.SyscallImm(sysSeccomp, seccompModeFilter, 0, data+dataBaseFprog)
+	a.TestReg(asm.RAX)
+	a.Jcc(asm.CondNE, "exit")
 
-	// The leader is stub thread 0.
-	a.movImm(r15, ctxArea)
-	a.jmp("threadStart")
+	// The mapper: the main thread serves the Sentry's requests for good,
+	// with every signal blocked. Each request is a list of operations
+	// (system calls) in the request page, run in order up to the first
+	// that fails; its completion is one packet on the pipe, whose length
+	// says how it went: 1 byte for success, 1+errno bytes for a failure.
+	// The bytes are the code page's (read-only): the length is the one
+	// thing the application cannot forge, as the pipe is in no other
+	// thread's descriptor table and nothing the mapper reads is
+	// writable by the application. Its first packet says it is ready.
+	a.MovImm(rReq, reqPage)
+	a.MovImm(rLastSeq, 0)
+	a.MovImm(asm.RAX, 0)
+	a.Jmp("complete")
 
-	// A stub thread starts here with r15 = its context page, whose
-	// ctxStackT the Sentry filled in: sigaltstack(&ctx.stack, NULL);
-	// unblock every signal; tgkill(getpid(), gettid(), interruptSignal).
-	// The handler reports that signal as the thread's first event and
-	// never returns here: the Sentry replaces the frame's registers
-	// before it lets the thread run.
-	a.label("threadStart")
-	a.movImm(rax, unix.SYS_SIGALTSTACK)
-	a.movReg(rdi, r15)
-	a.addImm(rdi, ctxStackT)
-	a.movImm(rsi, 0)
-	a.syscall()
-	a.movImm(rax, unix.SYS_RT_SIGPROCMASK)
-	a.movImm(rdi, unix.SIG_SETMASK)
-	a.movImm(rsi, data+dataEmptySet)
-	a.movImm(rdx, 0)
-	a.movImm(r10, 8)
-	a.syscall()
-	a.movImm(rax, unix.SYS_GETPID)
-	a.syscall()
-	a.movReg(rbx, rax)
-	a.movImm(rax, unix.SYS_GETTID)
-	a.syscall()
-	a.movReg(rsi, rax)
-	a.movReg(rdi, rbx)
-	a.movImm(rdx, uint64(interruptSignal))
-	a.movImm(rax, unix.SYS_TGKILL)
-	a.syscall()
-	a.movImm(rax, unix.SYS_EXIT)
-	a.movImm(rdi, 0)
-	a.syscall()
+	a.Label("mapperWait")
+	a.Load32(asm.RAX, rReq, reqSeq)
+	a.CmpReg32(asm.RAX, rLastSeq)
+	a.Jcc(asm.CondNE, "serve")
+	// futex(&req.seq, FUTEX_WAIT, last, NULL)
+	a.MovImm(asm.RAX, unix.SYS_FUTEX)
+	a.MovReg(asm.RDI, rReq)
+	a.MovImm(asm.RSI, futexWait)
+	a.MovReg(asm.RDX, rLastSeq)
+	a.MovImm(asm.R10, 0)
+	a.Syscall()
+	a.Jmp("mapperWait")
 
-	a.label("exit")
-	a.movImm(rax, unix.SYS_EXIT_GROUP)
-	a.movImm(rdi, 1)
-	a.syscall()
-	a.int3()
+	a.Label("serve")
+	a.MovReg(rLastSeq, asm.RAX)
+	a.Load32(rCount, rReq, reqCount)
+	a.MovReg(rOps, rReq)
+	a.AddImm(rOps, reqOps)
+	a.MovImm(asm.RAX, 0)
+	a.Label("nextOp")
+	a.TestReg(rCount)
+	a.Jcc(asm.CondE, "complete")
+	a.Load(asm.RAX, rOps, 0)
+	for i, r := range []int{asm.RDI, asm.RSI, asm.RDX, asm.R10, asm.R8, asm.R9} {
+		a.Load(r, rOps, int32(8+8*i))
+	}
+	a.MovImm(asm.RCX, unix.SYS_CLONE)
+	a.CmpReg(asm.RAX, asm.RCX)
+	a.Jcc(asm.CondE, "cloneOp")
+	a.Syscall()
+	a.Label("opDone")
+	// An error is a return value in [-4095, -1]: stop there.
+	a.MovImm(asm.RCX, ^uint64(4094)) // -4095
+	a.CmpReg(asm.RAX, asm.RCX)
+	a.Jcc(asm.CondAE, "complete")
+	a.AddImm(rOps, reqOpSize)
+	a.Dec(rCount)
+	a.Jmp("nextOp")
+	a.Label("cloneOp")
+	a.Syscall()
+	a.TestReg(asm.RAX)
+	a.Jcc(asm.CondE, "threadStart")
+	a.Jmp("opDone")
+
+	// complete: write(pipe, code, 1 + errno), where rax is the last
+	// result (0 or positive for success, -errno).
+	a.Label("complete")
+	a.MovImm(asm.RDX, 1)
+	a.MovImm(asm.RCX, ^uint64(4094))
+	a.CmpReg(asm.RAX, asm.RCX)
+	a.Jcc(asm.CondAE, "failed")
+	a.Jmp("write")
+	a.Label("failed")
+	a.MovReg(asm.RDX, asm.RAX)
+	a.Neg(asm.RDX)
+	a.Inc(asm.RDX)
+	a.Label("write")
+	a.MovImm(asm.RAX, unix.SYS_WRITE)
+	a.MovReg(asm.RDI, rPipe)
+	a.MovImm(asm.RSI, uint64(base))
+	a.Syscall()
+	a.Jmp("mapperWait")
+
+	// An application thread starts here, cloned by the mapper (without
+	// CLONE_FILES: its descriptor table is its own copy), with every
+	// signal blocked: sigaltstack(&req.stackT, NULL); close every
+	// descriptor; unblock every signal; install the application filter,
+	// after which the thread can make no system call from the stub code
+	// but those the handler needs; int3, whose SIGTRAP the handler
+	// reports as the thread's first event. The handler never returns
+	// here: the Sentry replaces the frame's registers before it lets the
+	// thread run. Only read-only memory is read on the way.
+	a.Label("threadStart")
+	a.SyscallImm(unix.SYS_SIGALTSTACK, reqPage+reqStackT, 0)
+	a.SyscallImm(sysCloseRange, 0, 0xffffffff, 0)
+	a.SyscallImm(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, data+dataEmptySet, 0, 8)
+	a.SyscallImm(sysSeccomp, seccompModeFilter, 0, data+dataAppFprog)
+	a.TestReg(asm.RAX)
+	a.Jcc(asm.CondNE, "exit")
+	a.Int3()
+	a.Jmp("exitThread")
+
+	a.Label("exit")
+	a.SyscallImm(unix.SYS_EXIT_GROUP, 1)
+	a.Int3()
 
 	// The signal handler (rdi = signo, rsi = siginfo, rdx = ucontext), on
 	// the thread's alternate stack with every signal blocked. It records
 	// where the frame is, posts stateEvent and waits for the Sentry.
-	a.label("handler")
-	a.load(r15, rdx, ucStackSP)
-	a.addImm(r15, -ctxSize)
-	a.store(r15, ctxUcontext, rdx)
-	a.store(r15, ctxSiginfo, rsi)
-	a.store(r15, ctxSigno, rdi)
+	a.Label("handler")
+	a.Load(rCtx, asm.RDX, ucStackSP)
+	a.AddImm(rCtx, -ctxSize)
+	a.Store(rCtx, ctxUcontext, asm.RDX)
+	a.Store(rCtx, ctxSiginfo, asm.RSI)
+	a.Store(rCtx, ctxSigno, asm.RDI)
 
 	// post: state = stateEvent (xchg: a full barrier before the load of
 	// sentrySleeping); FUTEX_WAKE the Sentry if it sleeps.
-	a.label("post")
-	a.movImm(rax, stateEvent)
-	a.xchg32(r15, ctxState, rax)
-	a.load32(rax, r15, ctxSentrySleeping)
-	a.testReg(rax)
-	a.jcc(condE, "wait")
-	a.movImm(rax, unix.SYS_FUTEX)
-	a.movReg(rdi, r15)
-	a.movImm(rsi, futexWake)
-	a.movImm(rdx, 1)
-	a.syscall()
+	a.Label("post")
+	a.MovImm(asm.RAX, stateEvent)
+	a.Xchg32(rCtx, ctxState, asm.RAX)
+	a.Load32(asm.RAX, rCtx, ctxSentrySleeping)
+	a.TestReg(asm.RAX)
+	a.Jcc(asm.CondE, "wait")
+	a.MovImm(asm.RAX, unix.SYS_FUTEX)
+	a.MovReg(asm.RDI, rCtx)
+	a.MovImm(asm.RSI, futexWake)
+	a.MovImm(asm.RDX, 1)
+	a.Syscall()
 
 	// wait: spin ctx.stubSpin times, then sleep, until state != stateEvent.
-	a.label("wait")
-	a.load(rcx, r15, ctxStubSpin)
-	a.label("spin")
-	a.testReg(rcx)
-	a.jcc(condE, "sleep")
-	a.load32(rax, r15, ctxState)
-	a.cmpImm32(rax, stateEvent)
-	a.jcc(condNE, "dispatch")
-	a.pause()
-	a.dec(rcx)
-	a.jmp("spin")
-	a.label("sleep")
-	a.movImm(rax, 1)
-	a.xchg32(r15, ctxStubSleeping, rax)
-	a.load32(rax, r15, ctxState)
-	a.cmpImm32(rax, stateEvent)
-	a.jcc(condNE, "woke")
-	a.movImm(rax, unix.SYS_FUTEX)
-	a.movReg(rdi, r15)
-	a.movImm(rsi, futexWait)
-	a.movImm(rdx, stateEvent)
-	a.movImm(r10, 0)
-	a.syscall()
-	a.jmp("sleep")
-	a.label("woke")
-	a.movImm(rcx, 0)
-	a.xchg32(r15, ctxStubSleeping, rcx)
-	a.label("dispatch")
-	a.cmpImm32(rax, stateRun)
-	a.jcc(condE, "resume")
-	a.cmpImm32(rax, stateSyscall)
-	a.jcc(condE, "request")
-	a.cmpImm32(rax, stateClone)
-	a.jcc(condE, "clone")
-	a.jmp("post") // garbage: report again
+	a.Label("wait")
+	a.Load(asm.RCX, rCtx, ctxStubSpin)
+	a.Label("spin")
+	a.TestReg(asm.RCX)
+	a.Jcc(asm.CondE, "sleep")
+	a.Load32(asm.RAX, rCtx, ctxState)
+	a.CmpImm32(asm.RAX, stateEvent)
+	a.Jcc(asm.CondNE, "dispatch")
+	a.Pause()
+	a.Dec(asm.RCX)
+	a.Jmp("spin")
+	a.Label("sleep")
+	a.MovImm(asm.RAX, 1)
+	a.Xchg32(rCtx, ctxStubSleeping, asm.RAX)
+	a.Load32(asm.RAX, rCtx, ctxState)
+	a.CmpImm32(asm.RAX, stateEvent)
+	a.Jcc(asm.CondNE, "woke")
+	a.MovImm(asm.RAX, unix.SYS_FUTEX)
+	a.MovReg(asm.RDI, rCtx)
+	a.MovImm(asm.RSI, futexWait)
+	a.MovImm(asm.RDX, stateEvent)
+	a.MovImm(asm.R10, 0)
+	a.Syscall()
+	a.Jmp("sleep")
+	a.Label("woke")
+	a.MovImm(asm.RCX, 0)
+	a.Xchg32(rCtx, ctxStubSleeping, asm.RCX)
+	a.Label("dispatch")
+	a.CmpImm32(asm.RAX, stateRun)
+	a.Jcc(asm.CondE, "resume")
+	a.CmpImm32(asm.RAX, stateExit)
+	a.Jcc(asm.CondE, "exitThread")
+	a.Jmp("post") // garbage: report again
 
 	// resume: set the fs base if the Sentry changed it, then return to the
 	// restorer: rt_sigreturn loads the frame the Sentry wrote.
-	a.label("resume")
-	a.load(rsi, r15, ctxFSBase)
-	a.load(rcx, r15, ctxCurFS)
-	a.cmpReg(rsi, rcx)
-	a.jcc(condE, "return")
-	a.store(r15, ctxCurFS, rsi)
-	a.movImm(rdi, archSetFS)
-	a.movImm(rax, unix.SYS_ARCH_PRCTL)
-	a.syscall()
-	a.label("return")
-	a.ret()
+	a.Label("resume")
+	a.Load(asm.RSI, rCtx, ctxFSBase)
+	a.Load(asm.RCX, rCtx, ctxCurFS)
+	a.CmpReg(asm.RSI, asm.RCX)
+	a.Jcc(asm.CondE, "return")
+	a.Store(rCtx, ctxCurFS, asm.RSI)
+	a.MovImm(asm.RDI, archSetFS)
+	a.MovImm(asm.RAX, unix.SYS_ARCH_PRCTL)
+	a.Syscall()
+	a.Label("return")
+	a.Ret()
 
-	// request: ctx.reqRet = syscall(ctx.reqNr, ctx.reqArgs...).
-	a.label("request")
-	loadReq(a)
-	a.syscall()
-	a.store(r15, ctxReqRet, rax)
-	a.jmp("post")
+	a.Label("exitThread")
+	a.SyscallImm(unix.SYS_EXIT, 0)
+	a.Int3()
 
-	// clone: as request; the child (rax = 0) starts as a stub thread on
-	// the context page the Sentry named.
-	a.label("clone")
-	a.load(r14, r15, ctxChildCtx)
-	loadReq(a)
-	a.syscall()
-	a.testReg(rax)
-	a.jcc(condE, "cloneChild")
-	a.store(r15, ctxReqRet, rax)
-	a.jmp("post")
-	a.label("cloneChild")
-	a.movReg(r15, r14)
-	a.jmp("threadStart")
+	a.Label("restorer")
+	a.SyscallImm(unix.SYS_RT_SIGRETURN)
+	a.Int3()
 
-	a.label("restorer")
-	a.movImm(rax, unix.SYS_RT_SIGRETURN)
-	a.syscall()
-	a.int3()
-
-	return a.finish(), a.labels
-}
-
-// loadReq loads the request's system call number and arguments.
-func loadReq(a *assembler) {
-	a.load(rax, r15, ctxReqNr)
-	for i, r := range []int{rdi, rsi, rdx, r10, r8, r9} {
-		a.load(r, r15, ctxReqArgs+int32(8*i))
-	}
+	return a.Finish(), a.Labels
 }
 
 // sockFilter is struct sock_filter.
@@ -477,49 +512,141 @@ type sockFilter struct {
 	k      uint32
 }
 
-// stubSyscalls are the system calls the stub code makes after it installed
-// its filter; any other from the stub code kills the stub.
-var stubSyscalls = []uint32{
-	unix.SYS_RT_SIGRETURN, unix.SYS_FUTEX, unix.SYS_MMAP, unix.SYS_MUNMAP, unix.SYS_CLONE,
-	unix.SYS_EXIT, unix.SYS_EXIT_GROUP, unix.SYS_ARCH_PRCTL, unix.SYS_TGKILL, unix.SYS_GETTID,
-	unix.SYS_GETPID, unix.SYS_RT_SIGPROCMASK, unix.SYS_SIGALTSTACK,
+// Classic BPF opcodes and seccomp values the filters use.
+const (
+	bpfLdW  = 0x20 // BPF_LD|BPF_W|BPF_ABS
+	bpfJeqK = 0x15 // BPF_JMP|BPF_JEQ|BPF_K
+	bpfJgeK = 0x35 // BPF_JMP|BPF_JGE|BPF_K
+	bpfRetK = 0x06 // BPF_RET|BPF_K
+
+	retAllow = 0x7fff0000 // SECCOMP_RET_ALLOW
+	retTrap  = 0x00030000 // SECCOMP_RET_TRAP
+	archOK   = 0xc000003e // AUDIT_ARCH_X86_64
+
+	// Offsets in struct seccomp_data.
+	sdNr     = 0
+	sdArch   = 4
+	sdIPLo   = 8
+	sdIPHi   = 12
+	sdArg0Lo = 16
+	sdArg1Lo = 24
+)
+
+// filterBuilder assembles a classic BPF program with forward jumps to
+// labels.
+type filterBuilder struct {
+	prog   []sockFilter
+	labels map[string]int
+	fixups []filterFixup
 }
 
-// stubFilter returns the stubs' seccomp program: a system call made from
-// [code, codeEnd) is allowed if it is one of stubSyscalls (else the stub is
-// killed); every other system call (the application's) returns
-// SECCOMP_RET_TRAP, which the stub handler turns into a SIGSYS event.
-func stubFilter(code, codeEnd uintptr) []sockFilter {
-	const (
-		ldW    = 0x20 // BPF_LD|BPF_W|BPF_ABS
-		jeqK   = 0x15 // BPF_JMP|BPF_JEQ|BPF_K
-		jgeK   = 0x35 // BPF_JMP|BPF_JGE|BPF_K
-		retK   = 0x06 // BPF_RET|BPF_K
-		allow  = 0x7fff0000
-		trap   = 0x00030000
-		kill   = 0x80000000 // SECCOMP_RET_KILL_PROCESS
-		archOK = 0xc000003e // AUDIT_ARCH_X86_64
-	)
-	n := len(stubSyscalls)
-	// Layout: 0 ld arch; 1 jeq; 2 ld ip_hi; 3 jeq; 4 ld ip_lo; 5 jge lo;
-	// 6 jge hi; 7 ld nr; 8..8+n-1 jeq nr; 8+n ret kill; 9+n ret allow;
-	// 10+n ret trap.
-	killAt, allowAt, trapAt := 8+n, 9+n, 10+n
-	to := func(from, target int) uint8 { return uint8(target - from - 1) }
-	f := []sockFilter{
-		{ldW, 0, 0, 4},
-		{jeqK, 0, to(1, trapAt), archOK},
-		{ldW, 0, 0, 12},
-		{jeqK, 0, to(3, trapAt), uint32(uint64(code) >> 32)},
-		{ldW, 0, 0, 8},
-		{jgeK, 0, to(5, trapAt), uint32(code)},
-		{jgeK, to(6, trapAt), 0, uint32(codeEnd)},
-		{ldW, 0, 0, 0},
+type filterFixup struct {
+	at     int
+	jt, jf string
+}
+
+func (b *filterBuilder) label(name string) { b.labels[name] = len(b.prog) }
+
+func (b *filterBuilder) ld(off uint32) { b.prog = append(b.prog, sockFilter{bpfLdW, 0, 0, off}) }
+
+func (b *filterBuilder) ret(v uint32) { b.prog = append(b.prog, sockFilter{bpfRetK, 0, 0, v}) }
+
+// jump appends a conditional jump to jt if true, jf if false; "" falls
+// through.
+func (b *filterBuilder) jump(op uint16, k uint32, jt, jf string) {
+	b.fixups = append(b.fixups, filterFixup{len(b.prog), jt, jf})
+	b.prog = append(b.prog, sockFilter{op, 0, 0, k})
+}
+
+func (b *filterBuilder) finish() []sockFilter {
+	for _, f := range b.fixups {
+		for _, j := range []struct {
+			label string
+			field *uint8
+		}{{f.jt, &b.prog[f.at].jt}, {f.jf, &b.prog[f.at].jf}} {
+			if j.label == "" {
+				continue
+			}
+			target, ok := b.labels[j.label]
+			if !ok || target <= f.at || target-f.at-1 > 255 {
+				panic("systrap: bad filter jump to " + j.label)
+			}
+			*j.field = uint8(target - f.at - 1)
+		}
 	}
-	for i, nr := range stubSyscalls {
-		f = append(f, sockFilter{jeqK, to(8+i, allowAt), 0, nr})
+	return b.prog
+}
+
+// fromStub emits the common head of both filters: non-x86-64 system calls
+// (int 0x80, a 32-bit code segment) and calls made outside [code, codeEnd)
+// go to "trap"; calls from the stub code fall through with the system
+// call number loaded.
+func (b *filterBuilder) fromStub(code, codeEnd uintptr) {
+	b.ld(sdArch)
+	b.jump(bpfJeqK, archOK, "", "trap")
+	b.ld(sdIPHi)
+	b.jump(bpfJeqK, uint32(uint64(code)>>32), "", "trap")
+	b.ld(sdIPLo)
+	b.jump(bpfJgeK, uint32(code), "", "trap")
+	b.jump(bpfJgeK, uint32(codeEnd), "trap", "")
+	b.ld(sdNr)
+}
+
+// baseSyscalls are the system calls the stub code makes after the stub
+// installed its filter: the mapper's (its operations, futex, write), a new
+// thread's until it has its own filter, and the handler's.
+var baseSyscalls = []uint32{
+	unix.SYS_MMAP, unix.SYS_MUNMAP, unix.SYS_CLONE, unix.SYS_WRITE, unix.SYS_FUTEX,
+	unix.SYS_SIGALTSTACK, sysCloseRange, unix.SYS_RT_SIGPROCMASK, sysSeccomp,
+	unix.SYS_RT_SIGRETURN, unix.SYS_ARCH_PRCTL, unix.SYS_EXIT, unix.SYS_EXIT_GROUP,
+}
+
+// baseFilter returns the filter the stub installs for all its threads: a
+// system call from the stub code is allowed if it is one of baseSyscalls;
+// every other system call traps (SECCOMP_RET_TRAP), which the handler
+// reports as a SIGSYS event. (The mapper has every signal blocked: a trap
+// there kills the stub.)
+func baseFilter(code, codeEnd uintptr) []sockFilter {
+	b := &filterBuilder{labels: make(map[string]int)}
+	b.fromStub(code, codeEnd)
+	for _, nr := range baseSyscalls {
+		b.jump(bpfJeqK, nr, "allow", "")
 	}
-	f = append(f, sockFilter{retK, 0, 0, kill}, sockFilter{retK, 0, 0, allow}, sockFilter{retK, 0, 0, trap})
-	_ = killAt
-	return f
+	b.jump(bpfJeqK, 0, "trap", "trap")
+	b.label("allow")
+	b.ret(retAllow)
+	b.label("trap")
+	b.ret(retTrap)
+	return b.finish()
+}
+
+// appFilter returns the filter every application thread adds to its own
+// (filters are per thread, and a system call gets the strictest answer of
+// all of a thread's filters). From the stub code it allows only what the
+// handler needs: rt_sigreturn, futex FUTEX_WAIT and FUTEX_WAKE (the hand-off
+// on the context page), arch_prctl(ARCH_SET_FS) and exit (one thread).
+// Everything else traps, from anywhere: an application that jumps into the
+// stub code gets a SIGSYS event at a stub address, which the Sentry turns
+// into the SIGSEGV of a jump outside its address space. None of the allowed
+// calls touches memory mappings, descriptors (the thread has none) or
+// another thread.
+func appFilter(code, codeEnd uintptr) []sockFilter {
+	b := &filterBuilder{labels: make(map[string]int)}
+	b.fromStub(code, codeEnd)
+	b.jump(bpfJeqK, unix.SYS_RT_SIGRETURN, "allow", "")
+	b.jump(bpfJeqK, unix.SYS_EXIT, "allow", "")
+	b.jump(bpfJeqK, unix.SYS_FUTEX, "futex", "")
+	b.jump(bpfJeqK, unix.SYS_ARCH_PRCTL, "archPrctl", "trap")
+	b.label("futex")
+	b.ld(sdArg1Lo)
+	b.jump(bpfJeqK, futexWait, "allow", "")
+	b.jump(bpfJeqK, futexWake, "allow", "trap")
+	b.label("archPrctl")
+	b.ld(sdArg0Lo)
+	b.jump(bpfJeqK, archSetFS, "allow", "trap")
+	b.label("allow")
+	b.ret(retAllow)
+	b.label("trap")
+	b.ret(retTrap)
+	return b.finish()
 }

@@ -3,6 +3,10 @@
 package systrap
 
 import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -13,36 +17,6 @@ import (
 // Thin wrappers over the host system calls and instructions the platform
 // uses.
 
-// forkStub is implemented in fork_amd64.s.
-//
-//go:noescape
-func forkStub(entry, memfd, ctxfd uintptr, mask, old *uint64) (pid uintptr)
-
-// cpuRelax executes one PAUSE.
-func cpuRelax()
-
-// pauseLoop executes n PAUSEs (n > 0); used to calibrate the stub's spin.
-func pauseLoop(n uint64)
-
-// rdtscpCPU returns the CPU the calling thread runs on (RDTSCP), without a
-// system call.
-func rdtscpCPU() uint32
-
-// hasRDTSCP reports whether the CPU has RDTSCP.
-func hasRDTSCP() bool
-
-var useRDTSCP = hasRDTSCP()
-
-// currentCPU returns the CPU the calling thread runs on.
-func currentCPU() int {
-	if useRDTSCP {
-		return int(rdtscpCPU())
-	}
-	var cpu uint32
-	unix.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&cpu)), 0, 0)
-	return int(cpu)
-}
-
 const (
 	futexWait = 0 // FUTEX_WAIT, not private: the word is shared with the stub
 	futexWake = 1 // FUTEX_WAKE
@@ -50,6 +24,7 @@ const (
 	// interruptSignal is the host signal Interrupt sends a stub thread.
 	interruptSignal = unix.SIGUSR2
 	siTkill         = -6 // SI_TKILL
+	segvMapErr      = 1  // SEGV_MAPERR
 )
 
 // futexWaitTimeout waits while *w == val, for at most d. It returns
@@ -93,4 +68,23 @@ func exited(pid int) bool {
 // setAffinity pins tid to the CPUs in set.
 func setAffinity(tid int, set *unix.CPUSet) error {
 	return unix.SchedSetaffinity(tid, set)
+}
+
+// signalBlocked reports whether thread tid of process pid blocks sig, from
+// the SigBlk line of its /proc status.
+func signalBlocked(pid, tid int, sig unix.Signal) (bool, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(tid) + "/status")
+	if err != nil {
+		return false, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "SigBlk:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			if err != nil {
+				return false, fmt.Errorf("systrap: SigBlk of %d: %w", tid, err)
+			}
+			return mask&(1<<(uint(sig)-1)) != 0, nil
+		}
+	}
+	return false, fmt.Errorf("systrap: no SigBlk for thread %d", tid)
 }

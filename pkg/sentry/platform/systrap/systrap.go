@@ -2,9 +2,9 @@
 
 // Package systrap implements platform.Platform with seccomp traps and
 // shared memory: every application address space is a stub process, forked
-// from the Sentry, whose threads run application code under a seccomp
-// filter that answers each system call made outside the stub's own code
-// with SECCOMP_RET_TRAP. The stub's signal handler reports the SIGSYS (and
+// from the Sentry, whose application threads run under seccomp filters that
+// answer each system call made outside the stub's own code with
+// SECCOMP_RET_TRAP. The stub's signal handler reports the SIGSYS (and
 // SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP) to the Sentry through a context
 // page shared by the stub thread and the Sentry, and returns to the
 // application with the registers the Sentry wrote. No ptrace at all: not
@@ -14,24 +14,61 @@
 //
 // At the first New, the platform maps the stub region at a fixed address
 // above MaxUserAddress and writes the stub program into it (stub_amd64.go,
-// assembled by asm_amd64.go). A locked "stub factory" thread forks stubs
-// with a raw clone (fork_amd64.s), handing the child the memory file and
-// the address space's context file (a memfd of its own, which the Sentry
-// maps too). The child, running only stub code: asks for SIGKILL when the
-// factory thread dies; resets every signal disposition and installs the
-// stub handler for the trapped signals (on an alternate stack, every signal
-// blocked); maps the context file over the region's context area; closes
-// every descriptor but the memory file; unmaps everything outside the stub
-// region; installs the seccomp filter (stubFilter: system calls from the
-// stub code page are allowed if they are among the dozen the stub makes,
-// any other from there kills the stub, everything else traps); and raises
-// the interrupt signal on itself, which makes the handler post its first
-// event: the Sentry's sign that the stub is ready.
+// assembled with the internal asm package); the code and data pages are
+// read-only from then on. A locked "stub factory" thread forks stubs with
+// a raw clone (stubproc.Fork), handing the child the memory file, the
+// address space's context file (a memfd of its own, which the Sentry maps
+// too) and the write end of a completion pipe. The child, running only
+// stub code: asks for SIGKILL when the factory thread dies; resets every
+// signal disposition and installs the stub handler for the trapped signals
+// (on an alternate stack, every signal blocked); maps the context file's
+// first page read-only as the request page and the rest over the region's
+// context area; keeps only the memory file and the pipe open; unmaps
+// everything outside the stub region; installs the base seccomp filter;
+// and becomes the mapper.
+//
+// # Who may do what
+//
+// A stub has two kinds of threads, and seccomp filters are per thread:
+//
+//   - The mapper (the main thread) runs nothing but stub code, with every
+//     signal blocked, no stack, and its state in registers. It reads
+//     requests (lists of system calls: mmap and munmap for MapFile and
+//     Unmap, clone for new threads) from the request page, which the
+//     application cannot write, runs them and reports each completion as
+//     one packet on the pipe, whose length (1, or 1+errno) is its result.
+//     Only the mapper's descriptor table holds the pipe and the memory
+//     file, and nothing it reads is writable by the application, so the
+//     application can neither make it do anything nor forge its answers.
+//   - Application threads, cloned by the mapper without CLONE_FILES, close
+//     every descriptor they inherited and add a second filter before they
+//     run application code: from the stub code it allows rt_sigreturn,
+//     futex (FUTEX_WAIT and FUTEX_WAKE), arch_prctl(ARCH_SET_FS) and exit,
+//     and nothing else; everything else traps, from anywhere. A thread's
+//     system call gets the strictest answer of all its filters, so an
+//     application that jumps into the stub code can make those four calls,
+//     which act on its own thread only, and nothing else: no mapping, no
+//     descriptor, no signal to another thread. The Sentry reports a trap
+//     from the stub code as the SIGSEGV of a jump to an unmapped address.
+//
+// The context pages and signal stacks must be writable by the application
+// (the kernel writes the signal frame there), so everything the Sentry
+// reads from them is untrusted input: frame and siginfo positions are
+// checked against the slot, the FP state is sanitized before rt_sigreturn
+// loads it, segment registers and flags are the kernel's to validate
+// (rt_sigreturn forces user selectors and masks rflags), events that are
+// not well formed are not reported, and a Switch returns whenever an
+// interrupt is pending. An application that breaks the hand-off (it blocks
+// the interrupt signal with an rt_sigreturn of its own, moves its signal
+// stack, or keeps a thread from exiting) gets its stub killed when the
+// Sentry notices (ignoresInterrupt, exitDeadline): the task then dies
+// with SIGKILL, as after any stub death. 32-bit system calls (int 0x80)
+// trap with a foreign audit arch and are reported as SIGSYS.
 //
 // # The context page and the signal frame
 //
-// Each stub thread has a slot in the context area: its context page (state
-// word, futex flags, request fields) followed by its alternate signal
+// Each application thread has a slot in the context area: its context
+// page (state word, futex flags, fs base) followed by its alternate signal
 // stack. Because the handler runs on that stack, the kernel's signal frame
 // (ucontext: every general register, err/trapno/cr2 of a fault, and the
 // XSAVE area) is in memory the Sentry maps. The handler only records where
@@ -42,25 +79,22 @@
 // thread. The fs base is not in the frame: the Sentry puts it in the page
 // and the handler calls arch_prctl when it changed.
 //
-// A thread state word drives everything: the stub thread writes stateEvent
-// (a signal is described, or a request is done); the Sentry writes stateRun
-// (return to the application), stateSyscall (run this system call: mmap
-// and munmap for MapFile and Unmap, exit for Context.Release) or stateClone
-// (clone a new stub thread, see below).
+// A thread state word drives the hand-off: the stub thread writes
+// stateEvent (a signal is described); the Sentry writes stateRun (return
+// to the application) or stateExit (Context.Release).
 //
 // # Threads
 //
-// The leader (the forked process's main thread, slot 0) runs no
-// application code: it serves clone requests and MapFile/Unmap calls from
-// Sentry threads that have no idle stub thread of their own in the address
-// space. Every Context gets its own stub thread in each address space it
-// switches to, cloned by the leader (CLONE_VM|CLONE_THREAD|... and
+// Every Context gets its own application thread in each address space it
+// switches to, cloned by the mapper (CLONE_VM|CLONE_THREAD|... and
 // CLONE_CHILD_SETTID/CLEARTID on the thread's tid word); the child sets its
-// alternate stack, unblocks signals and raises its first event. A Sentry
-// thread's MapFile/Unmap run in its own idle stub thread (no hand-off to the
-// leader, which may sleep on another CPU). Context.Release makes its stub
-// threads exit(0) (and waits for the tid word to clear); AddressSpace.Release
-// kills and reaps the process.
+// alternate stack, closes its descriptors, unblocks signals, installs its
+// filter and executes int3, whose SIGTRAP is its first event. Its tid is
+// read from /proc (the tid word is writable by the application). The
+// mapper is pinned to the CPU of the Sentry thread that sends it a request,
+// so that the wake and the completion are same-CPU wakes.
+// Context.Release makes its stub threads exit(0) (and waits for the tid
+// word to clear); AddressSpace.Release kills and reaps the process.
 //
 // Interrupt sends the stub thread the interrupt signal (SIGUSR2) with
 // tgkill: a thread running application code traps at once and its handler
@@ -110,15 +144,9 @@
 //
 // # Known gaps
 //
-// The context page and the alternate stack are writable by the
-// application (they must be, for the kernel to write the frame), and an
-// application that jumps into the stub code page can make the dozen
-// system calls the filter allows from there (mmap of the memory file
-// included). A stack pointer aimed into the stub region makes the frame
-// land where the application chose, in its own address space. Filters the
-// Sentry itself installs are inherited by stubs and can outrank
-// SECCOMP_RET_TRAP (RUNSC_SECCOMP). Application writes to fs with WRFSBASE
-// are not seen by the Sentry.
+// Filters the Sentry itself installs are inherited by stubs and can
+// outrank SECCOMP_RET_TRAP (RUNSC_SECCOMP). Application writes to fs with
+// WRFSBASE are not seen by the Sentry.
 package systrap
 
 import (
@@ -129,7 +157,7 @@ import (
 	"sync/atomic"
 
 	"bufferzone.dev/pkg/sentry/platform"
-	"golang.org/x/sys/unix"
+	"bufferzone.dev/pkg/sentry/platform/internal/stubproc"
 )
 
 // ErrReleased is returned for operations on a released address space.
@@ -140,7 +168,7 @@ type Platform struct {
 	memfd int
 	stub  *stubRegion
 
-	// requests counts requests (mmap, munmap, clone, exit) run by stubs.
+	// requests counts requests (mmap, munmap, clone) run by mappers.
 	requests atomic.Uint64
 	// repins counts stub thread affinity changes.
 	repins atomic.Uint64
@@ -196,8 +224,8 @@ func (p *Platform) NewContext() (platform.Context, error) {
 // stubs die exactly when the Sentry does.
 
 type forkRequest struct {
-	memfd, ctxfd int
-	reply        chan forkReply
+	pipe, memfd, ctxfd int
+	reply              chan forkReply
 }
 
 type forkReply struct {
@@ -224,20 +252,19 @@ func startFactory() {
 func factoryLoop(reqs chan forkRequest) {
 	runtime.LockOSThread() // never unlocked: the thread must live forever
 	for req := range reqs {
-		all := ^uint64(0)
-		var old uint64
-		r := int(forkStub(stub.entry, uintptr(req.memfd), uintptr(req.ctxfd), &all, &old))
-		if r < 0 {
-			req.reply <- forkReply{0, fmt.Errorf("systrap: fork stub: %w", unix.Errno(-r))}
-			continue
+		pid, err := stubproc.Fork(stub.entry, uintptr(req.pipe), uintptr(req.memfd), uintptr(req.ctxfd))
+		if err != nil {
+			err = fmt.Errorf("systrap: %w", err)
 		}
-		req.reply <- forkReply{r, nil}
+		req.reply <- forkReply{pid, err}
 	}
 }
 
-func forkFromFactory(memfd, ctxfd int) (int, error) {
+// forkFromFactory forks a stub that starts with the completion pipe's
+// write end, the memory file and the context file (see stubProgram).
+func forkFromFactory(pipe, memfd, ctxfd int) (int, error) {
 	reply := make(chan forkReply, 1)
-	factoryReqs <- forkRequest{memfd, ctxfd, reply}
+	factoryReqs <- forkRequest{pipe, memfd, ctxfd, reply}
 	r := <-reply
 	return r.pid, r.err
 }

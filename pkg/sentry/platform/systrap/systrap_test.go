@@ -516,8 +516,13 @@ func TestStubIsClean(t *testing.T) {
 		}
 	}
 	fds, _ := os.ReadDir("/proc/" + strconv.Itoa(a.as.pid) + "/fd")
-	if len(fds) != 1 {
-		t.Errorf("stub has %d descriptors, want 1 (the memory file)", len(fds))
+	if len(fds) != 2 {
+		t.Errorf("the mapper has %d descriptors, want 2 (the memory file and the pipe)", len(fds))
+	}
+	th := a.ctx.threads[a.as]
+	fds, err = os.ReadDir("/proc/" + strconv.Itoa(a.as.pid) + "/task/" + strconv.Itoa(th.tid) + "/fd")
+	if err != nil || len(fds) != 0 {
+		t.Errorf("the application thread has descriptors %v (%v), want none", fds, err)
 	}
 	status, _ := os.ReadFile("/proc/" + strconv.Itoa(a.as.pid) + "/status")
 	if !strings.Contains(string(status), "Seccomp:\t2") {
@@ -531,8 +536,6 @@ func fmtSscanf(rng string, lo *uint64) (int, error) {
 	return 1, err
 }
 
-// TestStubSyscallFromApp: the application jumping to a syscall in the stub
-// code with a disallowed number kills the stub rather than run it.
 func TestBadInputOwnGarbageStack(t *testing.T) {
 	// mov rsp, -1... is not needed: the handler runs on its own stack.
 	a := newTestApp(t, cat([]byte{0x48, 0x31, 0xe4}, opSyscall)) // xor rsp, rsp; syscall
