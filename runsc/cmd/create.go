@@ -85,12 +85,19 @@ func createContainer(conf *config.Config, id, bundle, pidFile string, detach boo
 	if topts.force {
 		spec.Process.Terminal = true
 	}
+	if err := container.ValidateID(id); err != nil {
+		return nil, err
+	}
+	cg, err := sandboxCgroup(conf, id, spec)
+	if err != nil {
+		return nil, err
+	}
 	store := storeFor(conf)
 	owner := ""
 	if u, err := user.Current(); err == nil {
 		owner = u.Username
 	}
-	ctr, err := store.Create(container.State{ID: id, Bundle: bundle, Created: time.Now().UTC(), Owner: owner, Spec: spec})
+	ctr, err := store.Create(container.State{ID: id, Bundle: bundle, Created: time.Now().UTC(), Owner: owner, Spec: spec, Cgroup: cg})
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +116,16 @@ func createContainer(conf *config.Config, id, bundle, pidFile string, detach boo
 			ctr.Destroy()
 		}
 	}()
+	if cg != nil {
+		if err := cg.Create(); err != nil {
+			return nil, err
+		}
+		if spec.Linux != nil {
+			if err := cg.Apply(spec.Linux.Resources); err != nil {
+				return nil, err
+			}
+		}
+	}
 	ctl, err := sandbox.Listen(ctr.ControlSocket())
 	if err != nil {
 		return nil, err
@@ -142,6 +159,7 @@ func createContainer(conf *config.Config, id, bundle, pidFile string, detach boo
 		ExitFile:    exitFile,
 		Detach:      detach,
 		Isolate:     isolateSandbox(),
+		Cgroup:      cg,
 	})
 	// Only the Sentry may hold the listening socket: if it dies, clients
 	// (the readiness check below) must see the socket closed, not hang.

@@ -27,6 +27,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"bufferzone.dev/runsc/cgroup"
 )
 
 // File names inside a container's directory.
@@ -45,6 +47,9 @@ const (
 	Created  = specs.StateCreated
 	Running  = specs.StateRunning
 	Stopped  = specs.StateStopped
+	// Paused is a running container whose processes are frozen (runsc
+	// pause). The runtime spec leaves it out; runc reports it so.
+	Paused specs.ContainerState = "paused"
 )
 
 // ErrNotExist is returned for a container ID with no state.
@@ -146,8 +151,13 @@ type State struct {
 	// Owner is the user that created the container.
 	Owner string `json:"owner"`
 	// Spec is the bundle's configuration as read at create time; delete
-	// runs its poststop hooks.
+	// runs its poststop hooks. runsc update keeps its linux.resources
+	// current.
 	Spec *specs.Spec `json:"spec"`
+	// Cgroup is the sandbox's cgroup, nil without one (--ignore-cgroups,
+	// or rootless with no limits). It is recorded before any of its
+	// directories is made, so Destroy removes whatever exists of it.
+	Cgroup *cgroup.Cgroup `json:"cgroup,omitempty"`
 }
 
 // Store is the --root directory.
@@ -261,7 +271,7 @@ func (c *Container) Save() error {
 // the sandbox lives, stopped once it has exited.
 func (c *Container) Status() specs.ContainerState {
 	switch c.State.Status {
-	case Created, Running:
+	case Created, Running, Paused:
 		if c.Sandbox.Alive() {
 			return c.State.Status
 		}
@@ -307,17 +317,28 @@ func (c *Container) ExitStatus() (int, bool) {
 	return n, true
 }
 
-// Destroy kills what is left of the container's sandbox processes and
-// removes its state directory.
+// Destroy kills what is left of the container's sandbox processes,
+// removes its cgroup and then its state directory.
 func (c *Container) Destroy() error {
 	for _, p := range []Proc{c.Sandbox, c.Gofer} {
 		if err := p.Kill(syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 			return fmt.Errorf("killing pid %d: %w", p.PID, err)
 		}
 	}
+	if c.Cgroup != nil && c.Cgroup.Frozen() {
+		// Frozen tasks (v1) act on SIGKILL only once thawed.
+		if err := c.Cgroup.Thaw(); err != nil {
+			return fmt.Errorf("thawing the cgroup: %w", err)
+		}
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for (c.Sandbox.Alive() || c.Gofer.Alive()) && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
+	}
+	if c.Cgroup != nil {
+		if err := c.Cgroup.Destroy(); err != nil {
+			return err
+		}
 	}
 	if err := os.RemoveAll(c.Dir()); err != nil {
 		return fmt.Errorf("removing container state: %w", err)

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"bufferzone.dev/runsc/boot"
+	"bufferzone.dev/runsc/cgroup"
 )
 
 // Options describe a sandbox to start.
@@ -50,6 +51,10 @@ type Options struct {
 	// namespaces (see IsolationCloneFlags and Confine) and confines the
 	// Gofer likewise (GoferCloneFlags, ConfineGofer).
 	Isolate bool
+	// Cgroup, if set, is the created cgroup both processes are put in.
+	// The Sentry joins it before it reads its spec, so that every stub
+	// process it forks is born in it.
+	Cgroup *cgroup.Cgroup
 }
 
 // Sandbox is a started Gofer and Sentry.
@@ -114,6 +119,10 @@ func Start(o Options) (*Sandbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting the gofer: %w", err)
 	}
+	if err := o.joinCgroup(gofer); err != nil {
+		killWait(gofer)
+		return nil, err
+	}
 
 	specR, specW, err := os.Pipe()
 	if err != nil {
@@ -155,12 +164,28 @@ func Start(o Options) (*Sandbox, error) {
 		killWait(gofer)
 		return nil, fmt.Errorf("starting the sentry: %w", err)
 	}
+	if err := o.joinCgroup(sentry); err != nil {
+		killWait(sentry)
+		killWait(gofer)
+		return nil, err
+	}
 	if err := json.NewEncoder(specW).Encode(spec); err != nil {
 		killWait(sentry)
 		killWait(gofer)
 		return nil, fmt.Errorf("sending the spec to the sentry: %w", err)
 	}
 	return &Sandbox{Gofer: gofer, Sentry: sentry}, nil
+}
+
+// joinCgroup puts a started child in o.Cgroup, if any.
+func (o *Options) joinCgroup(c *exec.Cmd) error {
+	if o.Cgroup == nil {
+		return nil
+	}
+	if err := o.Cgroup.Add(c.Process.Pid); err != nil {
+		return fmt.Errorf("joining the cgroup: %w", err)
+	}
+	return nil
 }
 
 // Kill kills both processes and waits for them.

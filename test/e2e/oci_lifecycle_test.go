@@ -1,0 +1,355 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// The OCI runtime as engines drive it beyond the basic lifecycle: the
+// global flags containerd and Docker pass, cgroup limits, pause/resume,
+// events and update.
+
+// engineFlags are the global flags containerd's and Docker's runc shim
+// put before every command.
+func engineFlags(log string) []string {
+	return []string{"--log", log, "--log-format", "json", "--debug", "--systemd-cgroup"}
+}
+
+// createWithOutput creates container id with its stdout and stderr going
+// to a file, whose path it returns.
+func (e *ociEnv) createWithOutput(id string, global ...string) string {
+	e.t.Helper()
+	out := filepath.Join(e.t.TempDir(), id+".out")
+	f, err := os.Create(out)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := e.cmd(ctx, append(global, "create", "--bundle", e.bundle, id)...)
+	c.Stdout, c.Stderr = f, f
+	if err := c.Run(); err != nil {
+		data, _ := os.ReadFile(out)
+		e.t.Fatalf("create %s: %v: %s", id, err, data)
+	}
+	return out
+}
+
+func TestOCIGlobalFlags(t *testing.T) {
+	e := newOCIEnv(t, "/bin/sleep", "1000")
+	log := filepath.Join(t.TempDir(), "log.json")
+	g := engineFlags(log)
+	// A cgroupsPath in systemd's form, as Docker passes with
+	// --systemd-cgroup.
+	e.editSpec(func(s *specs.Spec) { s.Linux.CgroupsPath = "runsc-e2e.slice:test:g1" })
+	e.createWithOutput("g1", g...)
+	e.mustRun(append(g, "start", "g1")...)
+	if out := e.mustRun(append(g, "exec", "g1", "/bin/echo", "hi")...); out != "hi\n" {
+		t.Errorf("exec: %q", out)
+	}
+	e.mustRun(append(g, "ps", "--format", "json", "g1")...)
+	if st := e.state("g1"); st.Status != specs.StateRunning {
+		t.Errorf("status %s", st.Status)
+	}
+	sandboxPID := e.state("g1").Pid
+	if p := cgroupOf(t, sandboxPID, "pids"); !strings.HasSuffix(p, "/runsc-e2e.slice/test-g1.scope") {
+		t.Errorf("sandbox's cgroup with --systemd-cgroup is %q, want .../runsc-e2e.slice/test-g1.scope", p)
+	}
+	e.mustRun(append(g, "kill", "g1", "9")...)
+	e.waitStatus("g1", specs.StateStopped)
+	e.mustRun(append(g, "delete", "--force", "g1")...)
+	if _, err := os.Stat("/sys/fs/cgroup/pids/runsc-e2e.slice"); err == nil {
+		t.Errorf("the slice's cgroup was left behind")
+	}
+
+	// A failing command: one line on stderr, and the same error as JSON
+	// in the log, where the shim looks for it.
+	out, code := e.run(append(g, "start", "nonexistent")...)
+	if code == 0 || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Errorf("start of a missing container: exit %d, %q", code, out)
+	}
+	data, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	var last struct{ Level, Msg, Time string }
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last.Level != "error" || !strings.Contains(last.Msg, "nonexistent") {
+		t.Errorf("last log line %q: %+v, %v", lines[len(lines)-1], last, err)
+	}
+	// --debug logged each command.
+	if !strings.Contains(string(data), `"level":"debug","msg":"runsc --root=`+e.root+` --log `+log) || !strings.Contains(string(data), `--systemd-cgroup create --bundle`) {
+		t.Errorf("--debug did not log the commands: %s", data)
+	}
+}
+
+func TestOCIVersions(t *testing.T) {
+	e := newOCIEnv(t, "/bin/true")
+	for _, v := range []string{"1.0.0", "1.0.2-dev", "1.1.0", "1.2.0", "1.3.0"} {
+		e.editSpec(func(s *specs.Spec) { s.Version = v })
+		if out, code := e.run("run", "--bundle", e.bundle, "v"); code != 0 {
+			t.Errorf("ociVersion %s: exit %d: %s", v, code, out)
+		}
+	}
+	for _, v := range []string{"2.0.0", "1.x", "0.9.0", ""} {
+		e.editSpec(func(s *specs.Spec) { s.Version = v })
+		out, code := e.run("run", "--bundle", e.bundle, "v")
+		if code == 0 || strings.Count(strings.TrimSpace(out), "\n") != 0 || !strings.Contains(out, "ociVersion") {
+			t.Errorf("ociVersion %q: exit %d, %q; want one line about ociVersion", v, code, out)
+		}
+		if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
+			t.Errorf("ociVersion %q: state left behind: %v", v, ents)
+		}
+	}
+}
+
+// cgroupOf returns process pid's cgroup path in the hierarchy holding
+// controller (v1), or its v2 path if no v1 hierarchy has it.
+func cgroupOf(t *testing.T, pid int, controller string) string {
+	t.Helper()
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	v2 := ""
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		parts := strings.SplitN(sc.Text(), ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if parts[1] == "" {
+			v2 = parts[2]
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			if c == controller {
+				return parts[2]
+			}
+		}
+	}
+	return v2
+}
+
+// cgroupDir returns the directory of process pid's cgroup for controller,
+// skipping the test when that controller is not mounted.
+func cgroupDir(t *testing.T, pid int, controller string) string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cgroupOf(t, pid, controller)
+	for _, line := range strings.Split(string(data), "\n") {
+		_, right, ok := strings.Cut(line, " - ")
+		lf, rf := strings.Fields(line), strings.Fields(right)
+		if !ok || len(lf) < 5 || len(rf) < 3 {
+			continue
+		}
+		switch rf[0] {
+		case "cgroup":
+			for _, o := range strings.Split(rf[2], ",") {
+				if o == controller {
+					return filepath.Join(lf[4], p)
+				}
+			}
+		case "cgroup2":
+			if ctrls, err := os.ReadFile(filepath.Join(lf[4], "cgroup.controllers")); err == nil && strings.Contains(string(ctrls), controller) {
+				return filepath.Join(lf[4], p)
+			}
+		}
+	}
+	t.Skipf("no %s cgroup controller mounted", controller)
+	return ""
+}
+
+// readCgroupFile reads one value from a cgroup file; for a keyed file
+// ("key value" lines) give key.
+func readCgroupFile(t *testing.T, dir, file, key string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key == "" {
+		return strings.TrimSpace(string(data))
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, " "); ok && k == key {
+			return v
+		}
+	}
+	t.Fatalf("%s has no %s: %q", file, key, data)
+	return ""
+}
+
+// firstFile returns the first of names that exists in dir (v1 and v2
+// name the same knob differently).
+func firstFile(dir string, names ...string) string {
+	for _, n := range names {
+		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+			return n
+		}
+	}
+	return names[0]
+}
+
+// ociRoot skips tests that need root: cgroups and isolation.
+func ociRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+}
+
+// runToEnd creates and starts id, waits until it stops, and returns its
+// output and the directory of its cgroup for controller (still there:
+// the container is not deleted).
+func (e *ociEnv) runToEnd(id, controller string, check func(dir string)) (string, string) {
+	e.t.Helper()
+	out := e.createWithOutput(id)
+	dir := cgroupDir(e.t, e.state(id).Pid, controller)
+	check(dir)
+	e.mustRun("start", id)
+	e.waitStatus(id, specs.StateStopped)
+	data, _ := os.ReadFile(out)
+	return string(data), dir
+}
+
+func TestOCICgroupLimits(t *testing.T) {
+	ociRoot(t)
+	e := newOCIEnv(t, "/bin/true")
+	// A /dev/shm big enough to hold more than the memory limit.
+	e.editSpec(func(s *specs.Spec) {
+		for i, m := range s.Mounts {
+			if m.Destination == "/dev/shm" {
+				s.Mounts[i].Options = []string{"nosuid", "nodev", "mode=1777", "size=512m"}
+			}
+		}
+	})
+	const fill = "dd if=/dev/zero of=/dev/shm/x bs=1M count=200 2>/dev/null && echo filled"
+	const spawn = "i=0; while [ $i -lt 60 ]; do sleep 30 & i=$((i+1)); done; echo spawned; kill $(jobs -p)"
+
+	// Each limit must bite: the program that succeeds without it (the
+	// control run) fails under it, and the cgroup shows the limit.
+	for _, tc := range []struct {
+		name, controller, file, want, argv, done string
+		res                                      *specs.LinuxResources
+		after                                    func(dir string)
+	}{
+		{
+			name: "memory", controller: "memory", file: "memory.limit_in_bytes|memory.max", want: "67108864",
+			argv: fill, done: "filled",
+			res: &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr[int64](64 << 20)}},
+			after: func(dir string) {
+				if readCgroupFile(t, dir, firstFile(dir, "memory.oom_control", "memory.events"), "oom_kill") == "0" {
+					t.Errorf("memory: no OOM kill recorded in the cgroup")
+				}
+			},
+		},
+		{
+			name: "pids", controller: "pids", file: "pids.max", want: "40",
+			argv: spawn, done: "spawned",
+			res: &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptr[int64](40)}},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.editSpec(func(s *specs.Spec) {
+				s.Process.Args = []string{"/bin/sh", "-c", tc.argv}
+				s.Linux.CgroupsPath = "runsc-e2e/" + tc.name
+				s.Linux.Resources = tc.res
+			})
+			out, dir := e.runToEnd(tc.name, tc.controller, func(dir string) {
+				if got := readCgroupFile(t, dir, firstFile(dir, strings.Split(tc.file, "|")...), ""); got != tc.want {
+					t.Errorf("%s = %s, want %s", tc.file, got, tc.want)
+				}
+			})
+			if strings.Contains(out, tc.done) {
+				t.Errorf("the limit did not bite: %q", out)
+			}
+			if tc.after != nil {
+				tc.after(dir)
+			}
+			e.mustRun("delete", tc.name)
+			if _, err := os.Stat(dir); err == nil {
+				t.Errorf("cgroup %s left after delete", dir)
+			}
+			e.editSpec(func(s *specs.Spec) { s.Linux.Resources = nil })
+			if out, code := e.run("run", "--bundle", e.bundle, tc.name+"-control"); code != 0 || out != tc.done+"\n" {
+				t.Errorf("without the limit: exit %d, %q", code, out)
+			}
+		})
+	}
+	t.Run("cpu", func(t *testing.T) {
+		e.editSpec(func(s *specs.Spec) {
+			s.Process.Args = []string{"/bin/sleep", "1000"}
+			s.Linux.CgroupsPath = "runsc-e2e/cpu"
+			s.Linux.Resources = &specs.LinuxResources{CPU: &specs.LinuxCPU{
+				Shares: ptr[uint64](512), Quota: ptr[int64](25000), Period: ptr[uint64](100000), Cpus: "0"}}
+		})
+		e.createWithOutput("cpu")
+		pid := e.state("cpu").Pid
+		cpu, cpuset := cgroupDir(t, pid, "cpu"), cgroupDir(t, pid, "cpuset")
+		if _, err := os.Stat(filepath.Join(cpu, "cpu.shares")); err == nil {
+			for file, want := range map[string]string{"cpu.shares": "512", "cpu.cfs_quota_us": "25000", "cpu.cfs_period_us": "100000"} {
+				if got := readCgroupFile(t, cpu, file, ""); got != want {
+					t.Errorf("%s = %s, want %s", file, got, want)
+				}
+			}
+		} else if got := readCgroupFile(t, cpu, "cpu.max", ""); got != "25000 100000" {
+			t.Errorf("cpu.max = %s", got)
+		}
+		if got := readCgroupFile(t, cpuset, "cpuset.cpus", ""); got != "0" {
+			t.Errorf("cpuset.cpus = %s, want 0", got)
+		}
+		e.mustRun("delete", "--force", "cpu")
+	})
+	t.Run("ignore-cgroups", func(t *testing.T) {
+		e.editSpec(func(s *specs.Spec) {
+			s.Linux.CgroupsPath = "runsc-e2e/ignored"
+			s.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptr[int64](5)}}
+		})
+		e.createWithOutput("ign", "--ignore-cgroups")
+		if p := cgroupOf(t, e.state("ign").Pid, "pids"); strings.Contains(p, "runsc-e2e") {
+			t.Errorf("--ignore-cgroups: sandbox in %s", p)
+		}
+		e.mustRun("delete", "--force", "ign")
+	})
+	t.Run("bad-resources", func(t *testing.T) {
+		for name, r := range map[string]*specs.LinuxResources{
+			"negative":   {Memory: &specs.LinuxMemory{Limit: ptr[int64](-5)}},
+			"swap-below": {Memory: &specs.LinuxMemory{Limit: ptr[int64](64 << 20), Swap: ptr[int64](1 << 20)}},
+			"cpus":       {CPU: &specs.LinuxCPU{Cpus: "0-"}},
+			"cpus-range": {CPU: &specs.LinuxCPU{Cpus: "999"}},
+		} {
+			e.editSpec(func(s *specs.Spec) { s.Linux.CgroupsPath = "runsc-e2e/bad"; s.Linux.Resources = r })
+			out, code := e.run("create", "--bundle", e.bundle, "bad")
+			if code == 0 || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+				t.Errorf("%s: exit %d, %q; want one error line", name, code, out)
+			}
+			if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
+				t.Errorf("%s: state left behind: %v", name, ents)
+			}
+		}
+		e.editSpec(func(s *specs.Spec) { s.Linux.CgroupsPath = "../../escape"; s.Linux.Resources = nil })
+		if out, code := e.run("create", "--bundle", e.bundle, "bad"); code == 0 || !strings.Contains(out, "cgroupsPath") {
+			t.Errorf("cgroupsPath escaping runsc's cgroup: exit %d, %q", code, out)
+		}
+	})
+	// Every cgroup the subtests made is gone, parents included.
+	self := cgroupDir(t, os.Getpid(), "pids")
+	if _, err := os.Stat(filepath.Join(self, "runsc-e2e")); err == nil {
+		t.Errorf("%s left behind", filepath.Join(self, "runsc-e2e"))
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
