@@ -108,7 +108,8 @@ func TestSentryFilter(t *testing.T) {
 		PlatformSystrap: {
 			{"futex-shared", Data(unix.SYS_FUTEX, 0, futexWait), RetAllow},
 			{"ptrace-stub-thread", Data(unix.SYS_CLONE, goThread|unix.CLONE_UNTRACED), RetKillProcess},
-			{"stub-thread", Data(unix.SYS_CLONE, goThread|unix.CLONE_CHILD_SETTID|unix.CLONE_CHILD_CLEARTID), RetAllow},
+			{"stub-thread", Data(unix.SYS_CLONE, goThread&^unix.CLONE_FILES|unix.CLONE_PARENT_SETTID|unix.CLONE_CHILD_SETTID|unix.CLONE_CHILD_CLEARTID), RetAllow},
+			{"stub-thread-sharing-files", Data(unix.SYS_CLONE, goThread|unix.CLONE_CHILD_SETTID|unix.CLONE_CHILD_CLEARTID), RetKillProcess},
 			{"seccomp-filter", Data(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER), RetAllow},
 			{"seccomp-strict", Data(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_STRICT), RetKillProcess},
 			{"ptrace", Data(unix.SYS_PTRACE), RetKillProcess},

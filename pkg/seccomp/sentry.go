@@ -180,15 +180,22 @@ func ptraceFilter() Filter {
 	return f
 }
 
+// systrapThreadClone are the clone flags of a systrap application thread
+// (cloneFlags in package systrap).
+const systrapThreadClone = goThreadClone&^unix.CLONE_FILES | unix.CLONE_PARENT_SETTID |
+	unix.CLONE_CHILD_SETTID | unix.CLONE_CHILD_CLEARTID
+
 // systrapFilter is the systrap platform's list. Its stubs are forked from
 // the Sentry and inherit this filter before they install their own
-// (stubFilter in package systrap), so the stubs' own calls are listed:
-// prctl (PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS), seccomp (adding a filter
-// only narrows), close_range, the shared context mapping, futexes on the
-// shared context pages (FUTEX_WAIT/FUTEX_WAKE without the private flag,
-// also used by the Sentry's side of the hand-off), stub threads (cloned
-// with CLONE_CHILD_SETTID|CLONE_CHILD_CLEARTID) and the fork of a stub.
-// The Sentry pins threads with sched_setaffinity. No ptrace.
+// (baseFilter and appFilter in package systrap), so the stubs' own calls
+// are listed: prctl (PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS), seccomp
+// (adding a filter only narrows), close_range and dup3, the shared context
+// mapping, futexes on the shared context pages (FUTEX_WAIT/FUTEX_WAKE
+// without the private flag, also used by the Sentry's side of the
+// hand-off), application threads (cloned by the stub's mapper without
+// CLONE_FILES, with their tid written to and cleared from the context
+// page) and the fork of a stub. The Sentry pins threads with
+// sched_setaffinity. No ptrace.
 //
 // Because seccomp's strictest action wins, the application's calls in a
 // stub, which the stub filter traps, must not be killed by this inherited
@@ -204,7 +211,7 @@ func systrapFilter() Filter {
 	)
 	f.AllowIf(unix.SYS_SECCOMP, Rule{{Index: 0, Value: unix.SECCOMP_SET_MODE_FILTER}})
 	f.AllowIf(unix.SYS_CLONE,
-		Rule{{Index: 0, Value: goThreadClone | unix.CLONE_CHILD_SETTID | unix.CLONE_CHILD_CLEARTID}},
+		Rule{{Index: 0, Value: systrapThreadClone}},
 		Rule{{Index: 0, Mask: unix.CLONE_VM | nsCloneFlags, Value: 0}},
 	)
 	return f

@@ -5,8 +5,6 @@ package systrap
 import (
 	"encoding/binary"
 	"fmt"
-	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -283,9 +281,12 @@ func (as *AddressSpace) check() error {
 // cloneFlags make an application thread: a thread of the stub's group
 // sharing its memory and signal handlers but not its descriptor table
 // (CLONE_FILES is missing: the child gets a copy and closes it), whose
-// tid the kernel writes to (and clears from) its context page.
+// tid the kernel writes to its context page before clone returns
+// (CLONE_PARENT_SETTID) and clears from it when the thread exits
+// (CLONE_CHILD_CLEARTID). The Sentry's own seccomp filter lists these
+// flags (pkg/seccomp).
 const cloneFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_SIGHAND | unix.CLONE_THREAD |
-	unix.CLONE_SYSVSEM | unix.CLONE_CHILD_SETTID | unix.CLONE_CHILD_CLEARTID
+	unix.CLONE_SYSVSEM | unix.CLONE_PARENT_SETTID | unix.CLONE_CHILD_SETTID | unix.CLONE_CHILD_CLEARTID
 
 // newThread has the mapper clone an application thread for the Sentry
 // thread owner and waits until it is ready.
@@ -347,7 +348,7 @@ func (as *AddressSpace) cloneThread(slot int, known map[int]bool) (*stubThread, 
 		le.PutUint64(req[reqStackT:], uint64(t.stubBase)+ctxSize)
 		le.PutUint64(req[reqStackT+8:], 0)
 		le.PutUint64(req[reqStackT+16:], slotSize-ctxSize)
-	}, op{nr: unix.SYS_CLONE, args: [6]uintptr{cloneFlags, 0, 0, t.stubBase + ctxTid, 0}})
+	}, op{nr: unix.SYS_CLONE, args: [6]uintptr{cloneFlags, 0, t.stubBase + ctxTid, t.stubBase + ctxTid, 0}})
 	if err != nil {
 		return nil, err
 	}
@@ -357,39 +358,19 @@ func (as *AddressSpace) cloneThread(slot int, known map[int]bool) (*stubThread, 
 		return nil, ErrReleased
 	}
 	// The tid word in the context page is written by the kernel but
-	// writable by the application: the new tid is the one the kernel
-	// lists that is not known.
-	if t.tid, err = as.newTid(known); err != nil {
+	// writable by the application: it must name a thread of the stub
+	// that is none of the known ones (clones are serialized, so the only
+	// other thread is the new one).
+	tid := int(t.tidWord.Load())
+	if tid <= 0 || known[tid] || tgkill(as.pid, tid, 0) != nil {
 		as.markDead()
-		return nil, err
+		return nil, fmt.Errorf("systrap: stub %d: new thread's tid %d is not a new thread of the stub", as.pid, tid)
 	}
+	t.tid = tid
 	if err := t.waitFirstEvent(); err != nil {
 		return nil, err
 	}
 	return t, nil
-}
-
-// newTid returns the one thread of the stub whose tid is not in known.
-func (as *AddressSpace) newTid(known map[int]bool) (int, error) {
-	ents, err := os.ReadDir("/proc/" + strconv.Itoa(as.pid) + "/task")
-	if err != nil {
-		return 0, fmt.Errorf("systrap: list stub threads: %w", err)
-	}
-	tid := 0
-	for _, e := range ents {
-		n, err := strconv.Atoi(e.Name())
-		if err != nil || known[n] {
-			continue
-		}
-		if tid != 0 {
-			return 0, fmt.Errorf("systrap: stub %d has unknown threads %d and %d", as.pid, tid, n)
-		}
-		tid = n
-	}
-	if tid == 0 {
-		return 0, fmt.Errorf("systrap: stub %d has no new thread", as.pid)
-	}
-	return tid, nil
 }
 
 // MapFile implements platform.AddressSpace: the mapper maps [offset,

@@ -335,8 +335,25 @@ func TestOwnSigreturn(t *testing.T) {
 	}
 }
 
-// TestStubSignalMask checks what TestOwnSigreturn relies on: a thread
-// running application code never blocks the interrupt signal.
+// signalBlocked reports whether thread tid of process pid blocks sig, from
+// the SigBlk line of its /proc status.
+func signalBlocked(pid, tid int, sig unix.Signal) (bool, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(tid) + "/status")
+	if err != nil {
+		return false, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "SigBlk:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && mask&(1<<(uint(sig)-1)) != 0, err
+		}
+	}
+	return false, errors.New("no SigBlk line")
+}
+
+// TestStubSignalMask checks what ignoresInterrupt relies on: a thread
+// running application code never blocks the interrupt signal, and has
+// the stub's filter and its own.
 func TestStubSignalMask(t *testing.T) {
 	a := newTestApp(t, opJmpSelf)
 	regs := initialRegs()

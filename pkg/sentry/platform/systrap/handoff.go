@@ -285,20 +285,17 @@ func (t *stubThread) pinAway(cpu int) {
 }
 
 // interruptGrace is how long a stub thread may leave an interrupt
-// unanswered before the Sentry looks at why.
-const interruptGrace = time.Second
+// unanswered before its stub is killed. A thread running application code
+// has the interrupt signal unblocked and traps as soon as it is scheduled;
+// one in the handler has posted its event. Only an application that broke
+// the protocol (it blocked the signal with an rt_sigreturn of its own, or
+// moved its signal stack) ignores an interrupt for that long, and it could
+// never be stopped otherwise.
+const interruptGrace = 2 * time.Second
 
 // ignoresInterrupt reports whether t was interrupted more than
-// interruptGrace ago, has not reported an event since, and has the
-// interrupt signal blocked. A thread running application code never has it
-// blocked and one in the handler has posted its event; so the application
-// broke the protocol (with an rt_sigreturn of its own, say) and its stub
-// must die, or the task could never be stopped.
+// interruptGrace ago and has not reported an event since.
 func (t *stubThread) ignoresInterrupt() bool {
 	at := t.interruptedAt.Load()
-	if at == 0 || time.Since(time.Unix(0, at)) < interruptGrace || t.state.Load() == stateEvent {
-		return false
-	}
-	blocked, err := signalBlocked(t.as.pid, t.tid, interruptSignal)
-	return err == nil && blocked && t.state.Load() != stateEvent
+	return at != 0 && time.Since(time.Unix(0, at)) >= interruptGrace && t.state.Load() != stateEvent
 }

@@ -3,10 +3,6 @@
 package systrap
 
 import (
-	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -68,23 +64,4 @@ func exited(pid int) bool {
 // setAffinity pins tid to the CPUs in set.
 func setAffinity(tid int, set *unix.CPUSet) error {
 	return unix.SchedSetaffinity(tid, set)
-}
-
-// signalBlocked reports whether thread tid of process pid blocks sig, from
-// the SigBlk line of its /proc status.
-func signalBlocked(pid, tid int, sig unix.Signal) (bool, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(tid) + "/status")
-	if err != nil {
-		return false, err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "SigBlk:"); ok {
-			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			if err != nil {
-				return false, fmt.Errorf("systrap: SigBlk of %d: %w", tid, err)
-			}
-			return mask&(1<<(uint(sig)-1)) != 0, nil
-		}
-	}
-	return false, fmt.Errorf("systrap: no SigBlk for thread %d", tid)
 }
