@@ -182,6 +182,7 @@ func mountRoot(a Args, v *vfs.VFS, mf *memory.File) (*vfs.Mount, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mounting the root file system: %w", err)
 	}
+	fs.EnablePageCache(mf)
 	readOnly := a.Spec.Root != nil && a.Spec.Root.Readonly
 	if readOnly || a.Config.Overlay == config.OverlayNone {
 		return v.MountRoot(v.NewFilesystemInstance(fs), "/", readOnly), nil

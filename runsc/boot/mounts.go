@@ -90,6 +90,7 @@ func mountSpecMounts(k *kernel.Kernel, root *vfs.Mount, mounts []specs.Mount, co
 			if err != nil {
 				return fmt.Errorf("mount %s (bind of %s): %w", dest, m.Source, err)
 			}
+			gfs.EnablePageCache(k.MemoryFile)
 			fs = gfs
 		default:
 			k.Logf("mount %s (type %q, source %q): not supported in the sandbox yet; skipped", dest, typ, m.Source)

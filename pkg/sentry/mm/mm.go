@@ -337,17 +337,13 @@ func (mm *MemoryManager) unlock() {
 // dropped. Callers hold mu.
 func (mm *MemoryManager) dropVMA(v *seg[vma]) {
 	mm.vmas.remove(v)
-	if rc, ok := v.val.mappable.(RefCounted); ok {
-		mm.released = append(mm.released, rc)
-	}
+	mm.mappableDropped(v.val.mappable)
 }
 
 // addVMA inserts a VMA segment, taking a reference on its mappable. Callers
 // hold mu.
 func (mm *MemoryManager) addVMA(v *seg[vma]) {
-	if rc, ok := v.val.mappable.(RefCounted); ok {
-		rc.IncRef()
-	}
+	mm.mappableAdded(v.val.mappable)
 	mm.vmas.insert(v)
 }
 
@@ -356,9 +352,7 @@ func (mm *MemoryManager) addVMA(v *seg[vma]) {
 func (mm *MemoryManager) splitVMAs(start, end uintptr) []*seg[vma] {
 	for _, a := range []uintptr{start, end} {
 		if x := mm.vmas.find(a); x != nil && x.start != a {
-			if rc, ok := x.val.mappable.(RefCounted); ok {
-				rc.IncRef()
-			}
+			mm.mappableAdded(x.val.mappable)
 			mm.vmas.splitAt(a)
 		}
 	}

@@ -328,6 +328,13 @@ type Mappable interface {
 	Mappable() (mm.Mappable, error)
 }
 
+// MappingSyncer is implemented by mm.Mappables that hold stores to shared
+// mappings apart from the file (a page cache): msync(2) asks them to write
+// [off, off+length) of the file back, and with sync set to stable storage.
+type MappingSyncer interface {
+	SyncMapping(off int64, length uint64, sync bool) error
+}
+
 // DirentType returns the DT_* type of a stat mode.
 func DirentType(mode uint16) uint8 {
 	switch FileType(mode) {

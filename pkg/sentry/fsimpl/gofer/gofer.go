@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"bufferzone.dev/pkg/p9"
+	"bufferzone.dev/pkg/sentry/memory"
 	"bufferzone.dev/pkg/sentry/mm"
 	"bufferzone.dev/pkg/sentry/vfs"
 )
@@ -27,7 +28,14 @@ import (
 type Filesystem struct {
 	client *p9.Client
 	root   *inode
+	// mf holds page caches; nil until EnablePageCache.
+	mf *memory.File
 }
+
+// EnablePageCache gives the file system the memory file its page caches
+// live in (cache.go). Without it, shared mappings of its files are
+// read-only copies.
+func (fs *Filesystem) EnablePageCache(mf *memory.File) { fs.mf = mf }
 
 // New attaches to the tree served on conn (one end of a socketpair to
 // `runsc gofer`) and returns the file system.
@@ -92,6 +100,19 @@ type inode struct {
 	// readFD is a host FD opened read-only for mmap and exec, shared by
 	// every mapping of the file; nil until first needed.
 	readFD *os.File
+	// cache is the file's page cache, made when it is first mapped.
+	cache *pageCache
+}
+
+// cached returns the inode's page cache if it holds pages.
+func (i *inode) cached() *pageCache {
+	i.mu.Lock()
+	c := i.cache
+	i.mu.Unlock()
+	if c == nil || c.npages.Load() == 0 {
+		return nil
+	}
+	return c
 }
 
 func (fs *Filesystem) newInode(f *p9.File, valid p9.AttrMask, a p9.Attr) *inode {
@@ -197,9 +218,14 @@ func (i *inode) Open(ctx vfs.Context, d *vfs.Dentry, flags uint32) (vfs.FileImpl
 		if flags&unix.O_TRUNC != 0 {
 			i.mu.Lock()
 			i.attr.Size = 0
+			c := i.cache
 			i.mu.Unlock()
+			if c != nil {
+				c.truncate(0)
+			}
 		}
-		return &regularFile{inode: i, fid: f, host: hostFD}, nil
+		writable := flags&unix.O_ACCMODE != unix.O_RDONLY
+		return &regularFile{inode: i, fid: f, host: hostFD, writable: writable}, nil
 	}
 	// Devices, fifos and sockets on the host are not reachable from the
 	// sandbox through the Gofer.
@@ -215,6 +241,8 @@ type regularFile struct {
 	inode *inode
 	fid   *p9.File
 	host  *os.File // donated host FD, or nil
+	// writable is set for files opened for writing.
+	writable bool
 }
 
 // Release implements vfs.FileImpl.
@@ -227,6 +255,16 @@ func (f *regularFile) Release() {
 
 // Read implements vfs.FileImpl.
 func (f *regularFile) Read(ctx vfs.Context, p []byte, off int64) (int, error) {
+	if c := f.inode.cached(); c != nil {
+		size := c.Size()
+		if off >= size {
+			return 0, nil
+		}
+		if int64(len(p)) > size-off {
+			p = p[:size-off]
+		}
+		return c.read(p, off)
+	}
 	if f.host != nil {
 		n, err := unix.Pread(int(f.host.Fd()), p, off)
 		if err != nil {
@@ -256,13 +294,11 @@ func (f *regularFile) Write(ctx vfs.Context, p []byte, off int64) (int, error) {
 			f.inode.attr.Size = end
 		}
 		f.inode.mu.Unlock()
+		if c := f.inode.cached(); c != nil {
+			c.write(p[:n], off)
+		}
 	}
 	return n, err
-}
-
-// Mappable implements vfs.Mappable.
-func (f *regularFile) Mappable() (mm.Mappable, error) {
-	return f.inode.mappable()
 }
 
 // mappable returns the inode's shared read handle for private mappings.

@@ -168,11 +168,24 @@ func (i *inode) SetAttr(ctx vfs.Context, a vfs.SetAttr) error {
 	}
 	err := i.file.SetAttr(valid, sa)
 	i.refresh()
+	if err == nil && valid&p9.SetAttrSize != 0 {
+		i.mu.Lock()
+		c := i.cache
+		i.mu.Unlock()
+		if c != nil {
+			c.truncate(int64(sa.Size))
+		}
+	}
 	return err
 }
 
 // Sync implements vfs.Syncer.
 func (f *regularFile) Sync(ctx vfs.Context, dataOnly bool) error {
+	if c := f.inode.cached(); c != nil {
+		if err := c.writeBack(0, 1<<62); err != nil {
+			return err
+		}
+	}
 	if f.host != nil {
 		if dataOnly {
 			return unix.Fdatasync(int(f.host.Fd()))

@@ -4,6 +4,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"bufferzone.dev/pkg/sentry/kernel"
+	"bufferzone.dev/pkg/sentry/vfs"
 )
 
 // Memory locking: the Sentry never swaps application memory out, so
@@ -36,15 +37,32 @@ func Mlockall(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 // Munlockall implements munlockall(2).
 func Munlockall(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) { return 0, nil }
 
-// Msync implements msync(2). Shared file mappings write through the memory
-// file, so there is nothing to flush; the range must be mapped.
+// Msync implements msync(2). The range must be mapped; shared mappings of
+// files whose stores are held apart from the file (the gofer's page cache,
+// a vfs.MappingSyncer) are written back, and with MS_SYNC flushed. Other
+// shared mappings already write to the file's own pages.
 func Msync(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 	flags := argInt(a[2])
 	if flags&^(unix.MS_ASYNC|unix.MS_INVALIDATE|unix.MS_SYNC) != 0 ||
 		flags&(unix.MS_ASYNC|unix.MS_SYNC) == unix.MS_ASYNC|unix.MS_SYNC {
 		return 0, unix.EINVAL
 	}
-	return 0, t.MemoryManager().CheckMapped(a[0], a[1])
+	addr, length := a[0], a[1]
+	if err := t.MemoryManager().CheckMapped(addr, length); err != nil {
+		return 0, err
+	}
+	end := addr + (length+4095)&^4095
+	for v := range t.MemoryManager().VMAs() {
+		s, ok := v.Mappable.(vfs.MappingSyncer)
+		if !ok || v.Private || v.End <= addr || v.Start >= end {
+			continue
+		}
+		start, stop := max(v.Start, addr), min(v.End, end)
+		if err := s.SyncMapping(v.Offset+int64(start-v.Start), uint64(stop-start), flags&unix.MS_SYNC != 0); err != nil {
+			return 0, err
+		}
+	}
+	return 0, nil
 }
 
 // Personality implements personality(2): the value is recorded per process

@@ -1,0 +1,125 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"bufferzone.dev/test/e2e/runsctest"
+)
+
+// File system behaviour that needs host files: MAP_SHARED mappings of
+// Gofer files against read(2) and write(2) (the page cache), and a Gofer
+// that dies under a running program.
+
+func TestMmapSharedVolume(t *testing.T) {
+	prog := staticCProgram(t, "mmapshared", "mmapshared.c")
+	native := t.TempDir()
+	want, err := exec.Command(prog, native, native).CombinedOutput()
+	if err != nil {
+		t.Fatalf("native run: %v\n%s", err, want)
+	}
+	if strings.Contains(string(want), "FAIL") {
+		t.Fatalf("native run fails its own checks (Linux is the oracle):\n%s", want)
+	}
+	dir := runsctest.SharedDir(t)
+	// Two mounts of one directory: the second reaches the host file
+	// around the first's page cache, so the checks see what the host has.
+	vols := []string{"--volume", dir + ":/mnt/a", "--volume", dir + ":/mnt/b"}
+	r := doVolume(t, vols, prog, "/mnt/a", "/mnt/b")
+	if r.Status != 0 || string(r.Stdout) != string(want) {
+		t.Errorf("in the sandbox: %s\nwant stdout:\n%s", r, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "mapped")); !os.IsNotExist(err) {
+		t.Errorf("the program's file is left on the host: %v", err)
+	}
+}
+
+// TestGoferDeathIsEIO kills the Gofer of a volume while a program in the
+// sandbox opens and reads a file of it in a loop: the program must get EIO
+// and the sandbox exit normally, neither hanging nor panicking.
+func TestGoferDeathIsEIO(t *testing.T) {
+	prog := staticCProgram(t, "goferloop", "goferloop.c")
+	runsc := runsctest.RequireDo(t)
+	dir := runsctest.SharedDir(t)
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx(t), runsc, "do", "--volume", dir+":/mnt/x", prog, "/mnt/x/f")
+	cmd.Env = baseEnv
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(out)
+	if !lines.Scan() || lines.Text() != "looping" {
+		cmd.Wait()
+		t.Fatalf("the program did not start its loop: %q, stderr:\n%s", lines.Text(), stderr.String())
+	}
+	gofers := childrenWith(t, cmd.Process.Pid, " gofer ")
+	if len(gofers) == 0 {
+		t.Fatal("no gofer process under runsc do")
+	}
+	for _, pid := range gofers {
+		// One Gofer serves the root and the volume.
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	var rest []string
+	for lines.Scan() {
+		rest = append(rest, lines.Text())
+	}
+	err = cmd.Wait()
+	if got := strings.Join(rest, "\n"); got != "open: Input/output error" && got != "read: Input/output error" {
+		t.Errorf("after the Gofer died the program printed %q, want EIO from open or read", got)
+	}
+	if err != nil {
+		t.Errorf("runsc do: %v (the program exits 0 after printing); stderr:\n%s", err, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "panic") {
+		t.Errorf("the Sentry panicked:\n%s", stderr.String())
+	}
+}
+
+// childrenWith returns the PIDs of the children of ppid whose command line
+// contains substr.
+func childrenWith(t *testing.T, ppid int, substr string) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// The fields after the command name (which may hold spaces).
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(f) < 2 || f[1] != strconv.Itoa(ppid) {
+			continue
+		}
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if strings.Contains(strings.ReplaceAll(string(cmdline), "\x00", " "), substr) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
