@@ -1,13 +1,16 @@
 module bufferzone.dev
 
-go 1.26.0
+go 1.26.3
 
 require (
+	github.com/google/btree v1.1.3
+	github.com/google/subcommands v1.2.0
 	github.com/opencontainers/runtime-spec v1.3.0
 	golang.org/x/sys v0.50.0
+	gvisor.dev/gvisor v0.0.0-20260905035102-160fafc42237
 )
 
 require (
-	github.com/google/btree v1.1.3 // indirect
-	github.com/google/subcommands v1.2.0 // indirect
+	golang.org/x/exp v0.0.0-20250711185948-6ae5c78190dc // indirect
+	golang.org/x/time v0.15.0 // indirect
 )

@@ -28,6 +28,7 @@ import (
 	"bufferzone.dev/pkg/sentry/platform"
 	"bufferzone.dev/pkg/sentry/platform/ptrace"
 	"bufferzone.dev/pkg/sentry/platform/systrap"
+	"bufferzone.dev/pkg/sentry/socket/inet"
 	"bufferzone.dev/pkg/sentry/strace"
 	"bufferzone.dev/pkg/sentry/syscalls/linux"
 	"bufferzone.dev/pkg/sentry/vfs"
@@ -50,6 +51,10 @@ type Args struct {
 	// Terminal says Stdio[0] is a host terminal: the application then gets
 	// a terminal of the Sentry's own, relayed to it (see terminal.go).
 	Terminal bool
+	// Network is the sandbox's network stack; NewNetworkStack(Config.Network)
+	// if nil. `runsc boot` makes it before the seccomp filter is installed
+	// (host networking reads the host's interfaces).
+	Network inet.Stack
 	// Log receives kernel messages and --strace output.
 	Log io.Writer
 	// BeforeStart, if set, is called with the built kernel just before the
@@ -118,6 +123,13 @@ func Run(a Args) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	netStack := a.Network
+	if netStack == nil {
+		if netStack, err = NewNetworkStack(a.Config.Network); err != nil {
+			return 0, err
+		}
+	}
+	linux.SetNetworkStack(k, netStack)
 	if err := mountProcSys(k, root); err != nil {
 		return 0, err
 	}

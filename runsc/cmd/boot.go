@@ -15,6 +15,7 @@ import (
 
 	"bufferzone.dev/pkg/sentry/kernel"
 	"bufferzone.dev/runsc/boot"
+	"bufferzone.dev/runsc/config"
 	"bufferzone.dev/runsc/sandbox"
 )
 
@@ -91,11 +92,15 @@ func (b *Boot) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 		}
 		stdio[i] = os.NewFile(uintptr(fd), "stdio")
 	}
+	netStack, err := boot.NewNetworkStack(conf.Network)
+	if err != nil {
+		return Fatalf(args, "boot: %v", err)
+	}
 	if b.isolate {
 		if err := sandbox.Confine(); err != nil {
 			return Fatalf(args, "boot: confining the sandbox: %v", err)
 		}
-		if err := sandbox.InstallSentryFilter(string(conf.Platform)); err != nil {
+		if err := sandbox.InstallSentryFilter(string(conf.Platform), conf.Network == config.NetworkHost); err != nil {
 			return Fatalf(args, "boot: %v", err)
 		}
 	}
@@ -105,6 +110,7 @@ func (b *Boot) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 		GoferConn: os.NewFile(uintptr(b.ioFD), "gofer"),
 		Stdio:     stdio,
 		Terminal:  b.terminal,
+		Network:   netStack,
 		Log:       log,
 	}
 	for _, fd := range b.mountFDs {

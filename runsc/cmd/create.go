@@ -159,6 +159,7 @@ func createContainer(conf *config.Config, id, bundle, pidFile string, detach boo
 		ExitFile:    exitFile,
 		Detach:      detach,
 		Isolate:     isolateSandbox(),
+		Network:     conf.Network,
 		Cgroup:      cg,
 	})
 	// Only the Sentry may hold the listening socket: if it dies, clients

@@ -96,8 +96,9 @@ func InSandboxRoot() bool {
 // runtime reports as a crash with the call's arguments and stack (the
 // reliable way to find a missing call or flag set), "off" installs no
 // filter (a debugging aid).
-// Otherwise the Sentry is killed on such a call.
-func InstallSentryFilter(platform string) error {
+// Otherwise the Sentry is killed on such a call. With hostNetwork
+// (--network=host) the filter also allows seccomp.HostNetworkFilter.
+func InstallSentryFilter(platform string, hostNetwork bool) error {
 	deny, ok := seccompDeny()
 	if !ok {
 		return nil
@@ -110,7 +111,11 @@ func InstallSentryFilter(platform string) error {
 		deny = seccomp.RetTrap
 	}
 	preloadLazyFiles()
-	prog, err := seccomp.SentryFilter(platform).Program(deny)
+	f := seccomp.SentryFilter(platform)
+	if hostNetwork {
+		f.Merge(seccomp.HostNetworkFilter())
+	}
+	prog, err := f.Program(deny)
 	if err != nil {
 		return fmt.Errorf("building the seccomp filter: %w", err)
 	}

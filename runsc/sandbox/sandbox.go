@@ -22,6 +22,7 @@ import (
 
 	"bufferzone.dev/runsc/boot"
 	"bufferzone.dev/runsc/cgroup"
+	"bufferzone.dev/runsc/config"
 )
 
 // Options describe a sandbox to start.
@@ -51,6 +52,8 @@ type Options struct {
 	// namespaces (see IsolationCloneFlags and Confine) and confines the
 	// Gofer likewise (GoferCloneFlags, ConfineGofer).
 	Isolate bool
+	// Network is the sandbox's network mode (see SentryCloneFlags).
+	Network config.Network
 	// Cgroup, if set, is the created cgroup both processes are put in.
 	// The Sentry joins it before it reads its spec, so that every stub
 	// process it forks is born in it.
@@ -155,7 +158,7 @@ func Start(o Options) (*Sandbox, error) {
 	}
 	sentry.SysProcAttr = attr()
 	if o.Isolate {
-		sentry.SysProcAttr.Cloneflags = IsolationCloneFlags
+		sentry.SysProcAttr.Cloneflags = SentryCloneFlags(o.Network)
 		sentry.Args = append(sentry.Args, "--isolate")
 	}
 	err = sentry.Start()

@@ -84,7 +84,13 @@ func (f *File) Readiness(mask waiter.EventMask) waiter.EventMask {
 	if !f.pollable {
 		return mask & (waiter.ReadableEvents | waiter.WritableEvents)
 	}
-	pfd := []unix.PollFd{{Fd: int32(f.hostFD), Events: int16(mask | waiter.EventRdHUp)}}
+	return PollFD(f.hostFD, mask)
+}
+
+// PollFD returns which of mask's events (and errors and hang-ups) hostFD
+// has now, polling it without blocking.
+func PollFD(hostFD int, mask waiter.EventMask) waiter.EventMask {
+	pfd := []unix.PollFd{{Fd: int32(hostFD), Events: int16(mask | waiter.EventRdHUp)}}
 	for {
 		_, err := unix.Poll(pfd, 0)
 		if err == unix.EINTR {
@@ -107,7 +113,7 @@ func (f *File) EventRegister(e *waiter.Entry) {
 	}
 	f.mu.Lock()
 	if f.pollID == 0 && !f.released {
-		if id, ok := hostPoller.register(f, f.hostFD); ok {
+		if id, ok := hostPoller.register(&f.queue, f.hostFD); ok {
 			f.pollID = id
 		}
 	}

@@ -24,17 +24,17 @@ type poller struct {
 	epfd  int
 	err   error
 	mu    sync.Mutex
-	files map[uint64]*File
+	files map[uint64]*waiter.Queue
 	next  uint64
 }
 
 // hostPoller is the Sentry's single host poller, started on first use.
 var hostPoller poller
 
-// register starts watching f; it returns false if the host kernel cannot
-// poll f's FD (regular files and directories: epoll_ctl says EPERM), in
-// which case f is always ready.
-func (p *poller) register(f *File, hostFD int) (uint64, bool) {
+// register starts notifying q of hostFD's readiness changes; it returns
+// false if the host kernel cannot poll the FD (regular files and
+// directories: epoll_ctl says EPERM), which is then always ready.
+func (p *poller) register(q *waiter.Queue, hostFD int) (uint64, bool) {
 	p.once.Do(p.start)
 	if p.err != nil {
 		return 0, false
@@ -43,9 +43,9 @@ func (p *poller) register(f *File, hostFD int) (uint64, bool) {
 	p.next++
 	id := p.next
 	if p.files == nil {
-		p.files = make(map[uint64]*File)
+		p.files = make(map[uint64]*waiter.Queue)
 	}
-	p.files[id] = f
+	p.files[id] = q
 	p.mu.Unlock()
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLPRI | unix.EPOLLRDHUP | unix.EPOLLET}
 	*(*uint64)(unsafe.Pointer(&ev.Fd)) = id
@@ -88,13 +88,25 @@ func (p *poller) run() {
 		for i := 0; i < n; i++ {
 			id := *(*uint64)(unsafe.Pointer(&events[i].Fd))
 			p.mu.Lock()
-			f := p.files[id]
+			q := p.files[id]
 			p.mu.Unlock()
-			if f != nil {
-				f.queue.Notify(hostToEvents(events[i].Events))
+			if q != nil {
+				q.Notify(hostToEvents(events[i].Events))
 			}
 		}
 	}
+}
+
+// WatchFD starts notifying q of the readiness changes of hostFD, a host
+// socket, pipe or other pollable FD the caller owns (edge-triggered: the
+// waiters re-check readiness themselves). stop must be called before the
+// FD is closed. ok is false if the host cannot poll the FD.
+func WatchFD(hostFD int, q *waiter.Queue) (stop func(), ok bool) {
+	id, ok := hostPoller.register(q, hostFD)
+	if !ok {
+		return func() {}, false
+	}
+	return func() { hostPoller.unregister(id, hostFD) }, true
 }
 
 // hostToEvents converts host epoll events to a waiter.EventMask (the bits

@@ -70,6 +70,26 @@ func ParseAddr(b []byte) (netip.AddrPort, int, error) {
 	}
 }
 
+// ParseFor decodes addr for a socket of family: unspec is set for
+// AF_UNSPEC; EAFNOSUPPORT for another family (EINVAL for an IPv4 address on
+// an IPv6 socket), EINVAL if too short.
+func ParseFor(family int, addr []byte) (ap netip.AddrPort, unspec bool, err error) {
+	ap, fam, err := ParseAddr(addr)
+	if err != nil {
+		return ap, false, err
+	}
+	if fam == unix.AF_UNSPEC {
+		return ap, true, nil
+	}
+	if fam != family {
+		if family == unix.AF_INET6 && fam == unix.AF_INET {
+			return ap, false, unix.EINVAL
+		}
+		return ap, false, unix.EAFNOSUPPORT
+	}
+	return ap, false, nil
+}
+
 // EncodeAddr encodes ap for a socket of family: sockaddr_in, or
 // sockaddr_in6 (v4 addresses become v4-mapped).
 func EncodeAddr(family int, ap netip.AddrPort) []byte {

@@ -67,23 +67,9 @@ func (s *Socket) covers() (v4, v6 bool) {
 	return false, true
 }
 
-// parse decodes addr for this socket's family: EAFNOSUPPORT for the wrong
-// family, EINVAL if too short.
+// parse decodes addr for this socket's family (see ParseFor).
 func (s *Socket) parse(addr []byte) (netip.AddrPort, bool, error) {
-	ap, fam, err := ParseAddr(addr)
-	if err != nil {
-		return ap, false, err
-	}
-	if fam == unix.AF_UNSPEC {
-		return ap, true, nil
-	}
-	if fam != s.Family {
-		if s.Family == unix.AF_INET6 && fam == unix.AF_INET {
-			return ap, false, unix.EINVAL
-		}
-		return ap, false, unix.EAFNOSUPPORT
-	}
-	return ap, false, nil
+	return ParseFor(s.Family, addr)
 }
 
 // loopbackFor returns the source address of a connection to dst.

@@ -223,6 +223,14 @@ func (w *Wait) block(ctx vfs.Context, ch <-chan struct{}) error {
 	}
 }
 
+// Block waits for ch, an interruption of ctx, or the timeout: nil, then
+// ERESTARTSYS (EINTR with a timeout), then EAGAIN. Families whose data path
+// is not an Endpoint block with it; Stop must follow.
+func (w *Wait) Block(ctx vfs.Context, ch <-chan struct{}) error { return w.block(ctx, ch) }
+
+// Stop releases the timer of a Wait that Block used.
+func (w *Wait) Stop() { w.stop() }
+
 func (w *Wait) stop() {
 	if w.timer != nil {
 		w.timer.Stop()

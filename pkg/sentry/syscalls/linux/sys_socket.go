@@ -17,8 +17,8 @@ import (
 )
 
 // netState is one kernel's socket state: its Unix socket names and its
-// network stack. The stack is the loopback-only one of --network=none
-// whatever the configuration says, until a full stack exists.
+// network stack (SetNetworkStack; the loopback-only one of --network=none
+// if none was set).
 type netState struct {
 	unix *unixsock.Namespace
 	inet inet.Stack
@@ -37,6 +37,13 @@ func netOf(t *kernel.Task) *netState {
 		inet: inet.NewLoopback(),
 	})
 	return n.(*netState)
+}
+
+// SetNetworkStack makes s the stack of k's AF_INET and AF_INET6 sockets
+// and of its netlink route dumps. It must be called before k's first
+// process starts.
+func SetNetworkStack(k *kernel.Kernel, s inet.Stack) {
+	nets.Store(k, &netState{unix: unixsock.NewNamespace(socketCreds, pathFS{}), inet: s})
 }
 
 // socketCreds returns what SCM_CREDENTIALS and SO_PEERCRED report for the

@@ -1,0 +1,75 @@
+// Package netstack is the network stack of --network=sandbox: AF_INET and
+// AF_INET6 sockets served by a user-space TCP/IP stack inside the Sentry
+// (gvisor.dev/gvisor/pkg/tcpip, used as a library), with a loopback
+// interface and, optionally, links of the sandbox's network namespace that
+// the Sentry drives itself through AF_PACKET sockets. No application packet
+// is handled by the host's TCP/IP stack: the host sees only Ethernet frames.
+//
+// Lock order: Stack.mu is a leaf. Socket.mu is taken before no other lock of
+// this package; tcpip's own locks are below every lock here.
+package netstack
+
+import (
+	"fmt"
+	"net/netip"
+	"sync"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/link/loopback"
+	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+
+	"bufferzone.dev/pkg/sentry/socket/inet"
+)
+
+// loopbackNIC is the NIC ID (and interface index) of lo.
+const loopbackNIC tcpip.NICID = 1
+
+// Stack is a user-space TCP/IP stack. It implements inet.Stack.
+type Stack struct {
+	s *stack.Stack
+
+	mu sync.Mutex
+	// ifaces describes the interfaces, in index order.
+	ifaces []inet.Interface
+}
+
+var _ inet.Stack = (*Stack)(nil)
+
+// New returns a stack with lo (127.0.0.1/8 and ::1/128) and the routes to
+// it; links are added with AddLink.
+func New() (*Stack, error) {
+	s := stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol, arp.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
+		HandleLocal:        true,
+	})
+	// Linux's defaults: SACK on, and a receive buffer that grows with the
+	// window (moderation), which is what lets loopback streams go fast.
+	sack := tcpip.TCPSACKEnabled(true)
+	s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack)
+	moderate := tcpip.TCPModerateReceiveBufferOption(true)
+	s.SetTransportProtocolOption(tcp.ProtocolNumber, &moderate)
+	if err := s.CreateNICWithOptions(loopbackNIC, loopback.New(), stack.NICOptions{Name: "lo"}); err != nil {
+		return nil, fmt.Errorf("creating lo: %s", err)
+	}
+	st := &Stack{s: s}
+	lo := inet.Interface{Index: int(loopbackNIC), Name: "lo", MTU: 65536, Flags: loopbackFlags}
+	for _, p := range []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8"), netip.MustParsePrefix("::1/128")} {
+		if err := st.addAddress(loopbackNIC, p); err != nil {
+			return nil, fmt.Errorf("lo: %w", err)
+		}
+		lo.Addrs = append(lo.Addrs, p)
+	}
+	st.ifaces = append(st.ifaces, lo)
+	s.SetRouteTable([]tcpip.Route{
+		{Destination: prefixSubnet(netip.MustParsePrefix("127.0.0.0/8")), NIC: loopbackNIC},
+		{Destination: prefixSubnet(netip.MustParsePrefix("::1/128")), NIC: loopbackNIC},
+	})
+	return st, nil
+}
