@@ -41,6 +41,8 @@ const (
 	// CmdReady waits until the kernel is built and the first process can
 	// be started; it fails if the Sentry gave up first.
 	CmdReady = "ready"
+	// CmdStats reports the sandbox's usage as the Sentry counts it.
+	CmdStats = "stats"
 )
 
 // MaxControlMessage bounds one control packet.
@@ -86,6 +88,23 @@ type ControlResponse struct {
 	Status int `json:"status"`
 	// Processes answers CmdPs.
 	Processes []ProcessEntry `json:"processes,omitempty"`
+	// Stats answers CmdStats.
+	Stats *SandboxStats `json:"stats,omitempty"`
+}
+
+// SandboxStats is the sandbox's usage as the Sentry counts it: the
+// container's own processes and memory, not the host's view of the
+// sandbox (which the cgroup gives).
+type SandboxStats struct {
+	// Processes and Threads count the live processes and their threads.
+	Processes int `json:"processes"`
+	Threads   int `json:"threads"`
+	// CPU is the CPU time the processes used (user and system), living
+	// and exited alike as far as their thread groups remember.
+	CPU time.Duration `json:"cpu"`
+	// Memory is the memory file's allocated bytes: every page the
+	// container's address spaces, tmpfs files and pipes hold.
+	Memory uint64 `json:"memory"`
 }
 
 // ProcessEntry is one process in a CmdPs answer.
@@ -295,6 +314,21 @@ func (c *Controller) dispatch(req *ControlRequest, files []*os.File) ControlResp
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		return ControlResponse{Status: c.exitStatus}
+	case CmdStats:
+		k, started := c.kernel()
+		st := &SandboxStats{}
+		if k != nil && started {
+			for _, p := range k.Processes() {
+				if p.Zombie {
+					continue
+				}
+				st.Processes++
+				st.Threads += p.Threads
+				st.CPU += p.CPU
+			}
+			st.Memory = k.MemoryFile.Usage()
+		}
+		return ControlResponse{Stats: st}
 	case CmdPs:
 		k, started := c.kernel()
 		if k == nil || !started {

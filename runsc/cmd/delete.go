@@ -71,8 +71,8 @@ func deleteContainer(store container.Store, id string, force bool, args []any) e
 	if err != nil {
 		return err
 	}
-	if st := ctr.Status(); st == container.Running && !force {
-		return fmt.Errorf("container is running; stop it first or use --force")
+	if st := ctr.Status(); (st == container.Running || st == container.Paused) && !force {
+		return fmt.Errorf("container is %s; stop it first or use --force", st)
 	}
 	st := ctr.OCIState()
 	st.Status = container.Stopped

@@ -74,6 +74,18 @@ func killContainer(store container.Store, id string, sig unix.Signal, all bool) 
 	}
 	switch st := ctr.Status(); st {
 	case container.Created, container.Running:
+	case container.Paused:
+		if sig != unix.SIGKILL {
+			return notPaused(st)
+		}
+		// The frozen Sentry cannot relay it: end the sandbox on the host,
+		// and thaw it so that the kernel carries the kill out.
+		for _, p := range []container.Proc{ctr.Sandbox, ctr.Gofer} {
+			if err := p.Kill(syscall.SIGKILL); err != nil && !isNoProcess(err) {
+				return fmt.Errorf("killing the sandbox: %w", err)
+			}
+		}
+		return ctr.Cgroup.Thaw()
 	default:
 		return fmt.Errorf("container is %s, not running", st)
 	}

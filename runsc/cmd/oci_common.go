@@ -27,6 +27,20 @@ func storeFor(conf *config.Config) container.Store {
 	return container.Store{Root: conf.RootDir}
 }
 
+// lockContainer locks container id and loads its state; the caller
+// calls unlock when done with it.
+func lockContainer(conf *config.Config, id string) (ctr *container.Container, unlock func(), err error) {
+	store := storeFor(conf)
+	if unlock, err = store.Lock(id); err != nil {
+		return nil, nil, err
+	}
+	if ctr, err = store.Load(id); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return ctr, unlock, nil
+}
+
 // oneID returns the single container ID argument of a command.
 func oneID(args []string, cmd string) (string, error) {
 	if len(args) != 1 {

@@ -45,16 +45,11 @@ func (*Start) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomman
 // startContainer starts a created container and runs its poststart hooks
 // (whose failures are only warnings, as the runtime spec says).
 func startContainer(conf *config.Config, id string, args []any) error {
-	store := storeFor(conf)
-	unlock, err := store.Lock(id)
+	ctr, unlock, err := lockContainer(conf, id)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	ctr, err := store.Load(id)
-	if err != nil {
-		return err
-	}
 	if st := ctr.Status(); st != container.Created {
 		return fmt.Errorf("container is %s, not created", st)
 	}

@@ -353,3 +353,235 @@ func TestOCICgroupLimits(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestOCIPauseResume(t *testing.T) {
+	ociRoot(t)
+	e := newOCIEnv(t, "/bin/sh", "-c", "while :; do :; done")
+	e.editSpec(func(s *specs.Spec) { s.Linux.CgroupsPath = "runsc-e2e/pause" })
+	e.mustRun("run", "--detach", "--bundle", e.bundle, "p1")
+	freezer := cgroupDir(t, e.state("p1").Pid, "freezer")
+	frozen := func() string {
+		if _, err := os.Stat(filepath.Join(freezer, "freezer.state")); err == nil {
+			return readCgroupFile(t, freezer, "freezer.state", "")
+		}
+		return map[string]string{"1": "FROZEN", "0": "THAWED"}[readCgroupFile(t, freezer, "cgroup.events", "frozen")]
+	}
+	if out, code := e.run("resume", "p1"); code == 0 || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Errorf("resume of a running container: exit %d, %q", code, out)
+	}
+
+	e.mustRun("pause", "p1")
+	if st := e.state("p1"); st.Status != "paused" || st.Pid == 0 {
+		t.Errorf("state after pause: %+v", st)
+	}
+	if got := frozen(); got != "FROZEN" {
+		t.Errorf("freezer after pause: %s", got)
+	}
+	// Every host task of the sandbox is in the refrigerator.
+	procs := readCgroupFile(t, freezer, "cgroup.procs", "")
+	for _, pid := range strings.Fields(procs) {
+		stat, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:])); f[0] != "D" {
+			t.Errorf("task %s of the paused sandbox is in state %s, want D (frozen)", pid, f[0])
+		}
+	}
+	var list []map[string]any
+	json.Unmarshal([]byte(e.mustRun("list", "--format", "json")), &list)
+	if len(list) != 1 || list[0]["status"] != "paused" {
+		t.Errorf("list while paused: %v", list)
+	}
+	for _, args := range [][]string{{"exec", "p1", "/bin/true"}, {"pause", "p1"}, {"delete", "p1"}, {"kill", "p1", "TERM"}} {
+		if out, code := e.run(args...); code == 0 || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+			t.Errorf("%v while paused: exit %d, %q; want one error line", args, code, out)
+		}
+	}
+
+	e.mustRun("resume", "p1")
+	if st := e.state("p1"); st.Status != specs.StateRunning {
+		t.Errorf("state after resume: %s", st.Status)
+	}
+	if got := frozen(); got != "THAWED" {
+		t.Errorf("freezer after resume: %s", got)
+	}
+	if out := e.mustRun("exec", "p1", "/bin/echo", "back"); out != "back\n" {
+		t.Errorf("exec after resume: %q", out)
+	}
+
+	// A paused container still dies of SIGKILL and deletes cleanly.
+	e.mustRun("pause", "p1")
+	e.mustRun("kill", "p1", "KILL")
+	e.waitStatus("p1", specs.StateStopped)
+	e.mustRun("delete", "p1")
+	if _, err := os.Stat(freezer); err == nil {
+		t.Errorf("cgroup %s left after delete", freezer)
+	}
+
+	// Without a cgroup there is nothing to freeze: one clear line.
+	e.createWithOutput("p2", "--ignore-cgroups")
+	e.mustRun("start", "p2")
+	if out, code := e.run("pause", "p2"); code == 0 || !strings.Contains(out, "cgroup") {
+		t.Errorf("pause without a cgroup: exit %d, %q", code, out)
+	}
+	e.mustRun("delete", "--force", "p2")
+}
+
+// statsEvent is a line of `runsc events`, as far as the tests read it.
+type statsEvent struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+	Data struct {
+		CPU struct {
+			Usage struct {
+				Total uint64 `json:"total"`
+			} `json:"usage"`
+		} `json:"cpu"`
+		Memory struct {
+			Usage struct {
+				Limit uint64 `json:"limit"`
+				Usage uint64 `json:"usage"`
+			} `json:"usage"`
+		} `json:"memory"`
+		Pids struct {
+			Current uint64 `json:"current"`
+			Limit   uint64 `json:"limit"`
+		} `json:"pids"`
+		Sandbox struct {
+			Processes int    `json:"processes"`
+			Memory    uint64 `json:"memory"`
+		} `json:"sandbox"`
+	} `json:"data"`
+}
+
+func (e *ociEnv) stats(id string) statsEvent {
+	e.t.Helper()
+	out := e.mustRun("events", "--stats", id)
+	var ev statsEvent
+	if err := json.Unmarshal([]byte(out), &ev); err != nil || strings.Count(out, "\n") != 1 {
+		e.t.Fatalf("events --stats: %v: %q", err, out)
+	}
+	return ev
+}
+
+func TestOCIEvents(t *testing.T) {
+	ociRoot(t)
+	e := newOCIEnv(t, "/bin/sleep", "1000")
+	e.editSpec(func(s *specs.Spec) {
+		s.Linux.CgroupsPath = "runsc-e2e/events"
+		s.Linux.Resources = &specs.LinuxResources{
+			Memory: &specs.LinuxMemory{Limit: ptr[int64](96 << 20)},
+			Pids:   &specs.LinuxPids{Limit: ptr[int64](200)},
+		}
+		for i, m := range s.Mounts {
+			if m.Destination == "/dev/shm" {
+				s.Mounts[i].Options = []string{"nosuid", "nodev", "mode=1777", "size=512m"}
+			}
+		}
+	})
+	e.mustRun("run", "--detach", "--bundle", e.bundle, "ev")
+	ev := e.stats("ev")
+	if ev.Type != "stats" || ev.ID != "ev" || ev.Data.Memory.Usage.Limit != 96<<20 || ev.Data.Pids.Limit != 200 ||
+		ev.Data.Pids.Current == 0 || ev.Data.CPU.Usage.Total == 0 || ev.Data.Memory.Usage.Usage == 0 || ev.Data.Sandbox.Processes != 1 {
+		t.Errorf("stats event: %+v", ev)
+	}
+	if out, code := e.run("events", "--stats", "nope"); code == 0 || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Errorf("events of a missing container: exit %d, %q", code, out)
+	}
+
+	// The stream: stats every interval, an oom event when the OOM killer
+	// strikes, and the end when the container stops.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := e.cmd(ctx, "events", "--interval", "50ms", "ev")
+	stdout, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	next := func() statsEvent {
+		if !sc.Scan() {
+			t.Fatalf("events ended early: %v", sc.Err())
+		}
+		var ev statsEvent
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("event %q: %v", sc.Text(), err)
+		}
+		return ev
+	}
+	for i := 0; i < 2; i++ {
+		if ev := next(); ev.Type != "stats" {
+			t.Errorf("event %d: %+v", i, ev)
+		}
+	}
+	// Fill /dev/shm past the memory limit.
+	e.run("exec", "ev", "/bin/sh", "-c", "dd if=/dev/zero of=/dev/shm/x bs=1M count=200")
+	sawOOM := false
+	for sc.Scan() {
+		var ev statsEvent
+		json.Unmarshal(sc.Bytes(), &ev)
+		sawOOM = sawOOM || ev.Type == "oom"
+	}
+	if err := c.Wait(); err != nil {
+		t.Errorf("events: %v", err)
+	}
+	if !sawOOM {
+		t.Errorf("no oom event")
+	}
+	e.mustRun("delete", "--force", "ev")
+}
+
+func TestOCIUpdate(t *testing.T) {
+	ociRoot(t)
+	e := newOCIEnv(t, "/bin/sleep", "1000")
+	e.editSpec(func(s *specs.Spec) {
+		s.Linux.CgroupsPath = "runsc-e2e/update"
+		s.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptr[int64](100)}}
+	})
+	e.mustRun("run", "--detach", "--bundle", e.bundle, "u1")
+	pid := e.state("u1").Pid
+	pids, mem, cpu := cgroupDir(t, pid, "pids"), cgroupDir(t, pid, "memory"), cgroupDir(t, pid, "cpu")
+
+	e.mustRun("update", "--memory", "128m", "--pids-limit", "50", "u1")
+	if got := readCgroupFile(t, pids, "pids.max", ""); got != "50" {
+		t.Errorf("pids.max after update = %s", got)
+	}
+	if got := readCgroupFile(t, mem, firstFile(mem, "memory.limit_in_bytes", "memory.max"), ""); got != "134217728" {
+		t.Errorf("memory limit after update = %s", got)
+	}
+	r := filepath.Join(t.TempDir(), "r.json")
+	os.WriteFile(r, []byte(`{"cpu":{"shares":300,"quota":30000,"period":100000},"pids":{"limit":70}}`), 0o644)
+	e.mustRun("update", "-r", r, "u1")
+	if got := readCgroupFile(t, pids, "pids.max", ""); got != "70" {
+		t.Errorf("pids.max after update -r = %s", got)
+	}
+	if _, err := os.Stat(filepath.Join(cpu, "cpu.shares")); err == nil {
+		if got := readCgroupFile(t, cpu, "cpu.cfs_quota_us", ""); got != "30000" {
+			t.Errorf("cpu.cfs_quota_us after update -r = %s", got)
+		}
+	}
+	// The memory limit set before is kept, and events see the new limits.
+	if ev := e.stats("u1"); ev.Data.Pids.Limit != 70 || ev.Data.Memory.Usage.Limit != 128<<20 {
+		t.Errorf("stats after update: %+v", ev.Data)
+	}
+	for _, args := range [][]string{
+		{"update", "--memory", "lots", "u1"},
+		{"update", "--pids-limit", "1.5", "u1"},
+		{"update", "--cpuset-cpus", "0-", "u1"},
+		{"update", "--memory", "64m", "--memory-swap", "1m", "u1"},
+		{"update", "-r", "/nonexistent", "u1"},
+		{"update", "--memory", "64m", "nope"},
+	} {
+		if out, code := e.run(args...); code == 0 || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+			t.Errorf("%v: exit %d, %q; want one error line", args, code, out)
+		}
+	}
+	if got := readCgroupFile(t, pids, "pids.max", ""); got != "70" {
+		t.Errorf("pids.max changed by failed updates: %s", got)
+	}
+	e.mustRun("delete", "--force", "u1")
+}
