@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"encoding/binary"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -336,12 +337,12 @@ func (k *Kernel) ThreadGroupByPID(pid int32) *ThreadGroup {
 }
 
 // WaitForSignal blocks until a signal in set is pending for t or the
-// timeout (negative: none) expires, and dequeues it (rt_sigtimedwait).
+// deadline (zero: none) passes, and dequeues it (rt_sigtimedwait).
 // The signals in set must be blocked by the caller.
-func (t *Task) WaitForSignal(set uint64, timeout <-chan struct{}) (SignalInfo, error) {
+func (t *Task) WaitForSignal(set uint64, deadline time.Time) (SignalInfo, error) {
 	// Blocked signals do not interrupt the task; the signal queue says when
 	// one arrives.
-	e, queued := waiter.NewChannelEntry(waiter.EventIn)
+	e := waiter.NewWakerEntry(waiter.EventIn, t)
 	t.signalQueue.EventRegister(e)
 	defer t.signalQueue.EventUnregister(e)
 	for {
@@ -351,10 +352,7 @@ func (t *Task) WaitForSignal(set uint64, timeout <-chan struct{}) (SignalInfo, e
 		if t.hasDeliverableSignal() {
 			return SignalInfo{}, ERESTARTNOHAND
 		}
-		select {
-		case <-t.interrupt:
-		case <-queued:
-		case <-timeout:
+		if err := t.Block(deadline); err == unix.ETIMEDOUT {
 			return SignalInfo{}, unix.EAGAIN
 		}
 		if t.exiting.Load() {
@@ -366,7 +364,8 @@ func (t *Task) WaitForSignal(set uint64, timeout <-chan struct{}) (SignalInfo, e
 // Suspend blocks until a signal is deliverable (pause, rt_sigsuspend).
 func (t *Task) Suspend() error {
 	for !t.hasDeliverableSignal() && !t.exiting.Load() {
-		<-t.interrupt
+		// Only an interruption ends the sleep; any return rechecks.
+		t.Block(time.Time{})
 	}
 	return ERESTARTNOHAND
 }

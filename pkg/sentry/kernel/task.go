@@ -31,6 +31,9 @@ type Task struct {
 
 	// interrupt receives a value when a blocking wait must end.
 	interrupt chan struct{}
+	// sleepState is the host futex word the task sleeps on in Block
+	// (task_block.go).
+	sleepState atomic.Uint32
 
 	mu      sync.Mutex
 	mm      *mm.MemoryManager
@@ -175,6 +178,8 @@ func (t *Task) Interrupt() {
 	case t.interrupt <- struct{}{}:
 	default:
 	}
+	// After the token: a task woken from Block finds it.
+	t.Wake()
 	t.pctx.Interrupt()
 }
 

@@ -49,6 +49,20 @@ type Entry struct {
 	Callback func(EventMask)
 }
 
+// Waker is a sleeping thread an entry wakes: a task sleeping in Block
+// (kernel.Task). Wake must not block; notifiers may hold locks.
+type Waker interface {
+	Wake()
+}
+
+// NewWakerEntry returns an entry for mask that wakes w. Blocking in a task
+// this way (register, check, Block, check again) wakes the task's thread
+// directly; a channel entry makes the Go scheduler hand the wake-up to the
+// task's locked thread, which costs more.
+func NewWakerEntry(mask EventMask, w Waker) *Entry {
+	return &Entry{Mask: mask, Callback: func(EventMask) { w.Wake() }}
+}
+
 // NewChannelEntry returns an entry for mask that signals the returned
 // channel (buffered, never blocking the notifier).
 func NewChannelEntry(mask EventMask) (*Entry, <-chan struct{}) {

@@ -14,9 +14,15 @@
 // FUTEX_TRYLOCK_PI, FUTEX_WAIT_REQUEUE_PI, FUTEX_CMP_REQUEUE_PI, FUTEX_LOCK_PI2)
 // are not implemented; the system call layer returns ENOSYS for them.
 //
+// A waiting task sleeps in its Context's Block; a waker dequeues it, marks
+// it woken and calls its Context's Wake, all under the bucket lock, so a
+// waiter that finds itself still queued after Block returns (a timeout, an
+// interruption) and dequeues itself under that lock knows no wake was meant
+// for it.
+//
 // Lock order: bucket.mu (two buckets: lower index first). Callbacks passed
 // to Wait, CmpRequeue and WakeOp run with bucket locks held and must not call
-// back into the Manager.
+// back into the Manager; Context.Wake is called with them held.
 package futex
 
 import (
@@ -34,11 +40,16 @@ import (
 // FUTEX_WAKE use, matching every waiter.
 const BitsetMatchAny = 0xffffffff
 
-// Context is what a blocking futex operation needs from the calling task.
+// Context is the task a blocking futex operation sleeps in.
 type Context interface {
-	// Interrupted is closed or readable when the wait must end with
-	// ERESTARTSYS (a signal, a stop, an exit).
-	Interrupted() <-chan struct{}
+	// Block sleeps until Wake is called (nil, possibly spuriously), the
+	// deadline passes (unix.ETIMEDOUT; a zero deadline never passes), or
+	// the wait must end with ERESTARTSYS (any other error: a signal, a
+	// stop, an exit).
+	Block(deadline time.Time) error
+	// Wake ends the current or next Block. Wakers call it with bucket
+	// locks held: it must not block or take locks.
+	Wake()
 }
 
 // Key identifies one futex word. Two operations meet on the same futex iff
@@ -79,9 +90,11 @@ type waiter struct {
 	queued     bool
 	b          atomic.Pointer[bucket]
 	bitset     uint32
-	// woken is closed, with the bucket locked, when the waiter is woken
-	// and dequeued.
-	woken chan struct{}
+	// ctx is the sleeping task.
+	ctx Context
+	// woken is set, with the bucket locked, when the waiter is woken and
+	// dequeued, before ctx.Wake.
+	woken atomic.Bool
 }
 
 // bucket is one hash chain of waiters, in FIFO order.
@@ -119,7 +132,8 @@ func (b *bucket) removeLocked(w *waiter) {
 // wakeLocked dequeues and wakes w.
 func (b *bucket) wakeLocked(w *waiter) {
 	b.removeLocked(w)
-	close(w.woken)
+	w.woken.Store(true)
+	w.ctx.Wake()
 }
 
 // wakeMatchingLocked wakes up to n waiters on key whose bitset intersects
@@ -204,7 +218,7 @@ func (m *Manager) Wait(ctx Context, key Key, bitset uint32, check func() (bool, 
 	if bitset == 0 {
 		return unix.EINVAL
 	}
-	w := &waiter{key: key, bitset: bitset, woken: make(chan struct{})}
+	w := &waiter{key: key, bitset: bitset, ctx: ctx}
 	b := m.bucket(key)
 	b.mu.Lock()
 	b.pushLocked(w)
@@ -219,24 +233,17 @@ func (m *Manager) Wait(ctx Context, key Key, bitset uint32, check func() (bool, 
 	}
 	b.mu.Unlock()
 
-	var timeout <-chan time.Time
-	if !deadline.IsZero() {
-		d := time.Until(deadline)
-		if d <= 0 {
+	for !w.woken.Load() {
+		switch err := ctx.Block(deadline); err {
+		case nil:
+			// Woken, or spuriously: the flag tells.
+		case unix.ETIMEDOUT:
 			return m.cancel(w, unix.ETIMEDOUT)
+		default:
+			return m.cancel(w, syserr.ERESTARTSYS)
 		}
-		t := time.NewTimer(d)
-		defer t.Stop()
-		timeout = t.C
 	}
-	select {
-	case <-w.woken:
-		return nil
-	case <-timeout:
-		return m.cancel(w, unix.ETIMEDOUT)
-	case <-ctx.Interrupted():
-		return m.cancel(w, syserr.ERESTARTSYS)
-	}
+	return nil
 }
 
 // cancel dequeues w after a timeout or interruption and returns err, or nil

@@ -13,10 +13,39 @@ import (
 )
 
 // testCtx is a Context the test interrupts by closing intr.
-type testCtx struct{ intr chan struct{} }
+type testCtx struct {
+	intr chan struct{}
+	// wake holds a pending Wake.
+	wake chan struct{}
+}
 
-func newCtx() *testCtx                          { return &testCtx{intr: make(chan struct{})} }
-func (c *testCtx) Interrupted() <-chan struct{} { return c.intr }
+func newCtx() *testCtx {
+	return &testCtx{intr: make(chan struct{}), wake: make(chan struct{}, 1)}
+}
+
+func (c *testCtx) Wake() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *testCtx) Block(deadline time.Time) error {
+	var timeout <-chan time.Time
+	if !deadline.IsZero() {
+		tm := time.NewTimer(time.Until(deadline))
+		defer tm.Stop()
+		timeout = tm.C
+	}
+	select {
+	case <-c.wake:
+		return nil
+	case <-timeout:
+		return unix.ETIMEDOUT
+	case <-c.intr:
+		return syserr.ERESTARTSYS
+	}
+}
 
 // guard waits for ch, failing after a generous bound (a hang detector, not
 // synchronisation).

@@ -42,13 +42,13 @@ func (d deadline) remaining() time.Duration {
 // check until it reports something ready (n > 0), the deadline passes, or
 // the task is interrupted or has a deliverable signal (errWaitInterrupted),
 // readiness being checked first as in Linux. An expired or zero deadline
-// makes it check once. It never spins: between checks it sleeps on the
-// entry, the timer and the task's interrupt channel.
+// makes it check once. It never spins: between checks the task sleeps in
+// Block, which the entry, the deadline and an interruption end.
 func waitUntil(t *kernel.Task, ws []waiter.Waitable, dl deadline, check func() int) (int, error) {
 	if dl.set && dl.remaining() == 0 {
 		return check(), nil
 	}
-	entry, ch := waiter.NewChannelEntry(^waiter.EventMask(0))
+	entry := waiter.NewWakerEntry(^waiter.EventMask(0), t)
 	for _, w := range ws {
 		w.EventRegister(entry)
 	}
@@ -57,11 +57,9 @@ func waitUntil(t *kernel.Task, ws []waiter.Waitable, dl deadline, check func() i
 			w.EventUnregister(entry)
 		}
 	}()
-	var timeout <-chan time.Time
+	var at time.Time
 	if dl.set {
-		timer := time.NewTimer(dl.remaining())
-		defer timer.Stop()
-		timeout = timer.C
+		at = dl.at
 	}
 	for {
 		if n := check(); n > 0 {
@@ -72,11 +70,11 @@ func waitUntil(t *kernel.Task, ws []waiter.Waitable, dl deadline, check func() i
 		if signalDeliverable(t) {
 			return 0, errWaitInterrupted
 		}
-		select {
-		case <-ch:
-		case <-timeout:
+		switch err := t.Block(at); err {
+		case nil:
+		case unix.ETIMEDOUT:
 			return check(), nil
-		case <-t.Interrupted():
+		default:
 			return 0, errWaitInterrupted
 		}
 	}

@@ -310,7 +310,7 @@ func RtSigtimedwait(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 		return 0, err
 	}
 	set &^= 1<<(unix.SIGKILL-1) | 1<<(unix.SIGSTOP-1)
-	var timeout <-chan struct{}
+	var deadline time.Time
 	if a[2] != 0 {
 		var ts unix.Timespec
 		if err := copyInObj(t, a[2], &ts); err != nil {
@@ -319,12 +319,9 @@ func RtSigtimedwait(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 		if !validTimespec(ts) {
 			return 0, unix.EINVAL
 		}
-		ch := make(chan struct{})
-		timer := time.AfterFunc(time.Duration(ts.Nano()), func() { close(ch) })
-		defer timer.Stop()
-		timeout = ch
+		deadline = time.Now().Add(time.Duration(ts.Nano()))
 	}
-	info, err := t.WaitForSignal(set, timeout)
+	info, err := t.WaitForSignal(set, deadline)
 	if err != nil {
 		if err == kernel.ERESTARTNOHAND {
 			return 0, unix.EINTR

@@ -113,18 +113,17 @@ func sleepFor(t *kernel.Task, d time.Duration) (time.Duration, error) {
 	if d <= 0 {
 		return 0, nil
 	}
-	start := time.Now()
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return 0, nil
-	case <-t.Interrupted():
-		left := d - time.Since(start)
-		if left < 0 {
-			left = 0
+	end := time.Now().Add(d)
+	for {
+		switch err := t.Block(end); err {
+		case nil:
+			// Nothing wakes a sleep but the deadline or an
+			// interruption: a stale wake-up; sleep on.
+		case unix.ETIMEDOUT:
+			return 0, nil
+		default:
+			return max(time.Until(end), 0), unix.EINTR
 		}
-		return left, unix.EINTR
 	}
 }
 

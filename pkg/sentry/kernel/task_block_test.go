@@ -1,0 +1,139 @@
+package kernel
+
+import (
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// newSleeper returns a task with just what Block and Wake use.
+func newSleeper() *Task { return &Task{interrupt: make(chan struct{}, 1)} }
+
+// interrupt does what Task.Interrupt does to a blocked task (without a
+// platform context): the token, then the wake-up.
+func interrupt(t *Task) {
+	select {
+	case t.interrupt <- struct{}{}:
+	default:
+	}
+	t.Wake()
+}
+
+// guard waits for ch, failing after a generous bound (a hang detector for
+// a lost wake-up, not synchronisation).
+func guard(t *testing.T, ch <-chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s: no return (lost wake-up)", what)
+		return nil
+	}
+}
+
+func TestBlockReturns(t *testing.T) {
+	past := time.Now().Add(-time.Second)
+	for _, tc := range []struct {
+		name     string
+		before   func(*Task) // run before Block
+		deadline time.Time
+		want     error
+	}{
+		{"pending wake", (*Task).Wake, time.Time{}, nil},
+		{"pending wake beats an expired deadline", (*Task).Wake, past, nil},
+		{"expired deadline", func(*Task) {}, past, unix.ETIMEDOUT},
+		{"short deadline", func(*Task) {}, time.Now().Add(time.Millisecond), unix.ETIMEDOUT},
+		{"pending interrupt", interrupt, time.Time{}, ErrInterrupted},
+		{"interrupt beats a wake", func(t *Task) { t.Wake(); interrupt(t) }, time.Time{}, ErrInterrupted},
+		{"interrupt beats an expired deadline", interrupt, past, ErrInterrupted},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			task := newSleeper()
+			tc.before(task)
+			if err := task.Block(tc.deadline); err != tc.want {
+				t.Fatalf("Block: %v, want %v", err, tc.want)
+			}
+			if s := task.sleepState.Load(); s != sleepRunning {
+				t.Errorf("sleepState after Block: %d, want %d (running)", s, sleepRunning)
+			}
+		})
+	}
+}
+
+func TestBlockConsumesOneWake(t *testing.T) {
+	task := newSleeper()
+	task.Wake()
+	task.Wake()
+	if err := task.Block(time.Time{}); err != nil {
+		t.Fatalf("first Block: %v", err)
+	}
+	if err := task.Block(time.Now().Add(time.Millisecond)); err != unix.ETIMEDOUT {
+		t.Fatalf("second Block: %v, want ETIMEDOUT (wake-ups do not accumulate)", err)
+	}
+}
+
+func TestBlockWokenWhileAsleep(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(*Task)
+		want error
+	}{
+		{"wake", (*Task).Wake, nil},
+		{"interrupt", interrupt, ErrInterrupted},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			task := newSleeper()
+			done := make(chan error, 1)
+			go func() {
+				runtime.LockOSThread() // as a task goroutine is
+				defer runtime.UnlockOSThread()
+				done <- task.Block(time.Time{})
+			}()
+			// Wait until the sleeper has announced its sleep, so
+			// that the wake-up goes through FUTEX_WAKE.
+			for task.sleepState.Load() != sleepAsleep {
+				runtime.Gosched()
+			}
+			tc.end(task)
+			if err := guard(t, done, "Block"); err != tc.want {
+				t.Fatalf("Block: %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestBlockPingPong bounces a turn between two sleepers on locked threads,
+// each sleeping until it holds the turn: a lost wake-up hangs it.
+func TestBlockPingPong(t *testing.T) {
+	const rounds = 20000
+	var turn atomic.Int32 // the index of the player to move
+	players := [2]*Task{newSleeper(), newSleeper()}
+	done := make(chan error, 2)
+	for me := range players {
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			peer := 1 - me
+			for range rounds {
+				for turn.Load() != int32(me) {
+					if err := players[me].Block(time.Time{}); err != nil {
+						done <- err
+						return
+					}
+				}
+				turn.Store(int32(peer))
+				players[peer].Wake()
+			}
+			done <- nil
+		}()
+	}
+	for range players {
+		if err := guard(t, done, "ping-pong"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
