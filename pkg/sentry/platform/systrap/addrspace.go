@@ -52,6 +52,10 @@ type AddressSpace struct {
 	mapperPin int
 	// buf receives completion packets. Guarded by reqMu.
 	buf []byte
+	// queued are mappings MapFile accepted that the mapper has not made
+	// yet: they are sent with the next request, or by the next Switch
+	// (flush), at the latest. Guarded by reqMu.
+	queued []op
 
 	// memMu guards ctxMem against Release's munmap.
 	memMu sync.RWMutex
@@ -145,15 +149,24 @@ type op struct {
 	args [6]uintptr
 }
 
-// request has the mapper run ops in order, up to the first that fails,
-// and returns that failure. prep, if not nil, fills in the rest of the
-// request page first.
+// request has the mapper run the queued mappings and then ops, in order,
+// up to the first that fails, and returns that failure. prep, if not nil,
+// fills in the rest of the request page first.
 func (as *AddressSpace) request(prep func(req []byte), ops ...op) error {
+	as.reqMu.Lock()
+	defer as.reqMu.Unlock()
+	return as.requestLocked(prep, ops...)
+}
+
+// requestLocked is request with reqMu held.
+func (as *AddressSpace) requestLocked(prep func(req []byte), ops ...op) error {
+	if len(as.queued) > 0 {
+		ops = append(as.queued, ops...)
+		as.queued = nil
+	}
 	if len(ops) > maxReqOps {
 		return fmt.Errorf("systrap: %d operations in one request, at most %d", len(ops), maxReqOps)
 	}
-	as.reqMu.Lock()
-	defer as.reqMu.Unlock()
 	as.memMu.RLock()
 	if as.unmapped || as.pipe < 0 {
 		as.memMu.RUnlock()
@@ -179,6 +192,17 @@ func (as *AddressSpace) request(prep func(req []byte), ops ...op) error {
 	as.memMu.RUnlock()
 	as.p.requests.Add(1)
 	return as.complete()
+}
+
+// flush has the mapper run the queued mappings, if any. Switch calls it
+// before it runs application code.
+func (as *AddressSpace) flush() error {
+	as.reqMu.Lock()
+	defer as.reqMu.Unlock()
+	if len(as.queued) == 0 {
+		return nil
+	}
+	return as.requestLocked(nil)
 }
 
 // complete reads the mapper's completion packet. The caller holds reqMu
@@ -374,8 +398,15 @@ func (as *AddressSpace) cloneThread(slot int, known map[int]bool) (*stubThread, 
 }
 
 // MapFile implements platform.AddressSpace: the mapper maps [offset,
-// offset+length) of the memory file at addr with MAP_SHARED|MAP_FIXED
-// before MapFile returns, for every thread of the address space.
+// offset+length) of the memory file at addr with MAP_SHARED|MAP_FIXED, for
+// every thread of the address space, before any of them runs application
+// code again. Mappings are queued and sent to the mapper in one request
+// (with the next Unmap, the next thread's creation, or by the next Switch
+// into the address space): exec and fork make dozens at once, and a round
+// trip each would dominate them. A thread already running application code
+// that touches a queued range faults, and the Sentry maps the page again
+// before it resumes. An error of a queued mapping surfaces from the Switch
+// that sends it.
 func (as *AddressSpace) MapFile(addr uintptr, offset int64, length uintptr, at platform.AccessType) error {
 	if addr%pageSize != 0 || offset%pageSize != 0 || length%pageSize != 0 || length == 0 {
 		return fmt.Errorf("systrap: MapFile(%#x, %#x, %#x): unaligned or empty", addr, offset, length)
@@ -386,8 +417,14 @@ func (as *AddressSpace) MapFile(addr uintptr, offset int64, length uintptr, at p
 	if err := as.check(); err != nil {
 		return err
 	}
-	return as.request(nil, op{nr: unix.SYS_MMAP, args: [6]uintptr{addr, length, uintptr(at.Prot()),
+	as.reqMu.Lock()
+	defer as.reqMu.Unlock()
+	as.queued = append(as.queued, op{nr: unix.SYS_MMAP, args: [6]uintptr{addr, length, uintptr(at.Prot()),
 		unix.MAP_SHARED | unix.MAP_FIXED, uintptr(as.p.memfd), uintptr(offset)}})
+	if len(as.queued) < maxReqOps {
+		return nil
+	}
+	return as.requestLocked(nil)
 }
 
 // Unmap implements platform.AddressSpace. The stub region is never
@@ -456,10 +493,12 @@ func (t *stubThread) exit() {
 	as.mu.Unlock()
 }
 
-// Release implements platform.AddressSpace: it kills the stub process,
-// reaps it and unmaps the context file. It must not be called while a
-// Switch on the address space runs (such a Switch fails with
-// ErrContextDead).
+// Release implements platform.AddressSpace: it kills the stub process;
+// a goroutine reaps it and unmaps the context file. It must not be called
+// while a Switch on the address space runs (such a Switch fails with
+// ErrContextDead): then every application thread waits in its handler and
+// the mapper for a request, and none of them returns to user mode after
+// the SIGKILL, so the memory they mapped may be reused at once.
 func (as *AddressSpace) Release() {
 	as.mu.Lock()
 	if as.released {
@@ -470,12 +509,19 @@ func (as *AddressSpace) Release() {
 	as.mu.Unlock()
 	if as.pid > 0 {
 		unix.Kill(as.pid, unix.SIGKILL)
-		for {
-			var ws unix.WaitStatus
-			_, err := unix.Wait4(as.pid, &ws, 0, nil)
-			if err != unix.EINTR {
-				break
-			}
+	}
+	as.p.reaping.Add(1)
+	go as.reap()
+}
+
+// reap waits for the killed stub and frees what the address space holds
+// in the Sentry.
+func (as *AddressSpace) reap() {
+	defer as.p.reaping.Done()
+	for as.pid > 0 {
+		var ws unix.WaitStatus
+		if _, err := unix.Wait4(as.pid, &ws, 0, nil); err != unix.EINTR {
+			break
 		}
 	}
 	as.reqMu.Lock()

@@ -87,6 +87,9 @@ func TestJumpIntoStubCode(t *testing.T) {
 		unix.SYS_SIGALTSTACK, sysCloseRange, sysSeccomp, unix.SYS_PRCTL, unix.SYS_KILL,
 		unix.SYS_TGKILL, unix.SYS_EXIT_GROUP, unix.SYS_DUP3, unix.SYS_PTRACE, unix.SYS_FUTEX,
 		unix.SYS_ARCH_PRCTL, unix.SYS_OPENAT}
+	if err := a.as.flush(); err != nil {
+		t.Fatal(err)
+	}
 	before := stubMaps(t, a.as.pid)
 	for _, site := range sites {
 		for _, nr := range dangerous {

@@ -59,6 +59,10 @@ func (c *Context) Switch(as platform.AddressSpace, regs *platform.Registers) (pl
 	if err != nil {
 		return platform.Event{}, err
 	}
+	if err := a.flush(); err != nil {
+		a.markDead()
+		return platform.Event{}, fmt.Errorf("%w: %v", platform.ErrContextDead, err)
+	}
 	a.memMu.RLock()
 	defer a.memMu.RUnlock()
 	if a.unmapped {

@@ -175,6 +175,13 @@ type Platform struct {
 	// fpSize is the size of the XSAVE area in signal frames, or 0 before
 	// the first frame was seen.
 	fpSize atomic.Int64
+	// pool holds ready stubs; poolFilling is set while a goroutine
+	// refills it; noPool turns it off (tests).
+	pool        chan *AddressSpace
+	poolFilling atomic.Bool
+	noPool      bool
+	// reaping counts address spaces whose stubs are being reaped.
+	reaping sync.WaitGroup
 }
 
 var _ platform.Platform = (*Platform)(nil)
@@ -192,7 +199,7 @@ func New(memoryFileFD int) (*Platform, error) {
 	}
 	initHandoff()
 	startFactory()
-	return &Platform{memfd: memoryFileFD, stub: s}, nil
+	return &Platform{memfd: memoryFileFD, stub: s, pool: make(chan *AddressSpace, poolSize)}, nil
 }
 
 // Name implements platform.Platform.
@@ -208,10 +215,52 @@ func (p *Platform) MaxUserAddress() uintptr { return p.stub.start }
 // benchmarks.
 func (p *Platform) Requests() uint64 { return p.requests.Load() }
 
-// NewAddressSpace implements platform.Platform. It forks a stub and waits
-// until it is ready.
+// poolSize is how many ready stubs the platform keeps forked ahead of
+// need: forking one (from the Sentry, whose page tables the fork copies)
+// and waiting for its mapper takes milliseconds, which fork and exec in
+// the sandbox would otherwise wait for.
+const poolSize = 2
+
+// NewAddressSpace implements platform.Platform. It takes a ready stub from
+// the pool, or forks one and waits until it is ready; either way a
+// goroutine refills the pool.
 func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
+	if !p.noPool {
+		defer p.refill()
+		select {
+		case as := <-p.pool:
+			return as, nil
+		default:
+		}
+	}
 	return newAddressSpace(p)
+}
+
+// refill starts a goroutine that fills the pool, unless one runs.
+func (p *Platform) refill() {
+	if !p.poolFilling.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer p.poolFilling.Store(false)
+		p.fillPool()
+	}()
+}
+
+// fillPool forks stubs until the pool is full or a fork fails.
+func (p *Platform) fillPool() {
+	for len(p.pool) < cap(p.pool) {
+		as, err := newAddressSpace(p)
+		if err != nil {
+			return
+		}
+		select {
+		case p.pool <- as:
+		default:
+			as.Release()
+			return
+		}
+	}
 }
 
 // NewContext implements platform.Platform.

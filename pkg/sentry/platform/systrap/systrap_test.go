@@ -4,6 +4,7 @@ package systrap
 
 import (
 	"encoding/binary"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -100,6 +101,7 @@ func newTestApp(t testing.TB, code []byte) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.noPool = true // see TestPool
 	as, err := p.NewAddressSpace()
 	if err != nil {
 		t.Fatal(err)
@@ -445,7 +447,9 @@ func TestReleaseLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.noPool = true
 	before := len(children(t))
+	var pids []int
 	n := 1000
 	if testing.Short() {
 		n = 100
@@ -456,6 +460,7 @@ func TestReleaseLeavesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatalf("cycle %d: %v", i, err)
 		}
+		pids = append(pids, as.(*AddressSpace).pid)
 		if err := as.MapFile(codeAddr, codeOff, pageSize, platform.ReadExec); err != nil {
 			t.Fatal(err)
 		}
@@ -475,12 +480,90 @@ func TestReleaseLeavesNothing(t *testing.T) {
 		c2.Release()
 	}
 	t.Logf("%d create/run/release cycles in %v", n, time.Since(start))
+	p.reaping.Wait()
 	if after := children(t); len(after) != before {
 		t.Errorf("%d child processes before, %v after", before, after)
 	}
-	var ws unix.WaitStatus
-	if pid, err := unix.Wait4(-1, &ws, unix.WNOHANG|wallFlag, nil); err != unix.ECHILD && pid != 0 {
-		t.Errorf("wait4 found child %d (%v)", pid, err)
+	for _, pid := range pids {
+		if err := unix.Kill(pid, 0); err != unix.ESRCH {
+			t.Fatalf("stub %d is still there (%v)", pid, err)
+		}
+	}
+}
+
+// TestPool takes address spaces from a full pool of ready stubs; they
+// work like fresh ones.
+func TestPool(t *testing.T) {
+	fd, mem := newMemFile(t)
+	copy(mem[codeOff:], threadLoop)
+	p, err := New(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.noPool = true // no refills behind the test's back
+	p.fillPool()
+	if len(p.pool) != poolSize {
+		t.Fatalf("pool holds %d stubs, want %d", len(p.pool), poolSize)
+	}
+	p.noPool = false
+	for i := 0; i < poolSize; i++ {
+		p.poolFilling.Store(true) // keep refill from starting
+		as, err := p.NewAddressSpace()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := as.MapFile(codeAddr, codeOff, pageSize, platform.ReadExec); err != nil {
+			t.Fatal(err)
+		}
+		if err := as.MapFile(stacksAddr, stacksOff, pageSize, platform.ReadWrite); err != nil {
+			t.Fatal(err)
+		}
+		c, _ := p.NewContext()
+		regs := platform.Registers{Rip: codeAddr, Rsp: stacksAddr + 64, Eflags: 0x202}
+		if ev, err := c.Switch(as, &regs); err != nil || ev.Kind != platform.EventSyscall {
+			t.Fatalf("stub %d from the pool: %+v %v", i, ev, err)
+		}
+		c.Release()
+		as.Release()
+	}
+	if len(p.pool) != 0 {
+		t.Errorf("pool holds %d stubs after %d taken", len(p.pool), poolSize)
+	}
+	p.reaping.Wait()
+}
+
+// TestQueuedMappings: mappings are queued and sent with the next Switch,
+// all in one request.
+func TestQueuedMappings(t *testing.T) {
+	a := newTestApp(t, cat(movEDI(holeAddr), opLoad, opSyscall))
+	regs := initialRegs()
+	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventFault {
+		t.Fatalf("got %+v, want a fault at the hole", ev)
+	}
+	r0 := a.p.Requests()
+	for i := uintptr(0); i < 16; i++ {
+		if err := a.as.MapFile(holeAddr+i*pageSize, extraOff, pageSize, platform.Read); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := a.p.Requests() - r0; n != 0 {
+		t.Fatalf("%d requests before the Switch, want 0", n)
+	}
+	regs.Rip = codeAddr
+	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventSyscall {
+		t.Fatalf("got %+v after mapping the hole", ev)
+	}
+	if n := a.p.Requests() - r0; n != 1 {
+		t.Errorf("%d requests for 16 queued mappings, want 1", n)
+	}
+	// A queued mapping that fails makes that Switch fail.
+	if err := a.as.MapFile(holeAddr, int64(memSize)*1024, pageSize, platform.Read); err != nil {
+		t.Fatal(err)
+	}
+	a.as.queued[len(a.as.queued)-1].args[4] = 1 << 20 // no such descriptor
+	regs.Rip = codeAddr
+	if _, err := a.ctx.Switch(a.as, &regs); !errors.Is(err, platform.ErrContextDead) {
+		t.Errorf("Switch with a failing queued mapping: %v, want ErrContextDead", err)
 	}
 }
 
