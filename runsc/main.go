@@ -43,6 +43,8 @@ func register(cdr *subcommands.Commander) {
 	cdr.Register(new(cmd.Resume), cmd.GroupOCI)
 	cdr.Register(new(cmd.Events), cmd.GroupOCI)
 	cdr.Register(new(cmd.Update), cmd.GroupOCI)
+	cdr.Register(new(cmd.Install), cmd.GroupHelpers)
+	cdr.Register(new(cmd.Uninstall), cmd.GroupHelpers)
 	cdr.Register(new(cmd.Do), cmd.GroupSandbox)
 	cdr.Register(new(cmd.Boot), cmd.GroupInternal)
 	cdr.Register(new(cmd.Gofer), cmd.GroupInternal)

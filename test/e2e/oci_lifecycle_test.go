@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"bufferzone.dev/test/e2e/runsctest"
 )
 
 // The OCI runtime as engines drive it beyond the basic lifecycle: the
@@ -584,4 +587,43 @@ func TestOCIUpdate(t *testing.T) {
 		t.Errorf("pids.max changed by failed updates: %s", got)
 	}
 	e.mustRun("delete", "--force", "u1")
+}
+
+func TestInstallDockerRuntime(t *testing.T) {
+	runsc := runsctest.Binary(t)
+	conf := filepath.Join(t.TempDir(), "docker", "daemon.json")
+	os.MkdirAll(filepath.Dir(conf), 0o755)
+	os.WriteFile(conf, []byte(`{"storage-driver":"vfs","bridge":"none"}`), 0o644)
+	run := func(args ...string) string {
+		out, err := exec.Command(runsc, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("runsc %v: %v: %s", args, err, out)
+		}
+		return string(out)
+	}
+	run("install", "--config-file", conf, "--runtime", "bz", "--", "--platform=ptrace", "--strace")
+	var got struct {
+		Storage  string `json:"storage-driver"`
+		Bridge   string `json:"bridge"`
+		Runtimes map[string]struct {
+			Path        string   `json:"path"`
+			RuntimeArgs []string `json:"runtimeArgs"`
+		} `json:"runtimes"`
+	}
+	data, _ := os.ReadFile(conf)
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	abs, _ := filepath.Abs(runsc)
+	if rt := got.Runtimes["bz"]; got.Storage != "vfs" || got.Bridge != "none" || rt.Path != abs ||
+		strings.Join(rt.RuntimeArgs, " ") != "--platform=ptrace --strace" {
+		t.Errorf("daemon.json after install: %s", data)
+	}
+	run("uninstall", "--config-file", conf, "--runtime", "bz")
+	if data, _ := os.ReadFile(conf); strings.Contains(string(data), "runtimes") || !strings.Contains(string(data), "vfs") {
+		t.Errorf("daemon.json after uninstall: %s", data)
+	}
+	if out, err := exec.Command(runsc, "uninstall", "--config-file", conf, "--runtime", "bz").CombinedOutput(); err == nil || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
+		t.Errorf("uninstall of a missing runtime: %v, %q", err, out)
+	}
 }
