@@ -114,11 +114,10 @@ func Default() *Config {
 		DebugLogFD: -1,
 		LogFormat:  LogFormatText,
 		LogFD:      -1,
-		// ptrace until systrap is hardened: under systrap an application
-		// can jump into the stub's code page and make the stub's allowed
-		// host calls (e.g. mmap of the memory file, which holds the other
-		// sandboxed processes' memory).
-		Platform: PlatformPtrace,
+		// systrap: faster than ptrace, and its application threads can
+		// make no host call of consequence even from the stub's code
+		// (see package systrap). ptrace stays selectable.
+		Platform: PlatformSystrap,
 		// none until the sandbox stack passes the loopback TCP tests:
 		// its loopback delivers segments asynchronously, so a reset that
 		// Linux reports at once (close with unread data, a write after the

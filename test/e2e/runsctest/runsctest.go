@@ -246,10 +246,10 @@ func Platforms() []string {
 	return p
 }
 
-// Required reports whether a platform must work whenever `runsc do` exists.
-// ptrace is the first platform; systrap and kvm are skipped until they can
-// run the probe program.
-func Required(platform string) bool { return platform == "ptrace" }
+// Required reports whether a platform must work whenever `runsc do` exists:
+// ptrace and systrap (the default); kvm is skipped until it can run the
+// probe program.
+func Required(platform string) bool { return platform == "ptrace" || platform == "systrap" }
 
 var probes sync.Map // platform -> *probeResult
 
