@@ -3,6 +3,7 @@
 // Single-threaded: a loopback connect completes without accept running.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -48,6 +49,16 @@ FD Listener(uint16_t* port, int backlog = 8) {
 struct Conn {
   FD cli, srv;
 };
+
+// WaitFor blocks until fd has one of events (or an error or hang-up) and
+// returns what poll reported. Loopback delivery is synchronous on Linux
+// but need not be (a user-space stack processes segments on its own
+// goroutines), so a test that needs the peer's answer waits for it.
+short WaitFor(int fd, short events) {
+  pollfd p = {fd, events, 0};
+  if (poll(&p, 1, 10000) != 1) return 0;
+  return p.revents;
+}
 
 Conn Connect(int lfd, uint16_t port) {
   FD c(socket(AF_INET, SOCK_STREAM, 0));
@@ -101,6 +112,7 @@ TEST(TCPLoopback, NonblockingConnectInProgress) {
   EXPECT_ERRNO(EINPROGRESS, connect(c.get(), SA(&a), sizeof(a)));
   FD s(accept(l.get(), nullptr, nullptr));
   ASSERT_OK(s.get());
+  EXPECT_EQ(WaitFor(c.get(), POLLOUT), POLLOUT);
   EXPECT_EQ(GetInt(c.get(), SOL_SOCKET, SO_ERROR), 0);
   // The next connect reports the outcome, the one after that EISCONN.
   EXPECT_OK(connect(c.get(), SA(&a), sizeof(a)));
@@ -140,6 +152,7 @@ TEST(TCPLoopback, CloseWithUnreadDataResets) {
   FD l = Listener(&port);
   Conn k = Connect(l.get(), port);
   ASSERT_EQ(write(k.cli.get(), "unread", 6), 6);
+  ASSERT_NE(WaitFor(k.srv.get(), POLLIN) & POLLIN, 0);  // there, unread
   k.srv.reset();
   char buf[8];
   EXPECT_ERRNO(ECONNRESET, read(k.cli.get(), buf, sizeof(buf)));
@@ -153,6 +166,7 @@ TEST(TCPLoopback, WriteAfterPeerCloseGetsEPIPE) {
   char buf[8];
   EXPECT_EQ(read(k.cli.get(), buf, sizeof(buf)), 0);
   EXPECT_EQ(send(k.cli.get(), "x", 1, MSG_NOSIGNAL), 1);  // answered by a reset
+  EXPECT_NE(WaitFor(k.cli.get(), POLLERR) & POLLHUP, 0);  // the reset arrived
   EXPECT_ERRNO(EPIPE, send(k.cli.get(), "x", 1, MSG_NOSIGNAL));
 }
 

@@ -83,12 +83,13 @@ func (s *Socket) do(ctx vfs.Context, w transport.Wait, mask waiter.EventMask, op
 		}
 		entry, ch := waiter.NewChannelEntry(mask | waiter.AlwaysReported)
 		s.EventRegister(entry)
+		var werr error
 		if s.Readiness(mask) == 0 {
-			err = w.Block(ctx, ch)
+			werr = w.Block(ctx, ch)
 		}
 		s.EventUnregister(entry)
-		if err != nil {
-			return err
+		if werr != nil {
+			return werr
 		}
 	}
 }
@@ -155,14 +156,9 @@ func (s *Socket) Connect(ctx vfs.Context, addr []byte, w transport.Wait) error {
 			return err
 		}
 	}
-	v, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR)
-	if err != nil {
-		return err
-	}
-	if v != 0 {
-		return unix.Errno(v)
-	}
-	return nil
+	// The connect after completion reports the outcome (and makes the
+	// application's next connect see EISCONN, as after a blocking one).
+	return s.sockaddrCall(unix.SYS_CONNECT, a)
 }
 
 // Listen implements listen(2).
@@ -258,6 +254,11 @@ func (s *Socket) SendMsg(ctx vfs.Context, data []byte, addr []byte, ctl transpor
 // RecvMsg implements recvmsg(2).
 func (s *Socket) RecvMsg(ctx vfs.Context, dst []byte, flags int) (socket.RecvResult, error) {
 	hostFlags := flags&(unix.MSG_PEEK|unix.MSG_TRUNC|unix.MSG_OOB) | unix.MSG_DONTWAIT
+	if s.Type != unix.SOCK_STREAM {
+		// The host then returns a datagram's full length, which tells
+		// whether it was truncated.
+		hostFlags |= unix.MSG_TRUNC
+	}
 	waitAll := flags&unix.MSG_WAITALL != 0 && s.Type == unix.SOCK_STREAM && flags&unix.MSG_PEEK == 0
 	var res socket.RecvResult
 	from := make([]byte, maxSockaddr)
@@ -277,6 +278,9 @@ func (s *Socket) RecvMsg(ctx vfs.Context, dst []byte, flags int) (socket.RecvRes
 				res.N, res.Copied = int(n), min(int(n), len(dst))
 				if int(n) > len(dst) {
 					res.Flags |= unix.MSG_TRUNC
+					if flags&unix.MSG_TRUNC == 0 {
+						res.N = len(dst)
+					}
 				}
 				res.Addr = from[:min(fl, uint32(len(from)))]
 				return nil

@@ -185,9 +185,6 @@ func (s *Socket) Connect(ctx vfs.Context, addr []byte, w transport.Wait) error {
 		switch tcp.EndpointState(s.ep.State()) {
 		case tcp.StateEstablished, tcp.StateFinWait1, tcp.StateFinWait2, tcp.StateTimeWait,
 			tcp.StateCloseWait, tcp.StateLastAck, tcp.StateClosing, tcp.StateListen:
-			s.mu.Lock()
-			s.connecting = false
-			s.mu.Unlock()
 			if s.listening.Load() {
 				return unix.EISCONN
 			}
