@@ -128,7 +128,10 @@ func newAddressSpace(p *Platform) (*AddressSpace, error) {
 		ctxMem:    mem,
 		threads:   make(map[int]*stubThread),
 	}
-	pid, err := forkFromFactory(pfd[1], p.memfd, fd)
+	pid, err := p.spawn(pfd[1], fd)
+	if err != nil {
+		pid, err = forkFromFactory(pfd[1], p.memfd, fd, stub.entry)
+	}
 	unix.Close(pfd[1])
 	if err != nil {
 		unix.Close(pfd[0])

@@ -27,6 +27,8 @@ import (
 //	page 2        the request page (r--): MAP_SHARED from page 0 of the
 //	              address space's context file (a memfd the Sentry maps
 //	              too, writable): the mapper's requests
+//	page 3        the template's scratch page (rw-, private): its recvmsg
+//	              header and buffers (see "template" in stubProgram)
 //	ctxArea..     maxThreads slots of slotSize bytes (rw-), MAP_SHARED from
 //	              the rest of the context file: slot i belongs to
 //	              application thread i
@@ -64,6 +66,7 @@ const (
 	slotSize   = 8 * pageSize
 	ctxSize    = pageSize
 	reqPageOff = 2 * pageSize
+	scratchOff = 3 * pageSize
 	ctxAreaOff = 16 * pageSize
 	ctxAreaLen = maxThreads * slotSize
 	stubSize   = ctxAreaOff + ctxAreaLen
@@ -90,6 +93,16 @@ const (
 	reqOps    = 64 // maxReqOps operations of reqOpSize bytes: nr, 6 args
 	reqOpSize = 7 * 8
 	maxReqOps = (pageSize - reqOps) / reqOpSize
+
+	// Offsets in the template's scratch page: a struct msghdr whose iovec
+	// and control buffer follow, and the reply.
+	scrMsghdr     = 0   // struct msghdr
+	scrIovec      = 64  // struct iovec: one byte of payload
+	scrPayload    = 80  // the payload byte
+	scrControl    = 96  // cmsghdr + two descriptors (CMSG_SPACE(8) = 24)
+	scrControlLen = 32  // the control buffer's size
+	scrReply      = 128 // u64: the new stub's pid, or -errno
+	cmsgRights    = 24  // CMSG_LEN(8): one cmsghdr with two descriptors
 
 	// Offsets in the data page.
 	dataHandlerAction = 0   // struct kernel_sigaction: the stub handler
@@ -146,6 +159,8 @@ type stubRegion struct {
 	start uintptr
 	// entry is the stub program (jumped to by a forked child).
 	entry uintptr
+	// template is the template's program (see stubProgram).
+	template uintptr
 	// [code, codeEnd) is the code the seccomp filters let make system
 	// calls.
 	code, codeEnd uintptr
@@ -201,6 +216,7 @@ func (s *stubRegion) init() error {
 		code[i] = 0xcc // int3 padding
 	}
 	s.entry = addr + uintptr(labels["entry"])
+	s.template = addr + uintptr(labels["template"])
 	s.code = addr + codeStart
 	s.codeEnd = addr + pageSize
 
@@ -232,6 +248,15 @@ func (s *stubRegion) init() error {
 			off += 8
 		}
 	}
+
+	// The template's recvmsg header: msg_iov, msg_iovlen, msg_control;
+	// the template sets msg_controllen before each call.
+	scratch := unsafe.Slice((*byte)(unsafe.Add(base, scratchOff)), pageSize)
+	le.PutUint64(scratch[scrMsghdr+16:], uint64(addr)+scratchOff+scrIovec)
+	le.PutUint64(scratch[scrMsghdr+24:], 1)
+	le.PutUint64(scratch[scrMsghdr+32:], uint64(addr)+scratchOff+scrControl)
+	le.PutUint64(scratch[scrIovec:], uint64(addr)+scratchOff+scrPayload)
+	le.PutUint64(scratch[scrIovec+8:], 1)
 
 	if err := unix.Mprotect(code, unix.PROT_READ|unix.PROT_EXEC); err != nil {
 		return fmt.Errorf("systrap: mprotect stub code: %w", err)
@@ -416,6 +441,73 @@ func stubProgram(base uintptr, sentryPID uint64) ([]byte, map[string]int) {
 	a.Jcc(asm.CondNE, "exit")
 	a.Int3()
 	a.Jmp("exitThread")
+
+	// The template: forked once from the Sentry, with the memory file in
+	// r13 and a SOCK_SEQPACKET socket in r14, it forks every other stub,
+	// so that the Sentry, whose page tables a fork copies and whose
+	// private pages it makes copy-on-write, is forked only once. It keeps
+	// the memory file and the socket (moved to r13+1), sheds the rest as
+	// a stub does, and serves forever: recvmsg brings an address space's
+	// context file and completion pipe (SCM_RIGHTS); clone(CLONE_PARENT |
+	// SIGCHLD) makes a child of the Sentry that starts at entry with
+	// r12 = pipe, r13 = memory file, r14 = context file, as if the Sentry
+	// had forked it; the template closes its copies and answers the
+	// child's pid (or -errno). No application code ever runs in it.
+	a.Label("template")
+	scratch := uint64(base) + scratchOff
+	a.DieWithParent(sentryPID, "exit")
+	a.ResetSignals(data + dataDflAction)
+	a.MovReg(rPipe, asm.R13)
+	a.Inc(rPipe)
+	a.CmpReg(asm.R14, rPipe)
+	a.Jcc(asm.CondE, "templateFDs")
+	a.MovImm(asm.RAX, unix.SYS_DUP3)
+	a.MovReg(asm.RDI, asm.R14)
+	a.MovReg(asm.RSI, rPipe)
+	a.MovImm(asm.RDX, 0)
+	a.Syscall()
+	a.CmpReg(asm.RAX, rPipe)
+	a.Jcc(asm.CondNE, "exit")
+	a.Label("templateFDs")
+	a.CloseAllBut(asm.R13, rPipe)
+	a.UnmapAllBut(uint64(base), stubSize, taskSize)
+	a.MovImm(asm.R15, scratch)
+	a.Label("templateLoop")
+	a.MovImm(asm.RAX, scrControlLen)
+	a.Store(asm.R15, scrMsghdr+40, asm.RAX) // msg_controllen
+	a.MovImm(asm.RAX, unix.SYS_RECVMSG)
+	a.MovReg(asm.RDI, rPipe)
+	a.MovReg(asm.RSI, asm.R15)
+	a.MovImm(asm.RDX, 0)
+	a.Syscall()
+	// Anything but one byte with two descriptors (the Sentry closed its
+	// end, or sent garbage) ends the template.
+	a.MovImm(asm.RCX, 1)
+	a.CmpReg(asm.RAX, asm.RCX)
+	a.Jcc(asm.CondNE, "exit")
+	a.Load(asm.RAX, asm.R15, scrMsghdr+40)
+	a.MovImm(asm.RCX, cmsgRights)
+	a.CmpReg(asm.RAX, asm.RCX)
+	a.Jcc(asm.CondNE, "exit")
+	a.Load32(asm.R14, asm.R15, scrControl+16)
+	a.Load32(asm.R12, asm.R15, scrControl+20)
+	a.SyscallImm(unix.SYS_CLONE, unix.CLONE_PARENT|uint64(unix.SIGCHLD), 0, 0, 0, 0)
+	a.TestReg(asm.RAX)
+	a.Jcc(asm.CondE, "entry")
+	a.Store(asm.R15, scrReply, asm.RAX)
+	a.MovImm(asm.RAX, unix.SYS_CLOSE)
+	a.MovReg(asm.RDI, asm.R14)
+	a.Syscall()
+	a.MovImm(asm.RAX, unix.SYS_CLOSE)
+	a.MovReg(asm.RDI, asm.R12)
+	a.Syscall()
+	a.MovImm(asm.RAX, unix.SYS_WRITE)
+	a.MovReg(asm.RDI, rPipe)
+	a.MovReg(asm.RSI, asm.R15)
+	a.AddImm(asm.RSI, scrReply)
+	a.MovImm(asm.RDX, 8)
+	a.Syscall()
+	a.Jmp("templateLoop")
 
 	a.Label("exit")
 	a.SyscallImm(unix.SYS_EXIT_GROUP, 1)

@@ -158,6 +158,7 @@ import (
 
 	"bufferzone.dev/pkg/sentry/platform"
 	"bufferzone.dev/pkg/sentry/platform/internal/stubproc"
+	"golang.org/x/sys/unix"
 )
 
 // ErrReleased is returned for operations on a released address space.
@@ -182,6 +183,14 @@ type Platform struct {
 	noPool      bool
 	// reaping counts address spaces whose stubs are being reaped.
 	reaping sync.WaitGroup
+
+	// tmplMu serializes the use of the template (see spawn); tmplSock is
+	// the Sentry's end of its socket, or -1 if there is none (it could
+	// not be started, or died: stubs are then forked by the factory).
+	tmplMu   sync.Mutex
+	tmplSock int
+	tmplPid  int
+	tmplBuf  []byte
 }
 
 var _ platform.Platform = (*Platform)(nil)
@@ -199,7 +208,9 @@ func New(memoryFileFD int) (*Platform, error) {
 	}
 	initHandoff()
 	startFactory()
-	return &Platform{memfd: memoryFileFD, stub: s, pool: make(chan *AddressSpace, poolSize)}, nil
+	p := &Platform{memfd: memoryFileFD, stub: s, pool: make(chan *AddressSpace, poolSize), tmplSock: -1}
+	p.startTemplate()
+	return p, nil
 }
 
 // Name implements platform.Platform.
@@ -274,6 +285,7 @@ func (p *Platform) NewContext() (platform.Context, error) {
 
 type forkRequest struct {
 	pipe, memfd, ctxfd int
+	entry              uintptr
 	reply              chan forkReply
 }
 
@@ -301,7 +313,7 @@ func startFactory() {
 func factoryLoop(reqs chan forkRequest) {
 	runtime.LockOSThread() // never unlocked: the thread must live forever
 	for req := range reqs {
-		pid, err := stubproc.Fork(stub.entry, uintptr(req.pipe), uintptr(req.memfd), uintptr(req.ctxfd))
+		pid, err := stubproc.Fork(req.entry, uintptr(req.pipe), uintptr(req.memfd), uintptr(req.ctxfd))
 		if err != nil {
 			err = fmt.Errorf("systrap: %w", err)
 		}
@@ -309,11 +321,61 @@ func factoryLoop(reqs chan forkRequest) {
 	}
 }
 
-// forkFromFactory forks a stub that starts with the completion pipe's
-// write end, the memory file and the context file (see stubProgram).
-func forkFromFactory(pipe, memfd, ctxfd int) (int, error) {
+// forkFromFactory forks a child of the Sentry that starts at entry in the
+// stub region with r12 = pipe, r13 = memfd and r14 = ctxfd (see
+// stubProgram).
+func forkFromFactory(pipe, memfd, ctxfd int, entry uintptr) (int, error) {
 	reply := make(chan forkReply, 1)
-	factoryReqs <- forkRequest{pipe, memfd, ctxfd, reply}
+	factoryReqs <- forkRequest{pipe, memfd, ctxfd, entry, reply}
 	r := <-reply
 	return r.pid, r.err
+}
+
+// startTemplate forks the template stub (see "template" in stubProgram),
+// the parent of every later stub. Without it stubs are forked from the
+// Sentry.
+func (p *Platform) startTemplate() {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	pid, err := forkFromFactory(0, p.memfd, fds[1], stub.template)
+	unix.Close(fds[1])
+	if err != nil {
+		unix.Close(fds[0])
+		return
+	}
+	p.tmplSock, p.tmplPid, p.tmplBuf = fds[0], pid, make([]byte, 8)
+}
+
+// spawn has the template fork a stub that starts with the completion
+// pipe's write end, the memory file and the context file, and returns its
+// pid. It fails if there is no template.
+func (p *Platform) spawn(pipe, ctxfd int) (int, error) {
+	p.tmplMu.Lock()
+	defer p.tmplMu.Unlock()
+	if p.tmplSock < 0 {
+		return 0, errors.New("systrap: no template stub")
+	}
+	err := unix.Sendmsg(p.tmplSock, []byte{0}, unix.UnixRights(ctxfd, pipe), nil, 0)
+	var n int
+	if err == nil {
+		n, err = unix.Read(p.tmplSock, p.tmplBuf)
+	}
+	if err == nil && n != len(p.tmplBuf) {
+		err = fmt.Errorf("reply of %d bytes", n)
+	}
+	if err != nil {
+		// The template is gone: stop using it (its zombie is reaped
+		// with the next wait for it, if ever: it is the Sentry's child).
+		unix.Close(p.tmplSock)
+		p.tmplSock = -1
+		unix.Kill(p.tmplPid, unix.SIGKILL)
+		return 0, fmt.Errorf("systrap: template stub: %w", err)
+	}
+	pid := int64(le.Uint64(p.tmplBuf))
+	if pid <= 0 {
+		return 0, fmt.Errorf("systrap: template stub: fork: %w", unix.Errno(-pid))
+	}
+	return int(pid), nil
 }

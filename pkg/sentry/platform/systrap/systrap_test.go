@@ -683,3 +683,40 @@ func BenchmarkGetpidRoundTrip(b *testing.B) {
 	b.ReportMetric(float64(statBlocks.Load()-bl0)/n, "blocks/op")
 	b.ReportMetric(float64(statWakes.Load()-w0)/n, "wakes/op")
 }
+
+// TestTemplate: stubs are forked by the template, yet are the Sentry's
+// children (CLONE_PARENT), and the template survives them.
+func TestTemplate(t *testing.T) {
+	fd, _ := newMemFile(t)
+	p, err := New(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.noPool = true
+	if p.tmplSock < 0 {
+		t.Fatal("no template")
+	}
+	for i := 0; i < 3; i++ {
+		as, err := p.NewAddressSpace()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid := as.(*AddressSpace).pid
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// pid (comm) state ppid ...: comm has no spaces here.
+		if f := strings.Fields(string(stat)); len(f) < 4 || f[3] != strconv.Itoa(os.Getpid()) {
+			t.Errorf("stub %d: stat %q, want the test as its parent", pid, stat)
+		}
+		as.Release()
+	}
+	if p.tmplSock < 0 {
+		t.Error("the template was given up")
+	}
+	if err := unix.Kill(p.tmplPid, 0); err != nil {
+		t.Errorf("template: %v", err)
+	}
+	p.reaping.Wait()
+}

@@ -42,6 +42,8 @@ type Assembler struct {
 	// Labels maps each label to its offset in the code.
 	Labels map[string]int
 	fixups []fixup
+	// locals counts the labels made by local.
+	locals int
 }
 
 // fixup is a rel32 field at off that must hold label's address relative to

@@ -73,17 +73,14 @@ func TestSequences(t *testing.T) {
 	a := New()
 	a.Label("exit")
 	a.DieWithParent(42, "exit")
-	a.ResetSignals(0x1000)
-	a.CloseAllBut(R13, R13)
+	for i := 0; i < 2; i++ { // twice: their labels must not clash
+		a.ResetSignals(0x1000)
+		a.CloseAllBut(R13, R13)
+	}
 	a.UnmapAllBut(0x7e0000000000, 0x10000, 0x7ffffffff000)
 	code := a.Finish()
-	if n := bytes.Count(code, []byte{0x0f, 0x05}); n != 7 {
-		t.Errorf("%d syscall instructions, want 7", n)
-	}
-	for _, l := range []string{"asm.resetSignals", "asm.closeAbove"} {
-		if _, ok := a.Labels[l]; !ok {
-			t.Errorf("no label %s", l)
-		}
+	if n := bytes.Count(code, []byte{0x0f, 0x05}); n != 10 {
+		t.Errorf("%d syscall instructions, want 10", n)
 	}
 	defer func() {
 		if recover() == nil {

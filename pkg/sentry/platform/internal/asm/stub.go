@@ -1,10 +1,19 @@
 package asm
 
+import "strconv"
+
 // Instruction sequences the stub programs of both platforms are built
 // from: system calls with constant arguments, and the first steps every
 // stub takes to shed what it inherited from the Sentry. They clobber rax,
 // rcx, r11 (the syscall instruction's) and the argument registers they
 // set.
+
+// local returns a label name of its own for a sequence that may be
+// emitted more than once.
+func (a *Assembler) local(name string) string {
+	a.locals++
+	return "asm." + name + "." + strconv.Itoa(a.locals)
+}
 
 // SyscallArgs are the registers that carry system call arguments, in order.
 var SyscallArgs = [6]int{RDI, RSI, RDX, R10, R8, R9}
@@ -48,8 +57,9 @@ func (a *Assembler) DieWithParent(parentPID uint64, exit string) {
 // kernel_sigaction at dflAction (all zero: SIG_DFL), with rbx as the
 // counter. The calls for SIGKILL and SIGSTOP fail harmlessly.
 func (a *Assembler) ResetSignals(dflAction uint64) {
+	loop := a.local("resetSignals")
 	a.MovImm(RBX, 1)
-	a.Label("asm.resetSignals")
+	a.Label(loop)
 	a.MovImm(RAX, sysRtSigaction)
 	a.MovReg(RDI, RBX)
 	a.MovImm(RSI, dflAction)
@@ -59,22 +69,23 @@ func (a *Assembler) ResetSignals(dflAction uint64) {
 	a.Inc(RBX)
 	a.MovImm(RCX, numSignals+1)
 	a.CmpReg(RBX, RCX)
-	a.Jcc(CondNE, "asm.resetSignals")
+	a.Jcc(CondNE, loop)
 }
 
 // CloseAllBut closes every descriptor outside [*lo, *hi], the registers lo
 // and hi holding the bounds: close_range(0, lo-1, 0) unless lo is 0, and
 // close_range(hi+1, ~0U, 0).
 func (a *Assembler) CloseAllBut(lo, hi int) {
+	above := a.local("closeAbove")
 	a.TestReg(lo)
-	a.Jcc(CondE, "asm.closeAbove")
+	a.Jcc(CondE, above)
 	a.MovImm(RAX, sysCloseRange)
 	a.MovImm(RDI, 0)
 	a.MovReg(RSI, lo)
 	a.Dec(RSI)
 	a.MovImm(RDX, 0)
 	a.Syscall()
-	a.Label("asm.closeAbove")
+	a.Label(above)
 	a.MovImm(RAX, sysCloseRange)
 	a.MovReg(RDI, hi)
 	a.Inc(RDI)
