@@ -10,27 +10,37 @@ import (
 	"bufferzone.dev/test/e2e/runsctest"
 )
 
-// buildProcLoop compiles testdata/proc_loop.c statically.
-func buildProcLoop(b *testing.B) string {
+// buildStatic compiles testdata/NAME.c statically (with extra gcc flags)
+// and returns the program's path.
+func buildStatic(b *testing.B, name string, flags ...string) string {
 	b.Helper()
 	if _, err := exec.LookPath("gcc"); err != nil {
 		b.Skip("gcc not installed")
 	}
 	_, file, _, _ := runtime.Caller(0)
-	src := filepath.Join(filepath.Dir(file), "testdata", "proc_loop.c")
-	out := filepath.Join(b.TempDir(), "proc_loop")
-	if msg, err := exec.Command("gcc", "-O2", "-static", "-o", out, src).CombinedOutput(); err != nil {
+	src := filepath.Join(filepath.Dir(file), "testdata", name+".c")
+	out := filepath.Join(b.TempDir(), name)
+	args := append([]string{"-O2", "-static"}, flags...)
+	if msg, err := exec.Command("gcc", append(args, "-o", out, src)...).CombinedOutput(); err != nil {
 		b.Fatalf("gcc: %v\n%s", err, msg)
 	}
 	return out
 }
 
-// benchProcLoop runs `proc_loop mode n` on each required platform and,
-// in the same iteration, natively, so that the ratio compares runs made
-// under the same host load. It reports the mean per loop iteration in
-// unit ("ms" or "µs"), natively and in the sandbox, and their ratio.
+// buildProcLoop compiles testdata/proc_loop.c statically.
+func buildProcLoop(b *testing.B) string { return buildStatic(b, "proc_loop") }
+
+// benchProcLoop runs `proc_loop mode n`; see benchLoop.
 func benchProcLoop(b *testing.B, mode, n, unit string) {
-	prog := buildProcLoop(b)
+	benchLoop(b, buildProcLoop(b), mode, n, unit)
+}
+
+// benchLoop runs `prog mode n` on each required platform and, in the same
+// iteration, natively, so that the ratio compares runs made under the same
+// host load. prog prints nanoseconds per loop iteration; benchLoop reports
+// the mean in unit ("ms" or "µs"), natively and in the sandbox, and their
+// ratio.
+func benchLoop(b *testing.B, prog, mode, n, unit string) {
 	runsc := runsctest.RequireDo(b)
 	scale := 1e6 // ns per ms
 	if unit == "µs" {
