@@ -117,12 +117,8 @@ func Default() *Config {
 		// systrap: faster than ptrace, and its application threads can
 		// make no host call of consequence even from the stub's code
 		// (see package systrap). ptrace stays selectable.
-		Platform: PlatformSystrap,
-		// none until the sandbox stack passes the loopback TCP tests:
-		// its loopback delivers segments asynchronously, so a reset that
-		// Linux reports at once (close with unread data, a write after the
-		// peer closed) arrives a moment later.
-		Network:       NetworkNone,
+		Platform:      PlatformSystrap,
+		Network:       NetworkSandbox,
 		Overlay:       OverlayMemory,
 		KernelRelease: "4.4.0",
 	}
