@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"bufferzone.dev/pkg/sentry/platform"
+	"bufferzone.dev/pkg/sentry/platform/internal/apptest"
 	"golang.org/x/sys/unix"
 )
 
@@ -25,7 +26,7 @@ func BenchmarkAddressSpaceLifecycle(b *testing.B) {
 }
 
 func benchLifecycle(b *testing.B, noPool bool) {
-	a := newTestApp(b, cat(movEAX(39), opSyscall))
+	a := newTestApp(b, apptest.Cat(apptest.MovEAX(39), apptest.Syscall))
 	a.p.noPool = noPool
 	var newT, mapT, switchT, ctxRelT, relT time.Duration
 	b.ResetTimer()
@@ -36,11 +37,11 @@ func benchLifecycle(b *testing.B, noPool bool) {
 			b.Fatal(err)
 		}
 		t1 := time.Now()
-		if err := as.MapFile(codeAddr, codeOff, pageSize, platform.ReadExec); err != nil {
+		if err := as.MapFile(apptest.CodeAddr, apptest.CodeOff, pageSize, platform.ReadExec); err != nil {
 			b.Fatal(err)
 		}
 		t2 := time.Now()
-		regs := initialRegs()
+		regs := apptest.InitialRegs()
 		if ev, err := a.ctx.Switch(as, &regs); err != nil || ev.Kind != platform.EventSyscall {
 			b.Fatalf("%+v %v", ev, err)
 		}
@@ -68,8 +69,8 @@ func benchLifecycle(b *testing.B, noPool bool) {
 // alone on a stopped stub thread (what a system call return changes). The
 // loops run on the tracer thread (sub-benchmarks would not).
 func BenchmarkSetRegs(b *testing.B) {
-	a := newTestApp(b, cat(movEAX(39), opSyscall))
-	regs := initialRegs()
+	a := newTestApp(b, apptest.Cat(apptest.MovEAX(39), apptest.Syscall))
+	regs := apptest.InitialRegs()
 	a.switchOK(b, &regs)
 	tid := a.ctx.last.tid
 	if err := getRegs(tid, &regs); err != nil {
@@ -99,8 +100,8 @@ func BenchmarkSetRegs(b *testing.B) {
 // with PTRACE_SETREGS, so that host load affects both alike.
 func BenchmarkGetpidRegsAB(b *testing.B) {
 	// again: mov eax, 39; syscall; jmp again
-	a := newTestApp(b, cat(movEAX(39), opSyscall, []byte{0xeb, 0xf7}))
-	regs := initialRegs()
+	a := newTestApp(b, apptest.Cat(apptest.MovEAX(39), apptest.Syscall, []byte{0xeb, 0xf7}))
+	regs := apptest.InitialRegs()
 	a.switchOK(b, &regs)
 	lat := [2][]time.Duration{make([]time.Duration, 0, b.N), make([]time.Duration, 0, b.N)}
 	b.ResetTimer()

@@ -17,55 +17,12 @@ import (
 	"unsafe"
 
 	"bufferzone.dev/pkg/sentry/platform"
+	"bufferzone.dev/pkg/sentry/platform/internal/apptest"
 	"golang.org/x/sys/unix"
 )
 
-const (
-	codeAddr = 0x400000
-	dataAddr = 0x500000
-	roAddr   = 0x501000
-	holeAddr = 0x600000
-
-	codeOff  = 0
-	dataOff  = 0x1000
-	roOff    = 0x2000
-	extraOff = 0x3000
-	memSize  = 1 << 20
-)
-
-// Machine code pieces used by the tests.
-var (
-	opSyscall = []byte{0x0f, 0x05}
-	opInt3    = []byte{0xcc}
-	opJmpSelf = []byte{0xeb, 0xfe}                         // jmp .
-	opStore   = []byte{0x48, 0x89, 0x37}                   // mov [rdi], rsi
-	opLoad    = []byte{0x48, 0x8b, 0x37}                   // mov rsi, [rdi]
-	opLoad8   = []byte{0x48, 0x8b, 0x47, 0x08}             // mov rax, [rdi+8]
-	opJmpRDI  = []byte{0xff, 0xe7}                         // jmp rdi
-	opDivZero = []byte{0x31, 0xd2, 0x31, 0xc9, 0xf7, 0xf1} // xor edx,edx; xor ecx,ecx; div ecx
-	opXmm0RSI = []byte{0x66, 0x48, 0x0f, 0x7e, 0xc6}       // movq rsi, xmm0
-	opRDIXmm1 = []byte{0x66, 0x48, 0x0f, 0x6e, 0xcf}       // movq xmm1, rdi
-)
-
-func movEAX(v uint32) []byte { return le32(0xb8, v) } // mov eax, imm32
-func movEDI(v uint32) []byte { return le32(0xbf, v) } // mov edi, imm32
-func movESI(v uint32) []byte { return le32(0xbe, v) } // mov esi, imm32
-func movEDX(v uint32) []byte { return le32(0xba, v) } // mov edx, imm32
-
-func le32(op byte, v uint32) []byte {
-	return binary.LittleEndian.AppendUint32([]byte{op}, v)
-}
-
-func cat(parts ...[]byte) []byte {
-	var b []byte
-	for _, p := range parts {
-		b = append(b, p...)
-	}
-	return b
-}
-
-// testApp is a tiny application: code at codeAddr (r-x), a data/stack page
-// at dataAddr (rw-) and a read-only page at roAddr, all in a memfd.
+// testApp is a tiny application: code at apptest.CodeAddr (r-x), a data/stack page
+// at apptest.DataAddr (rw-) and a read-only page at apptest.ROAddr, all in a memfd.
 type testApp struct {
 	p   *Platform
 	as  *AddressSpace
@@ -83,15 +40,15 @@ func newTestApp(t testing.TB, code []byte) *testApp {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Close(fd) })
-	if err := unix.Ftruncate(fd, memSize); err != nil {
+	if err := unix.Ftruncate(fd, apptest.MemSize); err != nil {
 		t.Fatal(err)
 	}
-	mem, err := unix.Mmap(fd, 0, memSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	mem, err := unix.Mmap(fd, 0, apptest.MemSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Munmap(mem) })
-	copy(mem[codeOff:], code)
+	copy(mem[apptest.CodeOff:], code)
 	p, err := New(fd)
 	if err != nil {
 		t.Fatal(err)
@@ -108,19 +65,15 @@ func newTestApp(t testing.TB, code []byte) *testApp {
 		off  int64
 		at   platform.AccessType
 	}{
-		{codeAddr, codeOff, platform.ReadExec},
-		{dataAddr, dataOff, platform.ReadWrite},
-		{roAddr, roOff, platform.Read},
+		{apptest.CodeAddr, apptest.CodeOff, platform.ReadExec},
+		{apptest.DataAddr, apptest.DataOff, platform.ReadWrite},
+		{apptest.ROAddr, apptest.ROOff, platform.Read},
 	} {
 		if err := as.MapFile(m.addr, m.off, pageSize, m.at); err != nil {
 			t.Fatalf("MapFile(%#x): %v", m.addr, err)
 		}
 	}
 	return a
-}
-
-func initialRegs() platform.Registers {
-	return platform.Registers{Rip: codeAddr, Rsp: dataAddr + 0x800, Eflags: 0x202}
 }
 
 func (a *testApp) switchOK(t testing.TB, regs *platform.Registers) platform.Event {
@@ -133,14 +86,14 @@ func (a *testApp) switchOK(t testing.TB, regs *platform.Registers) platform.Even
 }
 
 func TestSyscallArgsAndReturn(t *testing.T) {
-	code := cat(movEDI(1), movESI(2), movEDX(3), movEAX(39), opSyscall, opInt3)
+	code := apptest.Cat(apptest.MovEDI(1), apptest.MovESI(2), apptest.MovEDX(3), apptest.MovEAX(39), apptest.Syscall, apptest.Int3)
 	a := newTestApp(t, code)
-	regs := initialRegs()
+	regs := apptest.InitialRegs()
 	ev := a.switchOK(t, &regs)
 	if ev.Kind != platform.EventSyscall || regs.Orig_rax != 39 || regs.Rdi != 1 || regs.Rsi != 2 || regs.Rdx != 3 {
 		t.Fatalf("got %+v orig_rax=%d rdi=%d rsi=%d rdx=%d, want syscall 39(1,2,3)", ev, regs.Orig_rax, regs.Rdi, regs.Rsi, regs.Rdx)
 	}
-	if want := uint64(codeAddr + 22); regs.Rip != want {
+	if want := uint64(apptest.CodeAddr + 22); regs.Rip != want {
 		t.Errorf("rip = %#x, want %#x", regs.Rip, want)
 	}
 	regs.Rax = 777
@@ -154,16 +107,16 @@ func TestSyscallArgsAndReturn(t *testing.T) {
 }
 
 func TestSharedMemory(t *testing.T) {
-	// mov edi, dataAddr; mov esi, 0x1234567; mov [rdi], rsi; mov rax, [rdi+8]; syscall
-	code := cat(movEDI(dataAddr), movESI(0x1234567), opStore, opLoad8, opSyscall, opInt3)
+	// mov edi, apptest.DataAddr; mov esi, 0x1234567; mov [rdi], rsi; mov rax, [rdi+8]; syscall
+	code := apptest.Cat(apptest.MovEDI(apptest.DataAddr), apptest.MovESI(0x1234567), apptest.Store, apptest.Load8, apptest.Syscall, apptest.Int3)
 	a := newTestApp(t, code)
-	binary.LittleEndian.PutUint64(a.mem[dataOff+8:], 0xabcdef)
-	regs := initialRegs()
+	binary.LittleEndian.PutUint64(a.mem[apptest.DataOff+8:], 0xabcdef)
+	regs := apptest.InitialRegs()
 	ev := a.switchOK(t, &regs)
 	if ev.Kind != platform.EventSyscall {
 		t.Fatalf("got %+v", ev)
 	}
-	if got := binary.LittleEndian.Uint64(a.mem[dataOff:]); got != 0x1234567 {
+	if got := binary.LittleEndian.Uint64(a.mem[apptest.DataOff:]); got != 0x1234567 {
 		t.Errorf("Sentry sees %#x, want 0x1234567", got)
 	}
 	if regs.Orig_rax != 0xabcdef {
@@ -179,14 +132,14 @@ func TestFaults(t *testing.T) {
 		access platform.AccessType
 		code2  int32
 	}{
-		{"unmapped write", cat(movEDI(holeAddr), opStore), holeAddr, platform.AccessType{Write: true}, 1},
-		{"unmapped read", cat(movEDI(holeAddr+8), opLoad), holeAddr + 8, platform.AccessType{Read: true}, 1},
-		{"read-only write", cat(movEDI(roAddr+16), opStore), roAddr + 16, platform.AccessType{Write: true}, 2},
-		{"exec non-exec", cat(movEDI(dataAddr+0x100), opJmpRDI), dataAddr + 0x100, platform.AccessType{Execute: true}, 2},
-		{"exec unmapped", cat(movEDI(holeAddr), opJmpRDI), holeAddr, platform.AccessType{Execute: true}, 1},
+		{"unmapped write", apptest.Cat(apptest.MovEDI(apptest.HoleAddr), apptest.Store), apptest.HoleAddr, platform.AccessType{Write: true}, 1},
+		{"unmapped read", apptest.Cat(apptest.MovEDI(apptest.HoleAddr+8), apptest.Load), apptest.HoleAddr + 8, platform.AccessType{Read: true}, 1},
+		{"read-only write", apptest.Cat(apptest.MovEDI(apptest.ROAddr+16), apptest.Store), apptest.ROAddr + 16, platform.AccessType{Write: true}, 2},
+		{"exec non-exec", apptest.Cat(apptest.MovEDI(apptest.DataAddr+0x100), apptest.JmpRDI), apptest.DataAddr + 0x100, platform.AccessType{Execute: true}, 2},
+		{"exec unmapped", apptest.Cat(apptest.MovEDI(apptest.HoleAddr), apptest.JmpRDI), apptest.HoleAddr, platform.AccessType{Execute: true}, 1},
 		// Readable, not writable, but at rip: the fast path must not
 		// call it a write.
-		{"exec read-only", cat(movEDI(roAddr+0x10), opJmpRDI), roAddr + 0x10, platform.AccessType{Execute: true}, 2},
+		{"exec read-only", apptest.Cat(apptest.MovEDI(apptest.ROAddr+0x10), apptest.JmpRDI), apptest.ROAddr + 0x10, platform.AccessType{Execute: true}, 2},
 	} {
 		for _, probe := range []bool{false, true} {
 			name := tc.name
@@ -200,7 +153,7 @@ func TestFaults(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				a := newTestApp(t, tc.code)
 				a.p.noFastFaults = probe
-				regs := initialRegs()
+				regs := apptest.InitialRegs()
 				ev := a.switchOK(t, &regs)
 				if ev.Kind != platform.EventFault || ev.Addr != tc.addr || ev.Access != want || ev.Signo != int32(unix.SIGSEGV) || ev.Code != tc.code2 {
 					t.Fatalf("got %+v, want fault at %#x access %+v code %d", ev, tc.addr, want, tc.code2)
@@ -221,44 +174,44 @@ func TestFaults(t *testing.T) {
 // read-only is answered without the probe, and that the fault repeats
 // until the page is remapped writable.
 func TestFastWriteFault(t *testing.T) {
-	a := newTestApp(t, cat(movEDI(roAddr+8), movESI(5), opStore, opSyscall))
-	regs := initialRegs()
+	a := newTestApp(t, apptest.Cat(apptest.MovEDI(apptest.ROAddr+8), apptest.MovESI(5), apptest.Store, apptest.Syscall))
+	regs := apptest.InitialRegs()
 	for i := 0; i < 2; i++ {
 		ev := a.switchOK(t, &regs)
-		if ev.Kind != platform.EventFault || ev.Access != (platform.AccessType{Write: true}) || ev.Addr != roAddr+8 {
+		if ev.Kind != platform.EventFault || ev.Access != (platform.AccessType{Write: true}) || ev.Addr != apptest.ROAddr+8 {
 			t.Fatalf("got %+v", ev)
 		}
 	}
 	if n := a.p.fastFaults.Load(); n != 2 {
 		t.Errorf("%d fast faults, want 2", n)
 	}
-	if err := a.as.MapFile(roAddr, roOff, pageSize, platform.ReadWrite); err != nil {
+	if err := a.as.MapFile(apptest.ROAddr, apptest.ROOff, pageSize, platform.ReadWrite); err != nil {
 		t.Fatal(err)
 	}
 	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventSyscall {
 		t.Fatalf("got %+v", ev)
 	}
-	if a.mem[roOff+8] != 5 {
-		t.Errorf("page holds %d", a.mem[roOff+8])
+	if a.mem[apptest.ROOff+8] != 5 {
+		t.Errorf("page holds %d", a.mem[apptest.ROOff+8])
 	}
 }
 
 func TestFaultThenMap(t *testing.T) {
-	// mov edi, holeAddr; mov esi, 42; mov [rdi], rsi; syscall
-	a := newTestApp(t, cat(movEDI(holeAddr), movESI(42), opStore, opSyscall))
-	regs := initialRegs()
+	// mov edi, apptest.HoleAddr; mov esi, 42; mov [rdi], rsi; syscall
+	a := newTestApp(t, apptest.Cat(apptest.MovEDI(apptest.HoleAddr), apptest.MovESI(42), apptest.Store, apptest.Syscall))
+	regs := apptest.InitialRegs()
 	ev := a.switchOK(t, &regs)
-	if ev.Kind != platform.EventFault || ev.Addr != holeAddr || ev.Code != segvMapErr {
+	if ev.Kind != platform.EventFault || ev.Addr != apptest.HoleAddr || ev.Code != segvMapErr {
 		t.Fatalf("got %+v", ev)
 	}
-	if err := a.as.MapFile(holeAddr, extraOff, pageSize, platform.ReadWrite); err != nil {
+	if err := a.as.MapFile(apptest.HoleAddr, apptest.ExtraOff, pageSize, platform.ReadWrite); err != nil {
 		t.Fatal(err)
 	}
 	ev = a.switchOK(t, &regs)
 	if ev.Kind != platform.EventSyscall {
 		t.Fatalf("got %+v", ev)
 	}
-	if got := binary.LittleEndian.Uint64(a.mem[extraOff:]); got != 42 {
+	if got := binary.LittleEndian.Uint64(a.mem[apptest.ExtraOff:]); got != 42 {
 		t.Errorf("memory file holds %d, want 42", got)
 	}
 }
@@ -269,13 +222,13 @@ func TestSignals(t *testing.T) {
 		code []byte
 		sig  unix.Signal
 	}{
-		{"divide by zero", opDivZero, unix.SIGFPE},
-		{"int3", opInt3, unix.SIGTRAP},
+		{"divide by zero", apptest.DivZero, unix.SIGFPE},
+		{"int3", apptest.Int3, unix.SIGTRAP},
 		{"ud2", []byte{0x0f, 0x0b}, unix.SIGILL},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newTestApp(t, tc.code)
-			regs := initialRegs()
+			regs := apptest.InitialRegs()
 			ev := a.switchOK(t, &regs)
 			if ev.Kind != platform.EventSignal || ev.Signo != int32(tc.sig) {
 				t.Fatalf("got %+v, want signal %d", ev, tc.sig)
@@ -285,8 +238,8 @@ func TestSignals(t *testing.T) {
 }
 
 func TestInterruptSpinning(t *testing.T) {
-	a := newTestApp(t, opJmpSelf)
-	regs := initialRegs()
+	a := newTestApp(t, apptest.JmpSelf)
+	regs := apptest.InitialRegs()
 	var sent time.Time
 	go func() {
 		time.Sleep(50 * time.Millisecond)
@@ -298,8 +251,8 @@ func TestInterruptSpinning(t *testing.T) {
 	if ev.Kind != platform.EventInterrupted {
 		t.Fatalf("got %+v, want interrupted", ev)
 	}
-	if regs.Rip != codeAddr {
-		t.Errorf("rip = %#x, want %#x", regs.Rip, codeAddr)
+	if regs.Rip != apptest.CodeAddr {
+		t.Errorf("rip = %#x, want %#x", regs.Rip, apptest.CodeAddr)
 	}
 	t.Logf("interrupt latency %v", lat)
 	if lat > time.Second { // generous: the VM is shared and loaded
@@ -316,9 +269,9 @@ func TestInterruptSpinning(t *testing.T) {
 // Interrupt must end a Switch loop.
 func TestInterruptNoLostWakeup(t *testing.T) {
 	// again: mov eax, 39; syscall; jmp again
-	code := cat(movEAX(39), opSyscall, []byte{0xeb, 0xf7})
+	code := apptest.Cat(apptest.MovEAX(39), apptest.Syscall, []byte{0xeb, 0xf7})
 	a := newTestApp(t, code)
-	regs := initialRegs()
+	regs := apptest.InitialRegs()
 	for i := 0; i < 300; i++ {
 		delay := time.Duration(i%30) * 5 * time.Microsecond
 		go func() {
@@ -343,7 +296,7 @@ func TestInterruptNoLostWakeup(t *testing.T) {
 
 func TestFPState(t *testing.T) {
 	// movq rsi, xmm0; movq xmm1, rdi; syscall
-	a := newTestApp(t, cat(opXmm0RSI, opRDIXmm1, opSyscall, opInt3))
+	a := newTestApp(t, apptest.Cat(apptest.Xmm0RSI, apptest.RDIXmm1, apptest.Syscall, apptest.Int3))
 	fp, err := a.ctx.FPState()
 	if err != nil {
 		t.Fatal(err)
@@ -356,7 +309,7 @@ func TestFPState(t *testing.T) {
 	if err := a.ctx.SetFPState(fp); err != nil {
 		t.Fatal(err)
 	}
-	regs := initialRegs()
+	regs := apptest.InitialRegs()
 	regs.Rdi = 0xfeedface
 	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventSyscall {
 		t.Fatalf("got %+v", ev)
@@ -382,12 +335,12 @@ func TestFPState(t *testing.T) {
 }
 
 func TestMapFromOtherThread(t *testing.T) {
-	a := newTestApp(t, opJmpSelf)
-	regs := initialRegs()
+	a := newTestApp(t, apptest.JmpSelf)
+	regs := apptest.InitialRegs()
 	done := make(chan error)
 	go func() {
 		time.Sleep(20 * time.Millisecond)
-		err := a.as.MapFile(holeAddr, extraOff, pageSize, platform.ReadWrite)
+		err := a.as.MapFile(apptest.HoleAddr, apptest.ExtraOff, pageSize, platform.ReadWrite)
 		a.ctx.Interrupt()
 		done <- err
 	}()
@@ -398,32 +351,34 @@ func TestMapFromOtherThread(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Now run code that writes the new page.
-	copy(a.mem[codeOff:], cat(movEDI(holeAddr), movESI(7), opStore, opSyscall))
-	regs = initialRegs()
+	copy(a.mem[apptest.CodeOff:], apptest.Cat(apptest.MovEDI(apptest.HoleAddr), apptest.MovESI(7), apptest.Store, apptest.Syscall))
+	regs = apptest.InitialRegs()
 	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventSyscall {
 		t.Fatalf("got %+v", ev)
 	}
-	if got := a.mem[extraOff]; got != 7 {
+	if got := a.mem[apptest.ExtraOff]; got != 7 {
 		t.Errorf("page holds %d", got)
 	}
 	// Queued while the stub is stopped: applied before it runs again.
-	go func() { done <- a.as.MapFile(holeAddr+pageSize, extraOff, pageSize, platform.ReadWrite) }()
+	go func() {
+		done <- a.as.MapFile(apptest.HoleAddr+pageSize, apptest.ExtraOff, pageSize, platform.ReadWrite)
+	}()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	copy(a.mem[codeOff:], cat(movEDI(holeAddr+pageSize+8), movESI(9), opStore, opSyscall))
-	regs = initialRegs()
+	copy(a.mem[apptest.CodeOff:], apptest.Cat(apptest.MovEDI(apptest.HoleAddr+pageSize+8), apptest.MovESI(9), apptest.Store, apptest.Syscall))
+	regs = apptest.InitialRegs()
 	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventSyscall {
 		t.Fatalf("got %+v", ev)
 	}
-	if got := a.mem[extraOff+8]; got != 9 {
+	if got := a.mem[apptest.ExtraOff+8]; got != 9 {
 		t.Errorf("page holds %d", got)
 	}
 }
 
 func TestStubIsClean(t *testing.T) {
-	a := newTestApp(t, cat(movEAX(39), opSyscall))
-	regs := initialRegs()
+	a := newTestApp(t, apptest.Cat(apptest.MovEAX(39), apptest.Syscall))
+	regs := apptest.InitialRegs()
 	a.switchOK(t, &regs)
 	maps, err := os.ReadFile("/proc/" + strconv.Itoa(a.as.pid) + "/maps")
 	if err != nil {
@@ -449,8 +404,8 @@ func TestStubIsClean(t *testing.T) {
 }
 
 func TestStubKilledFromOutside(t *testing.T) {
-	a := newTestApp(t, opJmpSelf)
-	regs := initialRegs()
+	a := newTestApp(t, apptest.JmpSelf)
+	regs := apptest.InitialRegs()
 	go func() {
 		time.Sleep(20 * time.Millisecond)
 		unix.Kill(a.as.pid, unix.SIGKILL)
@@ -463,43 +418,25 @@ func TestStubKilledFromOutside(t *testing.T) {
 	}
 }
 
-func children(t testing.TB) []int {
-	me := strconv.Itoa(os.Getpid())
-	var kids []int
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, s := range stats {
-		b, err := os.ReadFile(s)
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-		if len(f) > 1 && f[1] == me {
-			pid, _ := strconv.Atoi(strings.Split(s, "/")[2])
-			kids = append(kids, pid)
-		}
-	}
-	return kids
-}
-
 func TestReleaseLeavesNoProcess(t *testing.T) {
-	a := newTestApp(t, cat(movEAX(39), opSyscall))
+	a := newTestApp(t, apptest.Cat(apptest.MovEAX(39), apptest.Syscall))
 	a.as.Release()
 	// Count without the stubs the pool holds (and is making).
 	a.p.noPool = true
 	for a.p.poolFilling.Load() {
 		time.Sleep(time.Millisecond)
 	}
-	before := len(children(t))
+	before := len(apptest.Children(t))
 	for i := 0; i < 200; i++ {
 		as, err := a.p.NewAddressSpace()
 		if err != nil {
 			t.Fatal(err)
 		}
 		if i%2 == 0 { // half of them traced and run
-			if err := as.MapFile(codeAddr, codeOff, pageSize, platform.ReadExec); err != nil {
+			if err := as.MapFile(apptest.CodeAddr, apptest.CodeOff, pageSize, platform.ReadExec); err != nil {
 				t.Fatal(err)
 			}
-			regs := initialRegs()
+			regs := apptest.InitialRegs()
 			if ev, err := a.ctx.Switch(as, &regs); err != nil || ev.Kind != platform.EventSyscall {
 				t.Fatalf("%+v %v", ev, err)
 			}
@@ -509,12 +446,12 @@ func TestReleaseLeavesNoProcess(t *testing.T) {
 	// Release leaves the reaping to a goroutine: give it time.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		kids := children(t)
+		kids := apptest.Children(t)
 		if len(kids) <= before {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("leftover children: %v", kids)
+			t.Errorf("leftover apptest.Children: %v", kids)
 			break
 		}
 		time.Sleep(time.Millisecond)
@@ -523,10 +460,10 @@ func TestReleaseLeavesNoProcess(t *testing.T) {
 
 // TestReleaseOnThreadExit checks that a stub dies with its tracer thread.
 func TestTracerExitKillsStub(t *testing.T) {
-	a := newTestApp(t, cat(movEAX(39), opSyscall))
+	a := newTestApp(t, apptest.Cat(apptest.MovEAX(39), apptest.Syscall))
 	done := make(chan struct{})
 	go func() {
-		regs := initialRegs()
+		regs := apptest.InitialRegs()
 		a.ctx.Switch(a.as, &regs)
 		close(done) // goroutine exits locked: its thread goes away
 	}()
@@ -546,8 +483,8 @@ func TestTracerExitKillsStub(t *testing.T) {
 
 func BenchmarkGetpidRoundTrip(b *testing.B) {
 	// again: mov eax, 39; syscall; jmp again
-	a := newTestApp(b, cat(movEAX(39), opSyscall, []byte{0xeb, 0xf7}))
-	regs := initialRegs()
+	a := newTestApp(b, apptest.Cat(apptest.MovEAX(39), apptest.Syscall, []byte{0xeb, 0xf7}))
+	regs := apptest.InitialRegs()
 	a.switchOK(b, &regs)
 	lat := make([]time.Duration, 0, b.N)
 	repins := a.p.repins.Load()
@@ -574,13 +511,13 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 }
 
 func BenchmarkRemoteMap(b *testing.B) {
-	a := newTestApp(b, cat(movEAX(39), opSyscall))
-	regs := initialRegs()
+	a := newTestApp(b, apptest.Cat(apptest.MovEAX(39), apptest.Syscall))
+	regs := apptest.InitialRegs()
 	a.switchOK(b, &regs)
 	calls := a.p.RemoteCalls()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := a.as.MapFile(holeAddr, extraOff, pageSize, platform.ReadWrite); err != nil {
+		if err := a.as.MapFile(apptest.HoleAddr, apptest.ExtraOff, pageSize, platform.ReadWrite); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -589,9 +526,9 @@ func BenchmarkRemoteMap(b *testing.B) {
 }
 
 func BenchmarkFault(b *testing.B) {
-	// mov edi, holeAddr; mov [rdi], rsi
-	a := newTestApp(b, cat(movEDI(holeAddr), opStore))
-	regs := initialRegs()
+	// mov edi, apptest.HoleAddr; mov [rdi], rsi
+	a := newTestApp(b, apptest.Cat(apptest.MovEDI(apptest.HoleAddr), apptest.Store))
+	regs := apptest.InitialRegs()
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -617,9 +554,9 @@ func BenchmarkFaultReadOnlyWrite(b *testing.B) {
 			name = "probe"
 		}
 		b.Run(name, func(b *testing.B) {
-			a := newTestApp(b, cat(movEDI(roAddr), opStore))
+			a := newTestApp(b, apptest.Cat(apptest.MovEDI(apptest.ROAddr), apptest.Store))
 			a.p.noFastFaults = !fast
-			regs := initialRegs()
+			regs := apptest.InitialRegs()
 			lat := make([]time.Duration, 0, b.N)
 			fastBefore := a.p.fastFaults.Load()
 			b.ResetTimer()
@@ -641,8 +578,8 @@ func BenchmarkFaultReadOnlyWrite(b *testing.B) {
 // BenchmarkGetRegs measures PTRACE_GETREGS on a stopped stub, the per-stop
 // register fetch of Switch.
 func BenchmarkGetRegs(b *testing.B) {
-	a := newTestApp(b, cat(movEAX(39), opSyscall))
-	regs := initialRegs()
+	a := newTestApp(b, apptest.Cat(apptest.MovEAX(39), apptest.Syscall))
+	regs := apptest.InitialRegs()
 	a.switchOK(b, &regs)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -692,16 +629,16 @@ func TestStubDisassembly(t *testing.T) {
 // first Switch on it (attaching the calling thread), then Release: the
 // platform's share of fork+exec.
 func BenchmarkNewAddressSpace(b *testing.B) {
-	a := newTestApp(b, cat(movEAX(39), opSyscall))
+	a := newTestApp(b, apptest.Cat(apptest.MovEAX(39), apptest.Syscall))
 	for i := 0; i < b.N; i++ {
 		as, err := a.p.NewAddressSpace()
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := as.MapFile(codeAddr, codeOff, pageSize, platform.ReadExec); err != nil {
+		if err := as.MapFile(apptest.CodeAddr, apptest.CodeOff, pageSize, platform.ReadExec); err != nil {
 			b.Fatal(err)
 		}
-		regs := initialRegs()
+		regs := apptest.InitialRegs()
 		if ev, err := a.ctx.Switch(as, &regs); err != nil || ev.Kind != platform.EventSyscall {
 			b.Fatalf("%+v %v", ev, err)
 		}

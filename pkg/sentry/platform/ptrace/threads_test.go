@@ -14,28 +14,17 @@ import (
 	"time"
 
 	"bufferzone.dev/pkg/sentry/platform"
+	"bufferzone.dev/pkg/sentry/platform/internal/apptest"
 )
 
 const (
-	stacksAddr = 0x700000 // thread i's stack page is stacksAddr + i*pageSize
-	stacksOff  = 0x10000
 	// Offsets of programs in the code page.
-	progLoop      = 0     // see threadLoop
-	progWriteRO   = 0x100 // mov edi, roAddr; mov [rdi], rsi
-	progExecData  = 0x200 // mov edi, dataAddr; jmp rdi
+	progLoop      = 0     // see apptest.ThreadLoop
+	progWriteRO   = 0x100 // mov edi, apptest.ROAddr; mov [rdi], rsi
+	progExecData  = 0x200 // mov edi, apptest.DataAddr; jmp rdi
 	progSpin      = 0x300 // jmp .
 	progReadXmm0  = 0x400 // movq rsi, xmm0; syscall
-	progWriteHole = 0x500 // mov edi, holeAddr; mov [rdi], rsi; syscall
-)
-
-// threadLoop: again: mov [rsp], rdi; mov rsi, [rsp]; mov eax, 39; syscall;
-// jmp again. Every thread stores rdi in its own stack page and reads it
-// back into rsi before each system call.
-var threadLoop = cat(
-	[]byte{0x48, 0x89, 0x3c, 0x24}, // mov [rsp], rdi
-	[]byte{0x48, 0x8b, 0x34, 0x24}, // mov rsi, [rsp]
-	movEAX(39), opSyscall,
-	[]byte{0xeb, 0xef}, // jmp again (-17)
+	progWriteHole = 0x500 // mov edi, apptest.HoleAddr; mov [rdi], rsi; syscall
 )
 
 func threadsCode() []byte {
@@ -43,12 +32,12 @@ func threadsCode() []byte {
 	for i := range code {
 		code[i] = 0xcc
 	}
-	copy(code[progLoop:], threadLoop)
-	copy(code[progWriteRO:], cat(movEDI(roAddr), opStore))
-	copy(code[progExecData:], cat(movEDI(dataAddr), opJmpRDI))
-	copy(code[progSpin:], opJmpSelf)
-	copy(code[progReadXmm0:], cat(opXmm0RSI, opSyscall))
-	copy(code[progWriteHole:], cat(movEDI(holeAddr), opStore, opSyscall))
+	copy(code[progLoop:], apptest.ThreadLoop)
+	copy(code[progWriteRO:], apptest.Cat(apptest.MovEDI(apptest.ROAddr), apptest.Store))
+	copy(code[progExecData:], apptest.Cat(apptest.MovEDI(apptest.DataAddr), apptest.JmpRDI))
+	copy(code[progSpin:], apptest.JmpSelf)
+	copy(code[progReadXmm0:], apptest.Cat(apptest.Xmm0RSI, apptest.Syscall))
+	copy(code[progWriteHole:], apptest.Cat(apptest.MovEDI(apptest.HoleAddr), apptest.Store, apptest.Syscall))
 	return code
 }
 
@@ -56,7 +45,7 @@ func threadsCode() []byte {
 func newThreadsApp(t testing.TB, nThreads int) *testApp {
 	t.Helper()
 	a := newTestApp(t, threadsCode())
-	if err := a.as.MapFile(stacksAddr, stacksOff, uintptr(nThreads)*pageSize, platform.ReadWrite); err != nil {
+	if err := a.as.MapFile(apptest.StacksAddr, apptest.StacksOff, uintptr(nThreads)*pageSize, platform.ReadWrite); err != nil {
 		t.Fatal(err)
 	}
 	return a
@@ -87,20 +76,12 @@ func onThread(a *testApp, releaseCtx bool, release <-chan struct{}, f func(ctx *
 func waitTasks(pid, want int) int {
 	deadline := time.Now().Add(time.Second)
 	for {
-		n := stubTasks(pid)
+		n := apptest.Tasks(pid)
 		if n == want || time.Now().After(deadline) {
 			return n
 		}
 		time.Sleep(time.Millisecond)
 	}
-}
-
-func stubTasks(pid int) int {
-	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
-	if err != nil {
-		return 0
-	}
-	return len(ents)
 }
 
 // TestThreads runs 8 threads in one address space at once, each in its own
@@ -120,9 +101,9 @@ func TestThreads(t *testing.T) {
 		wg.Add(1)
 		dones = append(dones, onThread(a, i%2 == 0, release, func(ctx *Context) {
 			defer wg.Done()
-			regs := initialRegs()
-			regs.Rip = codeAddr + progLoop
-			regs.Rsp = uint64(stacksAddr + i*pageSize + 64)
+			regs := apptest.InitialRegs()
+			regs.Rip = apptest.CodeAddr + progLoop
+			regs.Rsp = uint64(apptest.StacksAddr + i*pageSize + 64)
 			regs.Rdi = uint64(i) << 32
 			for k := 0; k < iters; k++ {
 				ev, err := ctx.Switch(a.as, &regs)
@@ -134,7 +115,7 @@ func TestThreads(t *testing.T) {
 					errs <- fmt.Sprintf("thread %d iteration %d: %+v orig_rax=%d rsi=%#x rdi=%#x rip=%#x", i, k, ev, regs.Orig_rax, regs.Rsi, regs.Rdi, regs.Rip)
 					return
 				}
-				if got := binary.LittleEndian.Uint64(a.mem[stacksOff+i*pageSize+64:]); got != regs.Rdi {
+				if got := binary.LittleEndian.Uint64(a.mem[apptest.StacksOff+i*pageSize+64:]); got != regs.Rdi {
 					errs <- "thread " + strconv.Itoa(i) + ": stack page mismatch"
 					return
 				}
@@ -145,7 +126,7 @@ func TestThreads(t *testing.T) {
 	// While they run, a non-tracer thread maps a page: one running thread
 	// is interrupted to do it.
 	time.Sleep(5 * time.Millisecond)
-	if err := a.as.MapFile(holeAddr, extraOff, pageSize, platform.ReadWrite); err != nil {
+	if err := a.as.MapFile(apptest.HoleAddr, apptest.ExtraOff, pageSize, platform.ReadWrite); err != nil {
 		t.Errorf("MapFile while threads run: %v", err)
 	}
 	for _, d := range dones { // closed after the context's Release
@@ -159,7 +140,7 @@ func TestThreads(t *testing.T) {
 	// Threads of released contexts are gone; the others and the leader
 	// remain.
 	if want := 1 + n/2; waitTasks(a.as.pid, want) != want {
-		got := stubTasks(a.as.pid)
+		got := apptest.Tasks(a.as.pid)
 		t.Errorf("stub has %d threads, want %d", got, want)
 	}
 	pid := a.as.pid
@@ -177,7 +158,7 @@ func TestThreads(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	for _, k := range children(t) {
+	for _, k := range apptest.Children(t) {
 		if k == pid {
 			t.Errorf("stub %d still a child", pid)
 		}
@@ -198,9 +179,9 @@ func TestMapWhileThreadsRun(t *testing.T) {
 	errs := make(chan string, n)
 	for i := 0; i < n; i++ {
 		dones = append(dones, onThread(a, true, release, func(ctx *Context) {
-			regs := initialRegs()
-			regs.Rip = codeAddr + progLoop
-			regs.Rsp = uint64(stacksAddr + i*pageSize + 64)
+			regs := apptest.InitialRegs()
+			regs.Rip = apptest.CodeAddr + progLoop
+			regs.Rsp = uint64(apptest.StacksAddr + i*pageSize + 64)
 			for k := 0; !stop.Load(); k++ {
 				ev, err := ctx.Switch(a.as, &regs)
 				if err != nil || ev.Kind != platform.EventSyscall {
@@ -214,7 +195,7 @@ func TestMapWhileThreadsRun(t *testing.T) {
 	time.Sleep(2 * time.Millisecond)
 	calls := a.p.RemoteCalls()
 	for k := 0; k < 1000 && !stop.Load(); k++ {
-		if err := a.as.MapFile(holeAddr, extraOff, pageSize, platform.ReadWrite); err != nil {
+		if err := a.as.MapFile(apptest.HoleAddr, apptest.ExtraOff, pageSize, platform.ReadWrite); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -242,14 +223,14 @@ func TestThreadsFaultProbe(t *testing.T) {
 		wg.Add(1)
 		onThread(a, true, release, func(ctx *Context) {
 			defer wg.Done()
-			prog, want, addr := uint64(progWriteRO), platform.AccessType{Write: true}, uintptr(roAddr)
+			prog, want, addr := uint64(progWriteRO), platform.AccessType{Write: true}, uintptr(apptest.ROAddr)
 			if i%2 == 1 {
-				prog, want, addr = progExecData, platform.AccessType{Execute: true}, dataAddr
+				prog, want, addr = progExecData, platform.AccessType{Execute: true}, apptest.DataAddr
 			}
 			for k := 0; k < 200; k++ {
-				regs := initialRegs()
-				regs.Rip = codeAddr + prog
-				regs.Rsp = uint64(stacksAddr + i*pageSize + 64)
+				regs := apptest.InitialRegs()
+				regs.Rip = apptest.CodeAddr + prog
+				regs.Rsp = uint64(apptest.StacksAddr + i*pageSize + 64)
 				ev, err := ctx.Switch(a.as, &regs)
 				if err != nil {
 					errs <- err.Error()
@@ -279,9 +260,9 @@ func TestThreadsCreateRelease(t *testing.T) {
 	stop := make(chan struct{})
 	var bgErr error
 	bgDone := onThread(a, true, release, func(ctx *Context) {
-		regs := initialRegs()
-		regs.Rip = codeAddr + progLoop
-		regs.Rsp = stacksAddr + 4*pageSize + 64
+		regs := apptest.InitialRegs()
+		regs.Rip = apptest.CodeAddr + progLoop
+		regs.Rsp = apptest.StacksAddr + 4*pageSize + 64
 		for {
 			select {
 			case <-stop:
@@ -305,9 +286,9 @@ func TestThreadsCreateRelease(t *testing.T) {
 		slot := i % 4 // at most 4 at once: no two share a stack page
 		onThread(a, false, release, func(ctx *Context) {
 			defer func() { ctx.Release(); <-sem; wg.Done() }()
-			regs := initialRegs()
-			regs.Rip = codeAddr + progLoop
-			regs.Rsp = uint64(stacksAddr + slot*pageSize + 64)
+			regs := apptest.InitialRegs()
+			regs.Rip = apptest.CodeAddr + progLoop
+			regs.Rsp = uint64(apptest.StacksAddr + slot*pageSize + 64)
 			regs.Rdi = uint64(i)
 			ev, err := ctx.Switch(a.as, &regs)
 			if err != nil || ev.Kind != platform.EventSyscall || regs.Rsi != uint64(i) {
@@ -353,9 +334,9 @@ func TestThreadsCreateRelease(t *testing.T) {
 // first Switch reaches its new stub thread.
 func TestNewThreadFPState(t *testing.T) {
 	a := newThreadsApp(t, 2)
-	regs := initialRegs()
-	regs.Rip = codeAddr + progLoop
-	regs.Rsp = stacksAddr + 64
+	regs := apptest.InitialRegs()
+	regs.Rip = apptest.CodeAddr + progLoop
+	regs.Rsp = apptest.StacksAddr + 64
 	a.switchOK(t, &regs)
 	fp, _ := a.ctx.FPState()
 	const xmm0 = 160
@@ -371,9 +352,9 @@ func TestNewThreadFPState(t *testing.T) {
 		if err = ctx.SetFPState(fp); err != nil {
 			return
 		}
-		r := initialRegs()
-		r.Rip = codeAddr + progReadXmm0
-		r.Rsp = stacksAddr + pageSize + 64
+		r := apptest.InitialRegs()
+		r.Rip = apptest.CodeAddr + progReadXmm0
+		r.Rsp = apptest.StacksAddr + pageSize + 64
 		if _, err = ctx.Switch(a.as, &r); err == nil {
 			got = r.Rsi
 		}
@@ -397,15 +378,15 @@ func TestThreadInterrupt(t *testing.T) {
 	var spinErr error
 	spinDone := onThread(a, true, release, func(ctx *Context) {
 		spinning <- ctx
-		r := initialRegs()
-		r.Rip = codeAddr + progSpin
-		r.Rsp = stacksAddr + 64
+		r := apptest.InitialRegs()
+		r.Rip = apptest.CodeAddr + progSpin
+		r.Rsp = apptest.StacksAddr + 64
 		spinEv, spinErr = ctx.Switch(a.as, &r)
 	})
 	ctx := <-spinning
-	regs := initialRegs()
-	regs.Rip = codeAddr + progLoop
-	regs.Rsp = stacksAddr + pageSize + 64
+	regs := apptest.InitialRegs()
+	regs.Rip = apptest.CodeAddr + progLoop
+	regs.Rsp = apptest.StacksAddr + pageSize + 64
 	for i := 0; i < 100; i++ {
 		if ev := a.switchOK(t, &regs); ev.Kind != platform.EventSyscall {
 			t.Fatalf("got %+v", ev)
@@ -430,9 +411,9 @@ func BenchmarkNewThread(b *testing.B) {
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			start := time.Now()
-			regs := initialRegs()
-			regs.Rip = codeAddr + progLoop
-			regs.Rsp = stacksAddr + 64
+			regs := apptest.InitialRegs()
+			regs.Rip = apptest.CodeAddr + progLoop
+			regs.Rsp = apptest.StacksAddr + 64
 			if ev, err := ctx.Switch(a.as, &regs); err != nil || ev.Kind != platform.EventSyscall {
 				b.Errorf("%+v %v", ev, err)
 				return

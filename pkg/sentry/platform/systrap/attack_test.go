@@ -14,6 +14,7 @@ import (
 	"unsafe"
 
 	"bufferzone.dev/pkg/sentry/platform"
+	"bufferzone.dev/pkg/sentry/platform/internal/apptest"
 	"golang.org/x/sys/unix"
 )
 
@@ -51,7 +52,7 @@ func stubMaps(t testing.TB, pid int) string {
 // write to the pipe, signal handlers and masks, a new filter, kill). Each
 // must be a SIGSEGV-like fault at the stub address, with nothing done.
 func TestJumpIntoStubCode(t *testing.T) {
-	a := newTestApp(t, cat(movEAX(39), opSyscall))
+	a := newTestApp(t, apptest.Cat(apptest.MovEAX(39), apptest.Syscall))
 	sites := stubSyscallSites(a.p)
 	if len(sites) < 10 {
 		t.Fatalf("found only %d syscall sites in the stub code", len(sites))
@@ -76,7 +77,7 @@ func TestJumpIntoStubCode(t *testing.T) {
 		case unix.SYS_RT_SIGPROCMASK:
 			return [6]uint64{unix.SIG_SETMASK, uint64(a.p.stub.start) + pageSize + dataHandlerAction + 24, 0, 8}
 		case unix.SYS_FUTEX:
-			return [6]uint64{uint64(a.p.stub.start) + reqPageOff, 4 /* FUTEX_CMP_REQUEUE */, 1, 1, dataAddr}
+			return [6]uint64{uint64(a.p.stub.start) + reqPageOff, 4 /* FUTEX_CMP_REQUEUE */, 1, 1, apptest.DataAddr}
 		case unix.SYS_ARCH_PRCTL:
 			return [6]uint64{0x1001 /* ARCH_SET_GS */, 0}
 		}
@@ -94,7 +95,7 @@ func TestJumpIntoStubCode(t *testing.T) {
 	for _, site := range sites {
 		for _, nr := range dangerous {
 			args := stubRegs(nr)
-			regs := initialRegs()
+			regs := apptest.InitialRegs()
 			regs.Rip = uint64(site)
 			regs.Rax = nr
 			regs.Rdi, regs.Rsi, regs.Rdx, regs.R10, regs.R8, regs.R9 = args[0], args[1], args[2], args[3], args[4], args[5]
@@ -110,15 +111,15 @@ func TestJumpIntoStubCode(t *testing.T) {
 	if after := stubMaps(t, a.as.pid); after != before {
 		t.Errorf("stub mappings changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
-	if n := stubTasks(t, a.as.pid); n != 2 {
+	if n := apptest.Tasks(a.as.pid); n != 2 {
 		t.Errorf("stub has %d threads, want 2", n)
 	}
 	// The application and the mapper carry on.
-	regs := initialRegs()
+	regs := apptest.InitialRegs()
 	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventSyscall || regs.Orig_rax != 39 {
 		t.Fatalf("afterwards: %+v", ev)
 	}
-	if err := a.as.MapFile(target, extraOff, pageSize, platform.ReadWrite); err != nil {
+	if err := a.as.MapFile(target, apptest.ExtraOff, pageSize, platform.ReadWrite); err != nil {
 		t.Fatalf("MapFile afterwards: %v", err)
 	}
 }
@@ -126,9 +127,9 @@ func TestJumpIntoStubCode(t *testing.T) {
 // TestStubRegionProtected: the application can neither write the stub's
 // code, data and request pages nor execute its context pages.
 func TestStubRegionProtected(t *testing.T) {
-	a := newTestApp(t, cat(opStore, opSyscall))
-	first := initialRegs()
-	first.Rip = codeAddr + uint64(len(opStore))
+	a := newTestApp(t, apptest.Cat(apptest.Store, apptest.Syscall))
+	first := apptest.InitialRegs()
+	first.Rip = apptest.CodeAddr + uint64(len(apptest.Store))
 	a.switchOK(t, &first)
 	th := a.ctx.threads[a.as]
 	for _, tc := range []struct {
@@ -140,7 +141,7 @@ func TestStubRegionProtected(t *testing.T) {
 		{"write data", a.p.stub.start + pageSize + dataAppFprog, platform.AccessType{Write: true}},
 		{"write request page", a.p.stub.start + reqPageOff + reqOps, platform.AccessType{Write: true}},
 	} {
-		regs := initialRegs()
+		regs := apptest.InitialRegs()
 		regs.Rdi, regs.Rsi = uint64(tc.addr), 0xdead
 		ev := a.switchOK(t, &regs)
 		if ev.Kind != platform.EventFault || ev.Addr != tc.addr || ev.Access != tc.access {
@@ -148,12 +149,12 @@ func TestStubRegionProtected(t *testing.T) {
 		}
 	}
 	// Executing the context page: a fault at the stub address.
-	regs := initialRegs()
+	regs := apptest.InitialRegs()
 	regs.Rip = uint64(th.stubBase)
 	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventFault || !ev.Access.Execute {
 		t.Errorf("exec context page: got %+v", ev)
 	}
-	if binary.LittleEndian.Uint32(a.mem[codeOff:]) != binary.LittleEndian.Uint32(cat(opStore, opSyscall)) {
+	if binary.LittleEndian.Uint32(a.mem[apptest.CodeOff:]) != binary.LittleEndian.Uint32(apptest.Cat(apptest.Store, apptest.Syscall)) {
 		t.Error("test code changed")
 	}
 }
@@ -165,12 +166,12 @@ func TestStubRegionProtected(t *testing.T) {
 func TestSyscallAtStubEdge(t *testing.T) {
 	a := newTestApp(t, nil)
 	top := a.p.MaxUserAddress() - pageSize
-	code := cat(movEAX(39), opSyscall)
-	copy(a.mem[extraOff+pageSize-len(code):], code)
-	if err := a.as.MapFile(top, extraOff, pageSize, platform.ReadExec); err != nil {
+	code := apptest.Cat(apptest.MovEAX(39), apptest.Syscall)
+	copy(a.mem[apptest.ExtraOff+pageSize-len(code):], code)
+	if err := a.as.MapFile(top, apptest.ExtraOff, pageSize, platform.ReadExec); err != nil {
 		t.Fatal(err)
 	}
-	regs := initialRegs()
+	regs := apptest.InitialRegs()
 	regs.Rip = uint64(top) + pageSize - uint64(len(code))
 	ev := a.switchOK(t, &regs)
 	if ev.Kind != platform.EventSyscall || regs.Orig_rax != 39 || regs.Rip != uint64(a.p.MaxUserAddress()) {
@@ -181,8 +182,8 @@ func TestSyscallAtStubEdge(t *testing.T) {
 // TestInt80: a 32-bit system call (int 0x80) is not an x86-64 system
 // call: the application gets SIGSYS.
 func TestInt80(t *testing.T) {
-	a := newTestApp(t, cat(movEAX(20), []byte{0xcd, 0x80}))
-	regs := initialRegs()
+	a := newTestApp(t, apptest.Cat(apptest.MovEAX(20), []byte{0xcd, 0x80}))
+	regs := apptest.InitialRegs()
 	ev := a.switchOK(t, &regs)
 	if ev.Kind != platform.EventSignal || ev.Signo != int32(unix.SIGSYS) {
 		t.Fatalf("got %+v, want SIGSYS", ev)
@@ -192,10 +193,10 @@ func TestInt80(t *testing.T) {
 // TestGarbageStackPointer: the handler runs on its own stack whatever the
 // application's stack pointer is.
 func TestGarbageStackPointer(t *testing.T) {
-	a := newTestApp(t, cat(movEAX(39), opSyscall))
+	a := newTestApp(t, apptest.Cat(apptest.MovEAX(39), apptest.Syscall))
 	for _, sp := range []uint64{0, 1, ^uint64(0), 0x8000_0000_0000_0000, uint64(a.p.stub.start) + pageSize,
 		uint64(a.p.stub.ctxArea()) + slotSize/2, uint64(a.p.stub.ctxArea()) + ctxSize} {
-		regs := initialRegs()
+		regs := apptest.InitialRegs()
 		regs.Rsp = sp
 		if ev := a.switchOK(t, &regs); ev.Kind != platform.EventSyscall || regs.Orig_rax != 39 || regs.Rsp != sp {
 			t.Errorf("rsp %#x: got %+v orig_rax %d rsp %#x", sp, ev, regs.Orig_rax, regs.Rsp)
@@ -209,17 +210,17 @@ func TestGarbageStackPointer(t *testing.T) {
 // error); the Sentry, the writer and the mapper go on.
 func TestOverwriteContextPages(t *testing.T) {
 	// mov rax, -1; mov ecx, slotSize/8; rep stosq; mov eax, 39; syscall
-	code := cat([]byte{0x48, 0xc7, 0xc0, 0xff, 0xff, 0xff, 0xff}, le32(0xb9, slotSize/8),
-		[]byte{0xf3, 0x48, 0xab}, movEAX(39), opSyscall)
+	code := apptest.Cat([]byte{0x48, 0xc7, 0xc0, 0xff, 0xff, 0xff, 0xff}, apptest.Le32(0xb9, slotSize/8),
+		[]byte{0xf3, 0x48, 0xab}, apptest.MovEAX(39), apptest.Syscall)
 	a := newTestApp(t, code)
 	victim, _ := a.p.NewContext()
-	vregs := initialRegs()
-	vregs.Rip = codeAddr + uint64(len(code)) - 7 // mov eax, 39; syscall
+	vregs := apptest.InitialRegs()
+	vregs.Rip = apptest.CodeAddr + uint64(len(code)) - 7 // mov eax, 39; syscall
 	if ev, err := victim.Switch(a.as, &vregs); err != nil || ev.Kind != platform.EventSyscall {
 		t.Fatalf("victim: %+v %v", ev, err)
 	}
 	vt := victim.(*Context).threads[a.as]
-	regs := initialRegs()
+	regs := apptest.InitialRegs()
 	regs.Rdi = uint64(vt.stubBase)
 	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventSyscall {
 		t.Fatalf("writer: %+v", ev)
@@ -245,12 +246,12 @@ func TestOverwriteContextPages(t *testing.T) {
 		}
 	}
 	if a.as.check() == nil {
-		regs = initialRegs()
+		regs = apptest.InitialRegs()
 		regs.Rip = vregs.Rip
 		if ev, err := a.ctx.Switch(a.as, &regs); err != nil || ev.Kind != platform.EventSyscall {
 			t.Errorf("writer afterwards: %+v %v", ev, err)
 		}
-		if err := a.as.MapFile(0x800000, extraOff, pageSize, platform.ReadWrite); err != nil {
+		if err := a.as.MapFile(0x800000, apptest.ExtraOff, pageSize, platform.ReadWrite); err != nil {
 			t.Errorf("MapFile afterwards: %v", err)
 		}
 	}
@@ -291,8 +292,8 @@ func writeSigframe(mem []byte, off int, rip, rsp uint64, ss [3]uint64, mask uint
 // Each Switch returns ErrContextDead; the Sentry goes on.
 func TestOwnSigreturn(t *testing.T) {
 	const frameOff = 0x800
-	spin := uint64(codeAddr)
-	sys := uint64(codeAddr + 2)
+	spin := uint64(apptest.CodeAddr)
+	sys := uint64(apptest.CodeAddr + 2)
 	for _, tc := range []struct {
 		name      string
 		rip       uint64
@@ -305,10 +306,10 @@ func TestOwnSigreturn(t *testing.T) {
 		{"no signal stack", sys, 0, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := newTestApp(t, cat(opJmpSelf, movEAX(39), opSyscall))
+			a := newTestApp(t, apptest.Cat(apptest.JmpSelf, apptest.MovEAX(39), apptest.Syscall))
 			th := a.ctx.threads[a.as]
 			if th == nil {
-				regs := initialRegs()
+				regs := apptest.InitialRegs()
 				regs.Rip = sys
 				a.switchOK(t, &regs)
 				th = a.ctx.threads[a.as]
@@ -317,11 +318,11 @@ func TestOwnSigreturn(t *testing.T) {
 			if tc.noStack {
 				ss = [3]uint64{0, 2 /* SS_DISABLE */, 0}
 			}
-			writeSigframe(a.mem, dataOff+frameOff, tc.rip, dataAddr+0x400, ss, tc.mask)
-			regs := initialRegs()
+			writeSigframe(a.mem, apptest.DataOff+frameOff, tc.rip, apptest.DataAddr+0x400, ss, tc.mask)
+			regs := apptest.InitialRegs()
 			regs.Rip = uint64(restorerSite(a.p))
 			regs.Rax = unix.SYS_RT_SIGRETURN
-			regs.Rsp = dataAddr + frameOff
+			regs.Rsp = apptest.DataAddr + frameOff
 			if tc.interrupt {
 				go func() {
 					time.Sleep(20 * time.Millisecond)
@@ -358,8 +359,8 @@ func signalBlocked(pid, tid int, sig unix.Signal) (bool, error) {
 // running application code never blocks the interrupt signal, and has
 // the stub's filter and its own.
 func TestStubSignalMask(t *testing.T) {
-	a := newTestApp(t, opJmpSelf)
-	regs := initialRegs()
+	a := newTestApp(t, apptest.JmpSelf)
+	regs := apptest.InitialRegs()
 	done := make(chan struct{})
 	go func() {
 		a.ctx.Switch(a.as, &regs)

@@ -17,58 +17,13 @@ import (
 	"time"
 
 	"bufferzone.dev/pkg/sentry/platform"
+	"bufferzone.dev/pkg/sentry/platform/internal/apptest"
 	"golang.org/x/sys/unix"
 )
 
-const (
-	codeAddr   = 0x400000
-	dataAddr   = 0x500000
-	roAddr     = 0x501000
-	holeAddr   = 0x600000
-	stacksAddr = 0x700000
-
-	codeOff   = 0
-	dataOff   = 0x1000
-	roOff     = 0x2000
-	extraOff  = 0x3000
-	stacksOff = 0x10000
-	memSize   = 1 << 20
-)
-
-// Machine code pieces used by the tests.
-var (
-	opSyscall = []byte{0x0f, 0x05}
-	opInt3    = []byte{0xcc}
-	opJmpSelf = []byte{0xeb, 0xfe}                         // jmp .
-	opStore   = []byte{0x48, 0x89, 0x37}                   // mov [rdi], rsi
-	opLoad    = []byte{0x48, 0x8b, 0x37}                   // mov rsi, [rdi]
-	opLoad8   = []byte{0x48, 0x8b, 0x47, 0x08}             // mov rax, [rdi+8]
-	opJmpRDI  = []byte{0xff, 0xe7}                         // jmp rdi
-	opDivZero = []byte{0x31, 0xd2, 0x31, 0xc9, 0xf7, 0xf1} // xor edx,edx; xor ecx,ecx; div ecx
-	opXmm0RSI = []byte{0x66, 0x48, 0x0f, 0x7e, 0xc6}       // movq rsi, xmm0
-	opRDIXmm1 = []byte{0x66, 0x48, 0x0f, 0x6e, 0xcf}       // movq xmm1, rdi
-)
-
-func movEAX(v uint32) []byte { return le32(0xb8, v) } // mov eax, imm32
-func movEDI(v uint32) []byte { return le32(0xbf, v) } // mov edi, imm32
-func movESI(v uint32) []byte { return le32(0xbe, v) } // mov esi, imm32
-func movEDX(v uint32) []byte { return le32(0xba, v) } // mov edx, imm32
-
-func le32(op byte, v uint32) []byte {
-	return binary.LittleEndian.AppendUint32([]byte{op}, v)
-}
-
-func cat(parts ...[]byte) []byte {
-	var b []byte
-	for _, p := range parts {
-		b = append(b, p...)
-	}
-	return b
-}
-
-// testApp is a tiny application: code at codeAddr (r-x), a data/stack page
-// at dataAddr (rw-), a read-only page at roAddr and stack pages for
-// threads at stacksAddr, all in a memfd.
+// testApp is a tiny application: code at apptest.CodeAddr (r-x), a data/stack page
+// at apptest.DataAddr (rw-), a read-only page at apptest.ROAddr and stack pages for
+// threads at apptest.StacksAddr, all in a memfd.
 type testApp struct {
 	p   *Platform
 	as  *AddressSpace
@@ -76,27 +31,10 @@ type testApp struct {
 	mem []byte
 }
 
-func newMemFile(t testing.TB) (int, []byte) {
-	fd, err := unix.MemfdCreate("systrap-test", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	if err := unix.Ftruncate(fd, memSize); err != nil {
-		t.Fatal(err)
-	}
-	mem, err := unix.Mmap(fd, 0, memSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Munmap(mem) })
-	return fd, mem
-}
-
 func newTestApp(t testing.TB, code []byte) *testApp {
 	t.Helper()
-	fd, mem := newMemFile(t)
-	copy(mem[codeOff:], code)
+	fd, mem := apptest.NewMemFile(t)
+	copy(mem[apptest.CodeOff:], code)
 	p, err := New(fd)
 	if err != nil {
 		t.Fatal(err)
@@ -115,20 +53,16 @@ func newTestApp(t testing.TB, code []byte) *testApp {
 		length uintptr
 		at     platform.AccessType
 	}{
-		{codeAddr, codeOff, pageSize, platform.ReadExec},
-		{dataAddr, dataOff, pageSize, platform.ReadWrite},
-		{roAddr, roOff, pageSize, platform.Read},
-		{stacksAddr, stacksOff, 64 * pageSize, platform.ReadWrite},
+		{apptest.CodeAddr, apptest.CodeOff, pageSize, platform.ReadExec},
+		{apptest.DataAddr, apptest.DataOff, pageSize, platform.ReadWrite},
+		{apptest.ROAddr, apptest.ROOff, pageSize, platform.Read},
+		{apptest.StacksAddr, apptest.StacksOff, 64 * pageSize, platform.ReadWrite},
 	} {
 		if err := as.MapFile(m.addr, m.off, m.length, m.at); err != nil {
 			t.Fatalf("MapFile(%#x): %v", m.addr, err)
 		}
 	}
 	return a
-}
-
-func initialRegs() platform.Registers {
-	return platform.Registers{Rip: codeAddr, Rsp: dataAddr + 0x800, Eflags: 0x202}
 }
 
 func (a *testApp) switchOK(t testing.TB, regs *platform.Registers) platform.Event {
@@ -141,14 +75,14 @@ func (a *testApp) switchOK(t testing.TB, regs *platform.Registers) platform.Even
 }
 
 func TestSyscallArgsAndReturn(t *testing.T) {
-	code := cat(movEDI(1), movESI(2), movEDX(3), movEAX(39), opSyscall, opInt3)
+	code := apptest.Cat(apptest.MovEDI(1), apptest.MovESI(2), apptest.MovEDX(3), apptest.MovEAX(39), apptest.Syscall, apptest.Int3)
 	a := newTestApp(t, code)
-	regs := initialRegs()
+	regs := apptest.InitialRegs()
 	ev := a.switchOK(t, &regs)
 	if ev.Kind != platform.EventSyscall || regs.Orig_rax != 39 || regs.Rdi != 1 || regs.Rsi != 2 || regs.Rdx != 3 {
 		t.Fatalf("got %+v orig_rax=%d rdi=%d rsi=%d rdx=%d, want syscall 39(1,2,3)", ev, regs.Orig_rax, regs.Rdi, regs.Rsi, regs.Rdx)
 	}
-	if want := uint64(codeAddr + 22); regs.Rip != want {
+	if want := uint64(apptest.CodeAddr + 22); regs.Rip != want {
 		t.Errorf("rip = %#x, want %#x", regs.Rip, want)
 	}
 	regs.Rax = 777
@@ -164,8 +98,8 @@ func TestSyscallArgsAndReturn(t *testing.T) {
 func TestEveryRegister(t *testing.T) {
 	// syscall; syscall: the second event shows every register as the
 	// Sentry set them after the first.
-	a := newTestApp(t, cat(opSyscall, opSyscall))
-	regs := initialRegs()
+	a := newTestApp(t, apptest.Cat(apptest.Syscall, apptest.Syscall))
+	regs := apptest.InitialRegs()
 	a.switchOK(t, &regs)
 	want := regs
 	vals := []*uint64{&want.R8, &want.R9, &want.R10, &want.R12, &want.R13, &want.R14, &want.R15,
@@ -192,15 +126,15 @@ func TestEveryRegister(t *testing.T) {
 }
 
 func TestSharedMemory(t *testing.T) {
-	code := cat(movEDI(dataAddr), movESI(0x1234567), opStore, opLoad8, opSyscall, opInt3)
+	code := apptest.Cat(apptest.MovEDI(apptest.DataAddr), apptest.MovESI(0x1234567), apptest.Store, apptest.Load8, apptest.Syscall, apptest.Int3)
 	a := newTestApp(t, code)
-	binary.LittleEndian.PutUint64(a.mem[dataOff+8:], 0xabcdef)
-	regs := initialRegs()
+	binary.LittleEndian.PutUint64(a.mem[apptest.DataOff+8:], 0xabcdef)
+	regs := apptest.InitialRegs()
 	ev := a.switchOK(t, &regs)
 	if ev.Kind != platform.EventSyscall {
 		t.Fatalf("got %+v", ev)
 	}
-	if got := binary.LittleEndian.Uint64(a.mem[dataOff:]); got != 0x1234567 {
+	if got := binary.LittleEndian.Uint64(a.mem[apptest.DataOff:]); got != 0x1234567 {
 		t.Errorf("Sentry sees %#x, want 0x1234567", got)
 	}
 	if regs.Orig_rax != 0xabcdef {
@@ -216,15 +150,15 @@ func TestFaults(t *testing.T) {
 		access platform.AccessType
 		code2  int32
 	}{
-		{"unmapped write", cat(movEDI(holeAddr), opStore), holeAddr, platform.AccessType{Write: true}, 1},
-		{"unmapped read", cat(movEDI(holeAddr+8), opLoad), holeAddr + 8, platform.AccessType{Read: true}, 1},
-		{"read-only write", cat(movEDI(roAddr+16), opStore), roAddr + 16, platform.AccessType{Write: true}, 2},
-		{"exec non-exec", cat(movEDI(dataAddr+0x100), opJmpRDI), dataAddr + 0x100, platform.AccessType{Execute: true}, 2},
-		{"exec unmapped", cat(movEDI(holeAddr), opJmpRDI), holeAddr, platform.AccessType{Execute: true}, 1},
+		{"unmapped write", apptest.Cat(apptest.MovEDI(apptest.HoleAddr), apptest.Store), apptest.HoleAddr, platform.AccessType{Write: true}, 1},
+		{"unmapped read", apptest.Cat(apptest.MovEDI(apptest.HoleAddr+8), apptest.Load), apptest.HoleAddr + 8, platform.AccessType{Read: true}, 1},
+		{"read-only write", apptest.Cat(apptest.MovEDI(apptest.ROAddr+16), apptest.Store), apptest.ROAddr + 16, platform.AccessType{Write: true}, 2},
+		{"exec non-exec", apptest.Cat(apptest.MovEDI(apptest.DataAddr+0x100), apptest.JmpRDI), apptest.DataAddr + 0x100, platform.AccessType{Execute: true}, 2},
+		{"exec unmapped", apptest.Cat(apptest.MovEDI(apptest.HoleAddr), apptest.JmpRDI), apptest.HoleAddr, platform.AccessType{Execute: true}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newTestApp(t, tc.code)
-			regs := initialRegs()
+			regs := apptest.InitialRegs()
 			ev := a.switchOK(t, &regs)
 			if ev.Kind != platform.EventFault || ev.Addr != tc.addr || ev.Access != tc.access || ev.Signo != int32(unix.SIGSEGV) || ev.Code != tc.code2 {
 				t.Fatalf("got %+v, want fault at %#x access %+v code %d", ev, tc.addr, tc.access, tc.code2)
@@ -239,24 +173,24 @@ func TestFaults(t *testing.T) {
 }
 
 func TestFaultThenMap(t *testing.T) {
-	a := newTestApp(t, cat(movEDI(holeAddr), movESI(42), opStore, opSyscall))
-	regs := initialRegs()
+	a := newTestApp(t, apptest.Cat(apptest.MovEDI(apptest.HoleAddr), apptest.MovESI(42), apptest.Store, apptest.Syscall))
+	regs := apptest.InitialRegs()
 	ev := a.switchOK(t, &regs)
 	if ev.Kind != platform.EventFault || !ev.Access.Write {
 		t.Fatalf("got %+v", ev)
 	}
-	if err := a.as.MapFile(holeAddr, extraOff, pageSize, platform.ReadWrite); err != nil {
+	if err := a.as.MapFile(apptest.HoleAddr, apptest.ExtraOff, pageSize, platform.ReadWrite); err != nil {
 		t.Fatal(err)
 	}
 	ev = a.switchOK(t, &regs)
 	if ev.Kind != platform.EventSyscall {
 		t.Fatalf("got %+v", ev)
 	}
-	if got := binary.LittleEndian.Uint64(a.mem[extraOff:]); got != 42 {
+	if got := binary.LittleEndian.Uint64(a.mem[apptest.ExtraOff:]); got != 42 {
 		t.Errorf("memory file holds %d, want 42", got)
 	}
-	a.as.Unmap(holeAddr, pageSize)
-	regs.Rip = codeAddr
+	a.as.Unmap(apptest.HoleAddr, pageSize)
+	regs.Rip = apptest.CodeAddr
 	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventFault {
 		t.Fatalf("after Unmap: %+v", ev)
 	}
@@ -268,13 +202,13 @@ func TestSignals(t *testing.T) {
 		code []byte
 		sig  unix.Signal
 	}{
-		{"divide by zero", opDivZero, unix.SIGFPE},
-		{"int3", opInt3, unix.SIGTRAP},
+		{"divide by zero", apptest.DivZero, unix.SIGFPE},
+		{"int3", apptest.Int3, unix.SIGTRAP},
 		{"ud2", []byte{0x0f, 0x0b}, unix.SIGILL},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newTestApp(t, tc.code)
-			regs := initialRegs()
+			regs := apptest.InitialRegs()
 			ev := a.switchOK(t, &regs)
 			if ev.Kind != platform.EventSignal || ev.Signo != int32(tc.sig) {
 				t.Fatalf("got %+v, want signal %d", ev, tc.sig)
@@ -284,8 +218,8 @@ func TestSignals(t *testing.T) {
 }
 
 func TestInterruptSpinning(t *testing.T) {
-	a := newTestApp(t, opJmpSelf)
-	regs := initialRegs()
+	a := newTestApp(t, apptest.JmpSelf)
+	regs := apptest.InitialRegs()
 	go func() {
 		time.Sleep(20 * time.Millisecond)
 		a.ctx.Interrupt()
@@ -295,8 +229,8 @@ func TestInterruptSpinning(t *testing.T) {
 	if ev.Kind != platform.EventInterrupted {
 		t.Fatalf("got %+v, want interrupted", ev)
 	}
-	if regs.Rip != codeAddr {
-		t.Errorf("rip = %#x, want %#x", regs.Rip, codeAddr)
+	if regs.Rip != apptest.CodeAddr {
+		t.Errorf("rip = %#x, want %#x", regs.Rip, apptest.CodeAddr)
 	}
 	t.Logf("interrupted after %v", time.Since(start))
 	// An interrupt with no Switch running makes the next Switch return.
@@ -316,8 +250,8 @@ func TestInterruptSpinning(t *testing.T) {
 
 func TestFPState(t *testing.T) {
 	// movq rsi, xmm0; movq xmm1, rdi; syscall
-	a := newTestApp(t, cat(opXmm0RSI, opRDIXmm1, opSyscall, opSyscall))
-	regs := initialRegs()
+	a := newTestApp(t, apptest.Cat(apptest.Xmm0RSI, apptest.RDIXmm1, apptest.Syscall, apptest.Syscall))
+	regs := apptest.InitialRegs()
 	regs.Rdi = 0x5555666677778888
 	fp, err := a.ctx.FPState()
 	if err != nil {
@@ -343,7 +277,7 @@ func TestFPState(t *testing.T) {
 	// Set while resident in the frame.
 	binary.LittleEndian.PutUint64(fp[160:], 42)
 	a.ctx.SetFPState(fp)
-	regs.Rip = codeAddr
+	regs.Rip = apptest.CodeAddr
 	a.switchOK(t, &regs)
 	if regs.Rsi != 42 {
 		t.Errorf("application saw xmm0 = %#x after SetFPState, want 42", regs.Rsi)
@@ -351,33 +285,16 @@ func TestFPState(t *testing.T) {
 	if err := a.ctx.ResetFPState(); err != nil {
 		t.Fatal(err)
 	}
-	regs.Rip = codeAddr
+	regs.Rip = apptest.CodeAddr
 	a.switchOK(t, &regs)
 	if regs.Rsi != 0 {
 		t.Errorf("xmm0 = %#x after reset", regs.Rsi)
 	}
 }
 
-// threadLoop: again: mov [rsp], rdi; mov rsi, [rsp]; mov eax, 39; syscall;
-// jmp again.
-var threadLoop = cat(
-	[]byte{0x48, 0x89, 0x3c, 0x24}, // mov [rsp], rdi
-	[]byte{0x48, 0x8b, 0x34, 0x24}, // mov rsi, [rsp]
-	movEAX(39), opSyscall,
-	[]byte{0xeb, 0xef}, // jmp again (-17)
-)
-
-func stubTasks(t testing.TB, pid int) int {
-	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
 func TestThreads(t *testing.T) {
 	const n = 8
-	a := newTestApp(t, threadLoop)
+	a := newTestApp(t, apptest.ThreadLoop)
 	var wg sync.WaitGroup
 	errs := make(chan string, n)
 	ctxs := make([]*Context, n)
@@ -394,7 +311,7 @@ func TestThreads(t *testing.T) {
 			defer done.Done()
 			runtime.LockOSThread()
 			c := ctxs[i]
-			regs := platform.Registers{Rip: codeAddr, Rsp: stacksAddr + uint64(i)*pageSize + 64, Eflags: 0x202, Rdi: uint64(1000 + i)}
+			regs := platform.Registers{Rip: apptest.CodeAddr, Rsp: apptest.StacksAddr + uint64(i)*pageSize + 64, Eflags: 0x202, Rdi: uint64(1000 + i)}
 			for j := 0; j < 200; j++ {
 				ev, err := c.Switch(a.as, &regs)
 				if err != nil || ev.Kind != platform.EventSyscall || regs.Orig_rax != 39 || regs.Rsi != uint64(1000+i) {
@@ -414,41 +331,30 @@ func TestThreads(t *testing.T) {
 	for e := range errs {
 		t.Error(e)
 	}
-	if got := stubTasks(t, a.as.pid); got != n+1 {
+	if got := apptest.Tasks(a.as.pid); got != n+1 {
 		t.Errorf("stub has %d threads, want %d", got, n+1)
 	}
 	close(release)
 	done.Wait()
-	if got := stubTasks(t, a.as.pid); got != n/2+1 {
+	if got := apptest.Tasks(a.as.pid); got != n/2+1 {
 		t.Errorf("after releasing half the contexts the stub has %d threads, want %d", got, n/2+1)
 	}
 	// The remaining contexts still run.
-	regs := platform.Registers{Rip: codeAddr, Rsp: stacksAddr + 64 + pageSize, Eflags: 0x202, Rdi: 7}
+	regs := platform.Registers{Rip: apptest.CodeAddr, Rsp: apptest.StacksAddr + 64 + pageSize, Eflags: 0x202, Rdi: 7}
 	if ev, err := ctxs[1].Switch(a.as, &regs); err != nil || ev.Kind != platform.EventSyscall {
 		t.Fatalf("after partial release: %+v %v", ev, err)
 	}
 }
 
-// children returns the Sentry's child processes that are stubs (or any).
-func children(t testing.TB) []string {
-	var out []string
-	tasks, _ := filepath.Glob("/proc/self/task/*/children")
-	for _, f := range tasks {
-		b, _ := os.ReadFile(f)
-		out = append(out, strings.Fields(string(b))...)
-	}
-	return out
-}
-
 func TestReleaseLeavesNothing(t *testing.T) {
-	fd, mem := newMemFile(t)
-	copy(mem[codeOff:], threadLoop)
+	fd, mem := apptest.NewMemFile(t)
+	copy(mem[apptest.CodeOff:], apptest.ThreadLoop)
 	p, err := New(fd)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.noPool = true
-	before := len(children(t))
+	before := len(apptest.Children(t))
 	var pids []int
 	n := 1000
 	if testing.Short() {
@@ -461,16 +367,16 @@ func TestReleaseLeavesNothing(t *testing.T) {
 			t.Fatalf("cycle %d: %v", i, err)
 		}
 		pids = append(pids, as.(*AddressSpace).pid)
-		if err := as.MapFile(codeAddr, codeOff, pageSize, platform.ReadExec); err != nil {
+		if err := as.MapFile(apptest.CodeAddr, apptest.CodeOff, pageSize, platform.ReadExec); err != nil {
 			t.Fatal(err)
 		}
-		if err := as.MapFile(stacksAddr, stacksOff, pageSize, platform.ReadWrite); err != nil {
+		if err := as.MapFile(apptest.StacksAddr, apptest.StacksOff, pageSize, platform.ReadWrite); err != nil {
 			t.Fatal(err)
 		}
 		c1, _ := p.NewContext()
 		c2, _ := p.NewContext()
 		for _, c := range []platform.Context{c1, c2} {
-			regs := platform.Registers{Rip: codeAddr, Rsp: stacksAddr + 64, Eflags: 0x202}
+			regs := platform.Registers{Rip: apptest.CodeAddr, Rsp: apptest.StacksAddr + 64, Eflags: 0x202}
 			if ev, err := c.Switch(as, &regs); err != nil || ev.Kind != platform.EventSyscall {
 				t.Fatalf("cycle %d: %+v %v", i, ev, err)
 			}
@@ -481,7 +387,7 @@ func TestReleaseLeavesNothing(t *testing.T) {
 	}
 	t.Logf("%d create/run/release cycles in %v", n, time.Since(start))
 	p.reaping.Wait()
-	if after := children(t); len(after) != before {
+	if after := apptest.Children(t); len(after) != before {
 		t.Errorf("%d child processes before, %v after", before, after)
 	}
 	for _, pid := range pids {
@@ -494,8 +400,8 @@ func TestReleaseLeavesNothing(t *testing.T) {
 // TestPool takes address spaces from a full pool of ready stubs; they
 // work like fresh ones.
 func TestPool(t *testing.T) {
-	fd, mem := newMemFile(t)
-	copy(mem[codeOff:], threadLoop)
+	fd, mem := apptest.NewMemFile(t)
+	copy(mem[apptest.CodeOff:], apptest.ThreadLoop)
 	p, err := New(fd)
 	if err != nil {
 		t.Fatal(err)
@@ -512,14 +418,14 @@ func TestPool(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := as.MapFile(codeAddr, codeOff, pageSize, platform.ReadExec); err != nil {
+		if err := as.MapFile(apptest.CodeAddr, apptest.CodeOff, pageSize, platform.ReadExec); err != nil {
 			t.Fatal(err)
 		}
-		if err := as.MapFile(stacksAddr, stacksOff, pageSize, platform.ReadWrite); err != nil {
+		if err := as.MapFile(apptest.StacksAddr, apptest.StacksOff, pageSize, platform.ReadWrite); err != nil {
 			t.Fatal(err)
 		}
 		c, _ := p.NewContext()
-		regs := platform.Registers{Rip: codeAddr, Rsp: stacksAddr + 64, Eflags: 0x202}
+		regs := platform.Registers{Rip: apptest.CodeAddr, Rsp: apptest.StacksAddr + 64, Eflags: 0x202}
 		if ev, err := c.Switch(as, &regs); err != nil || ev.Kind != platform.EventSyscall {
 			t.Fatalf("stub %d from the pool: %+v %v", i, ev, err)
 		}
@@ -535,21 +441,21 @@ func TestPool(t *testing.T) {
 // TestQueuedMappings: mappings are queued and sent with the next Switch,
 // all in one request.
 func TestQueuedMappings(t *testing.T) {
-	a := newTestApp(t, cat(movEDI(holeAddr), opLoad, opSyscall))
-	regs := initialRegs()
+	a := newTestApp(t, apptest.Cat(apptest.MovEDI(apptest.HoleAddr), apptest.Load, apptest.Syscall))
+	regs := apptest.InitialRegs()
 	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventFault {
 		t.Fatalf("got %+v, want a fault at the hole", ev)
 	}
 	r0 := a.p.Requests()
 	for i := uintptr(0); i < 16; i++ {
-		if err := a.as.MapFile(holeAddr+i*pageSize, extraOff, pageSize, platform.Read); err != nil {
+		if err := a.as.MapFile(apptest.HoleAddr+i*pageSize, apptest.ExtraOff, pageSize, platform.Read); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if n := a.p.Requests() - r0; n != 0 {
 		t.Fatalf("%d requests before the Switch, want 0", n)
 	}
-	regs.Rip = codeAddr
+	regs.Rip = apptest.CodeAddr
 	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventSyscall {
 		t.Fatalf("got %+v after mapping the hole", ev)
 	}
@@ -557,19 +463,19 @@ func TestQueuedMappings(t *testing.T) {
 		t.Errorf("%d requests for 16 queued mappings, want 1", n)
 	}
 	// A queued mapping that fails makes that Switch fail.
-	if err := a.as.MapFile(holeAddr, int64(memSize)*1024, pageSize, platform.Read); err != nil {
+	if err := a.as.MapFile(apptest.HoleAddr, int64(apptest.MemSize)*1024, pageSize, platform.Read); err != nil {
 		t.Fatal(err)
 	}
 	a.as.queued[len(a.as.queued)-1].args[4] = 1 << 20 // no such descriptor
-	regs.Rip = codeAddr
+	regs.Rip = apptest.CodeAddr
 	if _, err := a.ctx.Switch(a.as, &regs); !errors.Is(err, platform.ErrContextDead) {
 		t.Errorf("Switch with a failing queued mapping: %v, want ErrContextDead", err)
 	}
 }
 
 func TestStubKilledFromOutside(t *testing.T) {
-	a := newTestApp(t, opJmpSelf)
-	regs := initialRegs()
+	a := newTestApp(t, apptest.JmpSelf)
+	regs := apptest.InitialRegs()
 	go func() {
 		time.Sleep(10 * time.Millisecond)
 		unix.Kill(a.as.pid, unix.SIGKILL)
@@ -581,8 +487,8 @@ func TestStubKilledFromOutside(t *testing.T) {
 }
 
 func TestStubIsClean(t *testing.T) {
-	a := newTestApp(t, opSyscall)
-	regs := initialRegs()
+	a := newTestApp(t, apptest.Syscall)
+	regs := apptest.InitialRegs()
 	a.switchOK(t, &regs)
 	maps, err := os.ReadFile("/proc/" + strconv.Itoa(a.as.pid) + "/maps")
 	if err != nil {
@@ -621,8 +527,8 @@ func fmtSscanf(rng string, lo *uint64) (int, error) {
 
 func TestBadInputOwnGarbageStack(t *testing.T) {
 	// mov rsp, -1... is not needed: the handler runs on its own stack.
-	a := newTestApp(t, cat([]byte{0x48, 0x31, 0xe4}, opSyscall)) // xor rsp, rsp; syscall
-	regs := initialRegs()
+	a := newTestApp(t, apptest.Cat([]byte{0x48, 0x31, 0xe4}, apptest.Syscall)) // xor rsp, rsp; syscall
+	regs := apptest.InitialRegs()
 	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventSyscall || regs.Rsp != 0 {
 		t.Fatalf("got %+v rsp %#x", ev, regs.Rsp)
 	}
@@ -647,8 +553,8 @@ func TestStubDisassembly(t *testing.T) {
 
 func BenchmarkGetpidRoundTrip(b *testing.B) {
 	// again: mov eax, 39; syscall; jmp again
-	a := newTestApp(b, cat(movEAX(39), opSyscall, []byte{0xeb, 0xf7}))
-	regs := initialRegs()
+	a := newTestApp(b, apptest.Cat(apptest.MovEAX(39), apptest.Syscall, []byte{0xeb, 0xf7}))
+	regs := apptest.InitialRegs()
 	for i := 0; i < 200; i++ {
 		a.switchOK(b, &regs)
 	}
@@ -685,9 +591,9 @@ func BenchmarkGetpidRoundTrip(b *testing.B) {
 }
 
 // TestTemplate: stubs are forked by the template, yet are the Sentry's
-// children (CLONE_PARENT), and the template survives them.
+// apptest.Children (CLONE_PARENT), and the template survives them.
 func TestTemplate(t *testing.T) {
-	fd, _ := newMemFile(t)
+	fd, _ := apptest.NewMemFile(t)
 	p, err := New(fd)
 	if err != nil {
 		t.Fatal(err)
