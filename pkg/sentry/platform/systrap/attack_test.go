@@ -384,3 +384,30 @@ func TestStubSignalMask(t *testing.T) {
 		t.Errorf("application thread does not have two filters:\n%s", status)
 	}
 }
+
+// TestForgedFrame: registers read from a frame the application garbled
+// are ones the hardware could hold.
+func TestForgedFrame(t *testing.T) {
+	a := newTestApp(t, apptest.Cat(apptest.MovEAX(39), apptest.Syscall))
+	regs := apptest.InitialRegs()
+	a.switchOK(t, &regs)
+	th := a.ctx.threads[a.as]
+	mc := th.mem[th.uc+ucMcontext:]
+	for _, tc := range []struct {
+		cs, ss uint16
+		flags  uint64
+	}{
+		{0xffff, 0xffff, ^uint64(0)},
+		{0x10, 0x18, 0},
+		{userCS32, userSS, 0x202},
+	} {
+		le.PutUint64(mc[17*8:], tc.flags)
+		le.PutUint16(mc[mcCsgsfs:], tc.cs)
+		le.PutUint16(mc[mcCsgsfs+6:], tc.ss)
+		var r platform.Registers
+		th.readRegs(&r)
+		if r.Eflags&^userFlags != flagsFixed || (r.Cs != userCS && r.Cs != userCS32) || r.Ss != userSS {
+			t.Errorf("frame cs %#x ss %#x flags %#x: read cs %#x ss %#x flags %#x", tc.cs, tc.ss, tc.flags, r.Cs, r.Ss, r.Eflags)
+		}
+	}
+}

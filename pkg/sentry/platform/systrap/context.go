@@ -289,17 +289,36 @@ func (t *stubThread) siginfo() []byte {
 }
 
 // readRegs copies the frame's registers to regs.
+// The frame is writable by the application (another of its threads can
+// change it under the Sentry), so readRegs reports only what the hardware
+// could hold: the flags user code can have, and the user code and stack
+// selectors.
 func (t *stubThread) readRegs(r *platform.Registers) {
 	mc := t.mem[t.uc+ucMcontext:]
 	for i, p := range []*uint64{&r.R8, &r.R9, &r.R10, &r.R11, &r.R12, &r.R13, &r.R14, &r.R15,
 		&r.Rdi, &r.Rsi, &r.Rbp, &r.Rbx, &r.Rdx, &r.Rax, &r.Rcx, &r.Rsp, &r.Rip, &r.Eflags} {
 		*p = le.Uint64(mc[8*i:])
 	}
+	r.Eflags = r.Eflags&userFlags | flagsFixed
 	r.Cs = uint64(le.Uint16(mc[mcCsgsfs:]))
-	r.Ss = uint64(le.Uint16(mc[mcCsgsfs+6:]))
+	if r.Cs != userCS && r.Cs != userCS32 {
+		r.Cs = userCS
+	}
+	r.Ss = userSS
 	r.Orig_rax = ^uint64(0)
 	r.Fs_base = le.Uint64(t.mem[ctxFSBase:])
 }
+
+// x86-64 user selectors and flags.
+const (
+	userCS   = 0x33 // __USER_CS
+	userCS32 = 0x23 // __USER32_CS
+	userSS   = 0x2b // __USER_DS
+	// userFlags are the rflags bits user code can have: CF, PF, AF, ZF,
+	// SF, TF, IF, DF, OF, NT, RF, AC, ID.
+	userFlags  = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800 | 0x4000 | 0x10000 | 0x40000 | 0x200000
+	flagsFixed = 0x2 // bit 1 is always set
+)
 
 // writeRegs copies regs into the frame, for rt_sigreturn to load. cs and
 // ss stay the frame's.
