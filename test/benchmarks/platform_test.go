@@ -1,9 +1,6 @@
 package benchmarks
 
 import (
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"testing"
@@ -11,21 +8,6 @@ import (
 
 	"bufferzone.dev/test/e2e/runsctest"
 )
-
-// buildPlatformLoop compiles testdata/platform_loop.c statically.
-func buildPlatformLoop(b *testing.B) string {
-	b.Helper()
-	if _, err := exec.LookPath("gcc"); err != nil {
-		b.Skip("gcc not installed")
-	}
-	_, file, _, _ := runtime.Caller(0)
-	src := filepath.Join(filepath.Dir(file), "testdata", "platform_loop.c")
-	out := filepath.Join(b.TempDir(), "platform_loop")
-	if msg, err := exec.Command("gcc", "-O2", "-static", "-o", out, src).CombinedOutput(); err != nil {
-		b.Fatalf("gcc: %v\n%s", err, msg)
-	}
-	return out
-}
 
 // platformWorkload is one workload of BenchmarkPlatforms: argv to run, and
 // whether the number to report is the program's output (ns) or the wall
@@ -53,7 +35,7 @@ type platformWorkload struct {
 //	go test ./test/benchmarks -run '^$' -bench Platforms -benchtime 10x
 func BenchmarkPlatforms(b *testing.B) {
 	runsc := runsctest.RequireDo(b)
-	loop, proc, pl := buildLoop(b), buildProcLoop(b), buildPlatformLoop(b)
+	loop, proc, pl := buildStatic(b, "syscall_loop"), buildStatic(b, "proc_loop"), buildStatic(b, "platform_loop")
 	var platforms []string
 	for _, p := range runsctest.Platforms() {
 		if runsctest.Required(p) || p == "systrap" {

@@ -320,18 +320,8 @@ func stubProgram(base uintptr, sentryPID uint64) ([]byte, map[string]int) {
 		a.Jcc(asm.CondNE, "exit")
 	}
 
-	// The pipe moves to r13+1: dup3(r12, r13+1, 0) unless it is there.
-	a.MovReg(rPipe, asm.R13)
-	a.Inc(rPipe)
-	a.CmpReg(asm.R12, rPipe)
-	a.Jcc(asm.CondE, "closefds")
-	a.MovImm(asm.RAX, unix.SYS_DUP3)
-	a.MovReg(asm.RDI, asm.R12)
-	a.MovReg(asm.RSI, rPipe)
-	a.MovImm(asm.RDX, 0)
-	a.Syscall()
-	a.CmpReg(asm.RAX, rPipe)
-	a.Jcc(asm.CondNE, "exit")
+	// The pipe moves to r13+1.
+	moveAfterMemoryFile(a, asm.R12, "closefds")
 
 	// Only the memory file (r13) and the pipe (r13+1) stay open; the copy
 	// of the Sentry's memory goes.
@@ -457,17 +447,7 @@ func stubProgram(base uintptr, sentryPID uint64) ([]byte, map[string]int) {
 	scratch := uint64(base) + scratchOff
 	a.DieWithParent(sentryPID, "exit")
 	a.ResetSignals(data + dataDflAction)
-	a.MovReg(rPipe, asm.R13)
-	a.Inc(rPipe)
-	a.CmpReg(asm.R14, rPipe)
-	a.Jcc(asm.CondE, "templateFDs")
-	a.MovImm(asm.RAX, unix.SYS_DUP3)
-	a.MovReg(asm.RDI, asm.R14)
-	a.MovReg(asm.RSI, rPipe)
-	a.MovImm(asm.RDX, 0)
-	a.Syscall()
-	a.CmpReg(asm.RAX, rPipe)
-	a.Jcc(asm.CondNE, "exit")
+	moveAfterMemoryFile(a, asm.R14, "templateFDs")
 	a.Label("templateFDs")
 	a.CloseAllBut(asm.R13, rPipe)
 	a.UnmapAllBut(uint64(base), stubSize, taskSize)
@@ -595,6 +575,24 @@ func stubProgram(base uintptr, sentryPID uint64) ([]byte, map[string]int) {
 	a.Int3()
 
 	return a.Finish(), a.Labels
+}
+
+// moveAfterMemoryFile moves the descriptor in fd to the memory file's
+// (r13) plus one, leaving that number in rPipe, and jumps to next; it
+// jumps to "exit" if dup3 fails.
+func moveAfterMemoryFile(a *asm.Assembler, fd int, next string) {
+	a.MovReg(rPipe, asm.R13)
+	a.Inc(rPipe)
+	a.CmpReg(fd, rPipe)
+	a.Jcc(asm.CondE, next)
+	a.MovImm(asm.RAX, unix.SYS_DUP3)
+	a.MovReg(asm.RDI, fd)
+	a.MovReg(asm.RSI, rPipe)
+	a.MovImm(asm.RDX, 0)
+	a.Syscall()
+	a.CmpReg(asm.RAX, rPipe)
+	a.Jcc(asm.CondNE, "exit")
+	a.Jmp(next)
 }
 
 // sockFilter is struct sock_filter.

@@ -16,40 +16,15 @@ loop:
 	JNZ	loop
 	RET
 
-// func cpuid7ecx() uint32
-//
-// cpuid7ecx returns ECX of CPUID leaf 7, subleaf 0, or 0 if the leaf does
-// not exist.
-TEXT ·cpuid7ecx(SB),NOSPLIT|NOFRAME,$0-4
-	MOVL	$0, AX
+// func cpuid(leaf, subleaf uint32) (eax, ebx, ecx, edx uint32)
+TEXT ·cpuid(SB),NOSPLIT|NOFRAME,$0-24
+	MOVL	leaf+0(FP), AX
+	MOVL	subleaf+4(FP), CX
 	CPUID
-	CMPL	AX, $7
-	JLT	none
-	MOVL	$7, AX
-	MOVL	$0, CX
-	CPUID
-	MOVL	CX, ret+0(FP)
-	RET
-none:
-	MOVL	$0, ret+0(FP)
-	RET
-
-// func extendedFeatures() uint32
-//
-// extendedFeatures returns EDX of CPUID leaf 0x80000001, or 0 if the leaf
-// does not exist.
-TEXT ·extendedFeatures(SB),NOSPLIT|NOFRAME,$0-4
-	MOVL	$0x80000000, AX
-	CPUID
-	CMPL	AX, $0x80000001
-	JB	no
-	MOVL	$0x80000001, AX
-	XORL	CX, CX
-	CPUID
-	MOVL	DX, ret+0(FP)
-	RET
-no:
-	MOVL	$0, ret+0(FP)
+	MOVL	AX, eax+8(FP)
+	MOVL	BX, ebx+12(FP)
+	MOVL	CX, ecx+16(FP)
+	MOVL	DX, edx+20(FP)
 	RET
 
 // func rdpid() uint64

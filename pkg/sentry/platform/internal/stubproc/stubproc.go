@@ -43,18 +43,26 @@ func Relax()
 func PauseLoop(n uint64)
 
 // Implemented in cpu_amd64.s.
-func cpuid7ecx() uint32
-func extendedFeatures() uint32
+func cpuid(leaf, subleaf uint32) (eax, ebx, ecx, edx uint32)
 func rdpid() uint64
 func rdtscpAux() uint32
 
 // How CurrentCPU reads IA32_TSC_AUX, in which Linux keeps (node << 12) |
 // cpu: RDPID (CPUID.(EAX=7,ECX=0):ECX bit 22) or RDTSCP
 // (CPUID.80000001H:EDX bit 27).
-var (
-	hasRDPID  = cpuid7ecx()&(1<<22) != 0
-	hasRDTSCP = extendedFeatures()&(1<<27) != 0
-)
+var hasRDPID, hasRDTSCP = cpuFeatures()
+
+func cpuFeatures() (rdpid, rdtscp bool) {
+	if n, _, _, _ := cpuid(0, 0); n >= 7 {
+		_, _, ecx, _ := cpuid(7, 0)
+		rdpid = ecx&(1<<22) != 0
+	}
+	if n, _, _, _ := cpuid(0x80000000, 0); n >= 0x80000001 {
+		_, _, _, edx := cpuid(0x80000001, 0)
+		rdtscp = edx&(1<<27) != 0
+	}
+	return rdpid, rdtscp
+}
 
 // CurrentCPU returns the CPU the calling thread runs on: from RDPID or
 // RDTSCP when the CPU has them (an instruction instead of a system call,
