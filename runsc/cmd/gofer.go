@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	"github.com/google/subcommands"
+	"golang.org/x/sys/unix"
 
+	"bufferzone.dev/runsc/config"
 	"bufferzone.dev/runsc/fsgofer"
 	"bufferzone.dev/runsc/sandbox"
 )
@@ -73,6 +75,9 @@ func (g *Gofer) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomm
 	if g.root == "" || g.ioFD < 0 {
 		return Usagef(args, "gofer: --root and --io-fd are required")
 	}
+	if err := releaseStderr(args); err != nil {
+		return Fatalf(args, "gofer: %v", err)
+	}
 	var mounts []goferMount
 	var confined []sandbox.GoferMount
 	for _, v := range g.mounts {
@@ -107,4 +112,28 @@ func (g *Gofer) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomm
 		return Fatalf(args, "gofer: %v", err)
 	}
 	return subcommands.ExitSuccess
+}
+
+// releaseStderr points the Gofer's stderr at /dev/null when runsc has a
+// --log file, where Fatalf writes its errors anyway. The Gofer inherits
+// the stderr of `runsc create`, and a runc shim reads create's stderr to
+// its end: had the Gofer kept it, the end would come only when the
+// container exits, and create would never seem to finish (`docker run -it`
+// hung before start).
+func releaseStderr(args []any) error {
+	if len(args) == 0 {
+		return nil
+	}
+	if c, ok := args[0].(*config.Config); !ok || c.LogFilename == "" {
+		return nil
+	}
+	null, err := unix.Open("/dev/null", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening /dev/null: %w", err)
+	}
+	defer unix.Close(null)
+	if err := unix.Dup3(null, 2, 0); err != nil {
+		return fmt.Errorf("releasing stderr: %w", err)
+	}
+	return nil
 }
