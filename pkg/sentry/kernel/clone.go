@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"encoding/binary"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -169,16 +170,18 @@ func (t *Task) Clone(a CloneArgs) (int32, error) {
 	if f&cloneChildSetTID != 0 {
 		nt.copyOutTID(a.ChildTID, tid)
 	}
-	var vforkDone chan struct{}
+	var vforkDone *atomic.Bool
 	if f&cloneVfork != 0 {
-		vforkDone = make(chan struct{})
-		nt.vforkDone = vforkDone
+		vforkDone = new(atomic.Bool)
+		nt.vforkParent, nt.vforkDone = t, vforkDone
 	}
 	nt.start()
 	if vforkDone != nil {
 		// The parent sleeps until the child execs or exits; a signal does
 		// not end the wait early in this kernel (Linux allows it).
-		<-vforkDone
+		for !vforkDone.Load() {
+			t.Block(time.Time{})
+		}
 	}
 	return tid, nil
 }

@@ -53,7 +53,7 @@ func (k *Kernel) createProcess(a CreateProcessArgs, init bool) (*Task, error) {
 		limits = DefaultLimits()
 	}
 	tg := &ThreadGroup{k: k, tasks: make(map[*Task]struct{}), limits: limits,
-		children: make(map[*ThreadGroup]struct{}), childEvent: make(chan struct{}), exitSignal: unix.SIGCHLD,
+		children: make(map[*ThreadGroup]struct{}), exitSignal: unix.SIGCHLD,
 		startTime: time.Now(), exited: make(chan struct{})}
 	t := &Task{k: k, tg: tg, interrupt: make(chan struct{}, 1), fdTable: NewFDTable(), startTime: time.Now()}
 	t.creds.Store(creds)

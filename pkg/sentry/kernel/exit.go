@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"bufferzone.dev/pkg/sentry/waiter"
 )
 
 // The process tree: each ThreadGroup has a parent and children, guarded by
@@ -20,7 +22,6 @@ func (tg *ThreadGroup) forkGroup(nt *Task, shareSighand bool, exitSignal unix.Si
 		limits:     tg.limits.Copy(),
 		exitSignal: exitSignal,
 		children:   make(map[*ThreadGroup]struct{}),
-		childEvent: make(chan struct{}),
 		startTime:  time.Now(),
 		exited:     make(chan struct{}),
 	}
@@ -54,8 +55,7 @@ func (tg *ThreadGroup) PPID() int32 {
 
 // notifyChildEventLocked wakes tasks of tg waiting in wait4/waitid.
 func (tg *ThreadGroup) notifyChildEventLocked() {
-	close(tg.childEvent)
-	tg.childEvent = make(chan struct{})
+	tg.childEvent.Notify(waiter.EventIn)
 }
 
 // childSignalInfo builds the SIGCHLD siginfo for a child's state change.
@@ -231,6 +231,14 @@ type WaitResult struct {
 func (t *Task) Wait(o WaitOptions) (WaitResult, error) {
 	tg := t.tg
 	k := t.k
+	// Registered before the first scan that may block, so that a change
+	// after that scan wakes the task.
+	var e *waiter.Entry
+	defer func() {
+		if e != nil {
+			tg.childEvent.EventUnregister(e)
+		}
+	}()
 	for {
 		k.treeMu.Lock()
 		any := false
@@ -281,7 +289,6 @@ func (t *Task) Wait(o WaitOptions) (WaitResult, error) {
 				return r, nil
 			}
 		}
-		ch := tg.childEvent
 		k.treeMu.Unlock()
 		if !any {
 			return WaitResult{}, unix.ECHILD
@@ -289,12 +296,13 @@ func (t *Task) Wait(o WaitOptions) (WaitResult, error) {
 		if o.NoHang {
 			return WaitResult{}, nil
 		}
-		select {
-		case <-ch:
-		case <-t.interrupt:
-			if t.hasDeliverableSignal() || t.exiting.Load() {
-				return WaitResult{}, ERESTARTSYS
-			}
+		if e == nil {
+			e = waiter.NewWakerEntry(waiter.EventIn, t)
+			tg.childEvent.EventRegister(e)
+			continue
+		}
+		if t.Block(time.Time{}) == ErrInterrupted && (t.hasDeliverableSignal() || t.exiting.Load()) {
+			return WaitResult{}, ERESTARTSYS
 		}
 	}
 }

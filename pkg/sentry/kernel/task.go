@@ -81,8 +81,10 @@ type Task struct {
 	noNewPrivs atomic.Bool
 	// exitStatus is the status of an exit(2) of this thread alone.
 	exitStatus WaitStatus
-	// vforkDone is closed when a vfork child execs or exits.
-	vforkDone chan struct{}
+	// vforkParent, if not nil, sleeps until this vfork child execs or
+	// exits, which sets vforkDone and wakes it (task goroutine only).
+	vforkParent *Task
+	vforkDone   *atomic.Bool
 }
 
 // Kernel returns the task's kernel.
@@ -351,9 +353,10 @@ func (f *FSContext) SwapUmask(m uint32) uint32 {
 
 // releaseVfork wakes a vfork parent waiting for this task.
 func (t *Task) releaseVfork() {
-	if t.vforkDone != nil {
-		close(t.vforkDone)
-		t.vforkDone = nil
+	if t.vforkParent != nil {
+		t.vforkDone.Store(true)
+		t.vforkParent.Wake()
+		t.vforkParent, t.vforkDone = nil, nil
 	}
 }
 

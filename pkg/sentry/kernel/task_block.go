@@ -3,7 +3,7 @@ package kernel
 // Task sleep and wake-up.
 //
 // A task that waits in the Sentry (futex, poll, select, epoll_wait,
-// nanosleep, sigtimedwait, …) sleeps on a futex word of its own,
+// nanosleep, rt_sigtimedwait, pause, wait4/waitid, a vfork parent) sleeps on a futex word of its own,
 // Task.sleepState, with a host FUTEX_WAIT; whoever wakes it (an event it
 // registered for, Interrupt) stores to that word and, if the task sleeps or
 // is about to, FUTEX_WAKEs that one word.
@@ -91,6 +91,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"bufferzone.dev/pkg/sentry/waiter"
 )
 
 // Values of Task.sleepState; see the protocol above.
@@ -111,11 +113,15 @@ const (
 // signal, a stop, an exit): the caller fails with its restart errno.
 var ErrInterrupted = errors.New("task interrupted")
 
+var _ waiter.Blocker = (*Task)(nil)
+
 // Wake ends the task's current or next sleep in Block. Any goroutine may
 // call it, with any lock held: it never blocks.
 func (t *Task) Wake() {
 	if t.sleepState.Load() == sleepWoken {
-		// Already pending: the swap would change nothing.
+		// Already pending, so the swap would change nothing. The load is
+		// ordered before the task's CAS that consumes the pending
+		// wake-up, and so is what the caller published before it.
 		return
 	}
 	if t.sleepState.Swap(sleepWoken) == sleepAsleep {

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"bufferzone.dev/pkg/sentry/waiter"
 )
 
 // SigAction is a signal's disposition as rt_sigaction(2) sets it.
@@ -31,9 +33,11 @@ type ThreadGroup struct {
 	pid int32
 
 	// Process tree state, guarded by Kernel.treeMu.
-	parent     *ThreadGroup
-	children   map[*ThreadGroup]struct{}
-	childEvent chan struct{}
+	parent   *ThreadGroup
+	children map[*ThreadGroup]struct{}
+	// childEvent is notified (waiter.EventIn) when a child changes state,
+	// for tasks waiting in wait4/waitid.
+	childEvent waiter.Queue
 	exitSignal unix.Signal
 	zombie     bool
 	reaped     bool
