@@ -22,9 +22,10 @@ import (
 //	    AddressSpace.memMu (read side)
 //	      AddressSpace.mu
 //
-// Context.mu (context.go) is a leaf. memMu's write side is taken only by
-// Release, after the stub is dead, to unmap the context file; everything
-// that touches it outside an exchange holds the read side.
+// Context.mu (context.go) and Platform.tmplMu (systrap.go) are leaves; the
+// pool takes no lock. memMu's write side is taken only by reap, after the
+// stub is dead, to unmap the context file; everything that touches it
+// outside an exchange holds the read side.
 
 var le = binary.LittleEndian
 
