@@ -153,7 +153,9 @@ func (c *Client) readLoop() {
 	}
 	c.mu.Lock()
 	if c.err == nil {
-		c.err = fmt.Errorf("p9: connection failed: %w", err)
+		// The cause is kept as text: what callers see is EIO, never
+		// the transport's errno (ECONNRESET, EPIPE).
+		c.err = fmt.Errorf("p9: connection failed (%v): %w", err, unix.EIO)
 	}
 	failErr := c.err
 	pending := c.pending
@@ -201,7 +203,7 @@ func (c *Client) start(req Message) *call {
 		c.mu.Lock()
 		if c.pending[tag] == cl {
 			delete(c.pending, tag)
-			cl.err = err
+			cl.err = fmt.Errorf("p9: sending a request (%v): %w", err, unix.EIO)
 			close(cl.done)
 		}
 		c.mu.Unlock()

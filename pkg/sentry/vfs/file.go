@@ -328,6 +328,15 @@ type Mappable interface {
 	Mappable() (mm.Mappable, error)
 }
 
+// DirectReader is implemented by FileImpls whose Read never waits for
+// another party (regular files backed by a host descriptor): read(2) may
+// then read straight into application memory while the address space is
+// locked (mm.MemoryManager.FillOut).
+type DirectReader interface {
+	// ReadsDirectly reports whether Read may be called that way.
+	ReadsDirectly() bool
+}
+
 // MappingSyncer is implemented by mm.Mappables that hold stores to shared
 // mappings apart from the file (a page cache): msync(2) asks them to write
 // [off, off+length) of the file back, and with sync set to stable storage.

@@ -1,18 +1,23 @@
-// goferloop opens and reads argv[1] again and again, each open a walk and
-// an open over 9P in the sandbox, until one fails; it prints "looping" once
-// the loop runs and then the failing call and its error.
+// goferloop reads argv[1] again and again, each time also looking up a
+// name that does not exist beside it (a lookup the Sentry cannot answer
+// from its caches, so every iteration asks the Gofer), until a call fails
+// other than with that ENOENT. It prints "looping" once the loop runs,
+// then the failing call and its error.
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int main(int argc, char** argv) {
-  char buf[64];
+  char buf[64], missing[4096];
+  struct stat st;
   if (argc != 2) {
     fprintf(stderr, "usage: goferloop FILE\n");
     return 2;
   }
+  snprintf(missing, sizeof(missing), "%s.missing", argv[1]);
   for (long i = 0;; i++) {
     int fd = open(argv[1], O_RDONLY);
     if (fd < 0) {
@@ -24,6 +29,10 @@ int main(int argc, char** argv) {
       return 0;
     }
     close(fd);
+    if (stat(missing, &st) == 0 || errno != ENOENT) {
+      printf("stat: %s\n", strerror(errno));
+      return 0;
+    }
     if (i == 0) {
       printf("looping\n");
       fflush(stdout);

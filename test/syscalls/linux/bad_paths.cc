@@ -5,6 +5,8 @@
 // read-only cases mount a tmpfs there and need root.
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -143,6 +145,34 @@ TEST_F(BadPaths, ReadOnlyMountRefusesChanges) {
   struct stat st;
   EXPECT_OK(stat(f, &st));
   EXPECT_EQ(st.st_size, 4);
+}
+
+// Reads of a host file (the test binary: in the sandbox a file of the
+// root file system, read straight into application memory) into buffers
+// that are bad or end early.
+TEST(BadBuffers, ReadOfAHostFile) {
+  FD fd(open("/proc/self/exe", O_RDONLY));
+  ASSERT_OK(fd.get());
+  long page = PageSize();
+  char* m = static_cast<char*>(mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE,
+                                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(m, MAP_FAILED);
+  ASSERT_OK(mprotect(m + page, page, PROT_NONE));
+  EXPECT_ERRNO(EFAULT, pread(fd.get(), BadPointer(), 100, 0));
+  EXPECT_ERRNO(EFAULT, pread(fd.get(), m + page, 100, 0));
+  // A buffer that ends early gets what fits.
+  EXPECT_EQ(pread(fd.get(), m + page - 10, 100, 0), 10);
+  EXPECT_EQ(memcmp(m + page - 10, "\x7f" "ELF", 4), 0);
+  // The file offset moves by what was read.
+  ASSERT_OK(lseek(fd.get(), 0, SEEK_SET));
+  EXPECT_EQ(read(fd.get(), m + page - 20, 100), 20);
+  EXPECT_EQ(lseek(fd.get(), 0, SEEK_CUR), 20);
+  // Reads at and past the end read nothing.
+  struct stat st;
+  ASSERT_OK(fstat(fd.get(), &st));
+  EXPECT_EQ(pread(fd.get(), m, 100, st.st_size), 0);
+  EXPECT_EQ(pread(fd.get(), m, 100, st.st_size - 3), 3);
+  munmap(m, 2 * page);
 }
 
 }  // namespace

@@ -1,13 +1,34 @@
 // Package gofer is the Sentry's client file system for trees served by the
 // Gofer over 9P2000.L: every inode is a 9P fid; regular files opened by the
 // application are read and written through the host FD that the Gofer
-// donates with Rlopen, so data does not cross the 9P channel.
+// donates with Rlopen, so data does not cross the 9P channel (reads go
+// straight into application memory: vfs.DirectReader).
 //
-// Attributes are cached from the walk that found each file: the Gofer serves
-// a tree that belongs to this sandbox alone, and the Sentry updates its
-// cache when it changes a file itself.
+// # Caching and revalidation
 //
-// Lock order: inode.mu.
+// The Gofer serves a tree that belongs to this sandbox: the root file
+// system (read-only under the default memory overlay, or the sandbox's
+// alone with --overlay=none) and bind-mounted volumes. The Sentry therefore
+// trusts what it has learnt and revalidates nothing:
+//
+//   - A name, once looked up, stays bound to its inode in vfs's dentry
+//     cache until the Sentry itself removes or renames it: resolving a
+//     cached path, and stat(2) of it, make no Gofer round trip. A name that
+//     was not found is not remembered; the next lookup asks the Gofer.
+//   - An inode's attributes come from the walk that found it and are
+//     updated by the Sentry's own changes (writes extend the size; setattr,
+//     link, unlink and rename reload them from the Gofer). fstat(2) of an
+//     open regular file asks the Gofer afresh (StatFile).
+//   - A host process changing a volume behind the sandbox's back is not
+//     noticed for names and attributes already cached (new names are seen;
+//     file data always is, being read from the host file).
+//
+// Open handles are kept for reuse (handles.go), so that open and close of
+// a file opened before make no round trip; the page cache (cache.go) holds
+// the pages of files mapped MAP_SHARED.
+//
+// Lock order: Filesystem.handleMu > pageCache.mu > inode.mu (see
+// handles.go and cache.go).
 package gofer
 
 import (
@@ -30,6 +51,11 @@ type Filesystem struct {
 	root   *inode
 	// mf holds page caches; nil until EnablePageCache.
 	mf *memory.File
+
+	// handleMu protects handles, the open handles kept for reuse
+	// (handles.go).
+	handleMu sync.Mutex
+	handles  handleLRU
 }
 
 // EnablePageCache gives the file system the memory file its page caches
@@ -102,6 +128,9 @@ type inode struct {
 	readFD *os.File
 	// cache is the file's page cache, made when it is first mapped.
 	cache *pageCache
+	// handles are the handles kept for reuse, by access mode
+	// (handles.go; written under Filesystem.handleMu too).
+	handles [3]*handle
 }
 
 // cached returns the inode's page cache if it holds pages.
@@ -205,14 +234,8 @@ func (i *inode) Open(ctx vfs.Context, d *vfs.Dentry, flags uint32) (vfs.FileImpl
 		}
 		return &dirFile{inode: i, dentry: d, fid: f}, nil
 	case unix.S_IFREG:
-		_, f, err := i.file.Walk(nil)
+		h, err := i.openHandle(flags)
 		if err != nil {
-			return nil, err
-		}
-		openFlags := flags & (unix.O_ACCMODE | unix.O_TRUNC | unix.O_APPEND | unix.O_SYNC | unix.O_DSYNC | unix.O_DIRECT)
-		hostFD, _, _, err := f.Open(openFlags)
-		if err != nil {
-			f.Close()
 			return nil, err
 		}
 		if flags&unix.O_TRUNC != 0 {
@@ -225,7 +248,7 @@ func (i *inode) Open(ctx vfs.Context, d *vfs.Dentry, flags uint32) (vfs.FileImpl
 			}
 		}
 		writable := flags&unix.O_ACCMODE != unix.O_RDONLY
-		return &regularFile{inode: i, fid: f, host: hostFD, writable: writable}, nil
+		return &regularFile{inode: i, h: h, fid: h.fid, host: h.host, writable: writable}, nil
 	}
 	// Devices, fifos and sockets on the host are not reachable from the
 	// sandbox through the Gofer.
@@ -239,19 +262,21 @@ type pathFile struct{ vfs.FileDefaults }
 type regularFile struct {
 	vfs.FileDefaults
 	inode *inode
-	fid   *p9.File
-	host  *os.File // donated host FD, or nil
+	// h is the open handle, perhaps shared with other opens; fid and
+	// host are its fid and donated host FD (or nil).
+	h    *handle
+	fid  *p9.File
+	host *os.File
 	// writable is set for files opened for writing.
 	writable bool
 }
 
 // Release implements vfs.FileImpl.
-func (f *regularFile) Release() {
-	if f.host != nil {
-		f.host.Close()
-	}
-	f.fid.Close()
-}
+func (f *regularFile) Release() { f.h.decRef() }
+
+// ReadsDirectly implements vfs.DirectReader: reads are preads of a host
+// file (or copies from the page cache).
+func (f *regularFile) ReadsDirectly() bool { return f.host != nil }
 
 // Read implements vfs.FileImpl.
 func (f *regularFile) Read(ctx vfs.Context, p []byte, off int64) (int, error) {

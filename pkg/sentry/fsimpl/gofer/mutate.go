@@ -93,6 +93,7 @@ func (i *inode) Unlink(ctx vfs.Context, name string, child vfs.Inode) error {
 	}
 	if c, ok := child.(*inode); ok {
 		c.refresh()
+		i.fs.dropHandles(c)
 	}
 	i.refresh()
 	return nil
@@ -124,6 +125,7 @@ func (i *inode) Rename(ctx vfs.Context, oldName string, src vfs.Inode, newParent
 	}
 	if d, ok := dst.(*inode); ok {
 		d.refresh()
+		i.fs.dropHandles(d)
 	}
 	if s, ok := src.(*inode); ok {
 		s.refresh()

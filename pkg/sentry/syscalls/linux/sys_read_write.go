@@ -1,6 +1,8 @@
 package linux
 
 import (
+	"sync"
+
 	"golang.org/x/sys/unix"
 
 	"bufferzone.dev/pkg/sentry/kernel"
@@ -13,17 +15,36 @@ const maxRW = 0x7ffff000
 // ioChunk bounds the Sentry-side buffer of one I/O step.
 const ioChunk = 1 << 20
 
+// ioBufs recycles ioChunk-sized buffers: a fresh megabyte per read or
+// write costs its zeroing and garbage collection, which dominated large
+// sequential I/O.
+var ioBufs = sync.Pool{New: func() any { return new([ioChunk]byte) }}
+
+// ioBuffer returns a buffer of n <= ioChunk bytes and the function that
+// gives it back.
+func ioBuffer(n uint64) ([]byte, func()) {
+	if n < 64<<10 {
+		return make([]byte, n), func() {}
+	}
+	b := ioBufs.Get().(*[ioChunk]byte)
+	return b[:n], func() { ioBufs.Put(b) }
+}
+
 // readToUser reads up to n bytes with read and copies them to addr, in
 // chunks so a huge length costs no huge buffer. It stops at a short read.
 //
 // A stream (pipe, socket, terminal) is read once: a second read could block
 // after the first returned data.
-func readToUser(t *kernel.Task, addr uintptr, n uint64, stream bool, read func(p []byte, done int64) (int, error)) (int64, error) {
+func readToUser(t *kernel.Task, addr uintptr, n uint64, stream, direct bool, read func(p []byte, done int64) (int, error)) (int64, error) {
 	if n > maxRW {
 		n = maxRW
 	}
 	var done int64
-	buf := make([]byte, min(n, ioChunk))
+	if direct {
+		return readDirect(t, addr, n, read)
+	}
+	buf, put := ioBuffer(min(n, ioChunk))
+	defer put()
 	for uint64(done) < n {
 		want := min(n-uint64(done), uint64(len(buf)))
 		got, err := read(buf[:want], done)
@@ -50,13 +71,46 @@ func readToUser(t *kernel.Task, addr uintptr, n uint64, stream bool, read func(p
 	return done, nil
 }
 
+// readDirect is readToUser for files whose reads may go straight into
+// application memory (vfs.DirectReader): no Sentry buffer, one copy as on
+// Linux. The address space is locked for at most ioChunk bytes at a time.
+func readDirect(t *kernel.Task, addr uintptr, n uint64, read func(p []byte, done int64) (int, error)) (int64, error) {
+	var done int64
+	for uint64(done) < n {
+		want := int(min(n-uint64(done), ioChunk))
+		var rerr error
+		short := false
+		c, err := t.MemoryManager().FillOut(addr+uintptr(done), want, func(b []byte) (int, bool) {
+			got, err := read(b, done)
+			got = max(got, 0)
+			done += int64(got)
+			rerr, short = err, got < len(b)
+			return got, err != nil || short
+		})
+		if rerr == nil && err != nil && c < want && !short {
+			rerr = err // EFAULT: the buffer ends before n
+		}
+		if rerr != nil {
+			if done > 0 {
+				return done, nil
+			}
+			return 0, rerr
+		}
+		if short {
+			break
+		}
+	}
+	return done, nil
+}
+
 // writeFromUser copies up to n bytes from addr and writes them with write.
 func writeFromUser(t *kernel.Task, addr uintptr, n uint64, write func(p []byte, done int64) (int, error)) (int64, error) {
 	if n > maxRW {
 		n = maxRW
 	}
 	var done int64
-	buf := make([]byte, min(n, ioChunk))
+	buf, put := ioBuffer(min(n, ioChunk))
+	defer put()
 	for uint64(done) < n {
 		want := min(n-uint64(done), uint64(len(buf)))
 		c, cerr := t.CopyIn(addr+uintptr(done), buf[:want])
@@ -85,6 +139,13 @@ func writeFromUser(t *kernel.Task, addr uintptr, n uint64, write func(p []byte, 
 	return done, nil
 }
 
+// readsDirectly reports whether f's reads may go straight into
+// application memory (vfs.DirectReader).
+func readsDirectly(f *vfs.FileDescription) bool {
+	d, ok := f.Impl().(vfs.DirectReader)
+	return ok && d.ReadsDirectly()
+}
+
 func fileForRead(t *kernel.Task, fd int32) (*vfs.FileDescription, error) {
 	f, err := t.GetFile(fd)
 	if err != nil {
@@ -106,11 +167,11 @@ func Read(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 	if f.Impl().Seekable() {
 		// Read at the offset and consume only what reached the application.
 		n, err := f.WithOffset(func(off int64) (int64, error) {
-			return readToUser(t, a[1], uint64(a[2]), false, func(p []byte, done int64) (int, error) { return f.PRead(t, p, off+done) })
+			return readToUser(t, a[1], uint64(a[2]), false, readsDirectly(f), func(p []byte, done int64) (int, error) { return f.PRead(t, p, off+done) })
 		})
 		return uintptr(n), err
 	}
-	n, err := readToUser(t, a[1], uint64(a[2]), true, func(p []byte, _ int64) (int, error) { return f.Read(t, p) })
+	n, err := readToUser(t, a[1], uint64(a[2]), true, false, func(p []byte, _ int64) (int, error) { return f.Read(t, p) })
 	return uintptr(n), err
 }
 
@@ -125,7 +186,7 @@ func Pread64(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 	if off < 0 || int64(a[2]) < 0 {
 		return 0, unix.EINVAL
 	}
-	n, err := readToUser(t, a[1], uint64(a[2]), false, func(p []byte, done int64) (int, error) { return f.PRead(t, p, off+done) })
+	n, err := readToUser(t, a[1], uint64(a[2]), false, readsDirectly(f), func(p []byte, done int64) (int, error) { return f.PRead(t, p, off+done) })
 	return uintptr(n), err
 }
 
@@ -263,7 +324,7 @@ func vectorIO(t *kernel.Task, iovs []iovec, write, stream bool, op func(p []byte
 		if write {
 			n, err = writeFromUser(t, iov.Base, iov.Len, step)
 		} else {
-			n, err = readToUser(t, iov.Base, iov.Len, stream, step)
+			n, err = readToUser(t, iov.Base, iov.Len, stream, false, step)
 		}
 		total += n
 		if err != nil {
