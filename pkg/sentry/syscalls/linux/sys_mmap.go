@@ -67,6 +67,7 @@ func Mmap(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 			return 0, err
 		}
 		opts.Mappable = m
+		opts.Name = mappedFileName(t, f)
 		opts.MaxPerms = platform.AnyAccess
 		if opts.Shared && !f.IsWritable() {
 			opts.MaxPerms.Write = false
@@ -102,3 +103,18 @@ func Madvise(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 
 // mapUninitialized is MAP_UNINITIALIZED (ignored without CONFIG_MMAP_ALLOW_UNINITIALIZED).
 const mapUninitialized = 0x4000000
+
+// mappedFileName is how /proc/[pid]/maps names a mapping of f: its path
+// from the task's root, marked " (deleted)" once its name is gone, as on
+// Linux; "" for files with no place in the tree.
+func mappedFileName(t *kernel.Task, f *vfs.FileDescription) string {
+	vd := f.VirtualDentry()
+	if !vd.Ok() {
+		return ""
+	}
+	name := t.Kernel().VFS.PathName(t.FSContext().Root(), vd)
+	if vd.Dentry.IsDead() {
+		name += " (deleted)"
+	}
+	return name
+}
