@@ -116,3 +116,24 @@ func Fadvise64(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 	}
 	return 0, nil
 }
+
+// Readahead implements readahead(2): a hint, taken for regular files open
+// for reading (host files are read ahead by the host), EINVAL for others.
+func Readahead(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
+	f, err := t.GetFile(argFD(a[0]))
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	if f.Flags()&unix.O_PATH != 0 || !f.IsReadable() {
+		return 0, unix.EBADF
+	}
+	st, err := f.Stat(t)
+	if err != nil {
+		return 0, err
+	}
+	if vfs.FileType(st.Mode) != unix.S_IFREG {
+		return 0, unix.EINVAL
+	}
+	return 0, nil
+}

@@ -206,6 +206,7 @@ var implemented = map[uintptr]kernel.SyscallFn{
 	sysno.Syncfs:         Syncfs,
 	sysno.SyncFileRange:  SyncFileRange,
 	sysno.Fadvise64:      Fadvise64,
+	sysno.Readahead:      Readahead,
 	sysno.Openat2:        Openat2,
 	sysno.MemfdCreate:    MemfdCreate,
 	sysno.NameToHandleAt: NameToHandleAt,
