@@ -20,3 +20,14 @@ func HostNetworkFilter() Filter {
 	f.AllowIf(unix.SYS_IOCTL, Rule{{Index: 1, Value: unix.TIOCOUTQ}})
 	return f
 }
+
+// PacketLinkFilter is what the Sentry adds to SentryFilter when its
+// user-space stack drives links of the sandbox's network namespace through
+// packet sockets opened before the filter (--network=sandbox with a
+// container network namespace): batched sends and receives of frames.
+// Reads, writes and ppoll are in the common list already.
+func PacketLinkFilter() Filter {
+	f := Filter{}
+	f.Allow(unix.SYS_RECVMMSG, unix.SYS_SENDMMSG)
+	return f
+}

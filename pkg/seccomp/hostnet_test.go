@@ -55,3 +55,27 @@ func TestHostNetworkFilter(t *testing.T) {
 		t.Errorf("host networking's allowed host system calls changed; review, then go test ./pkg/seccomp -update\n--- got\n%s--- want\n%s", got, want)
 	}
 }
+
+// TestPacketLinkFilter checks what driving packet-socket links adds.
+func TestPacketLinkFilter(t *testing.T) {
+	f := SentryFilter(PlatformSystrap)
+	f.Merge(PacketLinkFilter())
+	prog, err := f.Program(RetKillProcess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want uint32
+	}{
+		{"recvmmsg", Data(unix.SYS_RECVMMSG), RetAllow},
+		{"sendmmsg", Data(unix.SYS_SENDMMSG), RetAllow},
+		{"packet-socket", Data(unix.SYS_SOCKET, unix.AF_PACKET, unix.SOCK_RAW), RetKillProcess},
+		{"inet-socket", Data(unix.SYS_SOCKET, unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC), RetKillProcess},
+	} {
+		if got, err := bpf.Exec(prog, tc.data); err != nil || got != tc.want {
+			t.Errorf("%s: decision %#x, %v; want %#x", tc.name, got, err, tc.want)
+		}
+	}
+}

@@ -125,7 +125,7 @@ func Run(a Args) (int, error) {
 	}
 	netStack := a.Network
 	if netStack == nil {
-		if netStack, err = NewNetworkStack(a.Config.Network); err != nil {
+		if netStack, err = NewNetworkStack(a.Config.Network, false); err != nil {
 			return 0, err
 		}
 	}

@@ -15,7 +15,6 @@ import (
 
 	"bufferzone.dev/pkg/sentry/kernel"
 	"bufferzone.dev/runsc/boot"
-	"bufferzone.dev/runsc/config"
 	"bufferzone.dev/runsc/sandbox"
 )
 
@@ -92,7 +91,9 @@ func (b *Boot) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 		}
 		stdio[i] = os.NewFile(uintptr(fd), "stdio")
 	}
-	netStack, err := boot.NewNetworkStack(conf.Network)
+	// Isolated, the Sentry is in a network namespace of the sandbox's own
+	// (see sandbox.SentryCloneFlags and sandbox.StartSentry).
+	netStack, err := boot.NewNetworkStack(conf.Network, b.isolate)
 	if err != nil {
 		return Fatalf(args, "boot: %v", err)
 	}
@@ -100,7 +101,7 @@ func (b *Boot) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 		if err := sandbox.Confine(); err != nil {
 			return Fatalf(args, "boot: confining the sandbox: %v", err)
 		}
-		if err := sandbox.InstallSentryFilter(string(conf.Platform), conf.Network == config.NetworkHost); err != nil {
+		if err := sandbox.InstallSentryFilter(string(conf.Platform), boot.NetworkFilter(netStack)); err != nil {
 			return Fatalf(args, "boot: %v", err)
 		}
 	}

@@ -96,9 +96,9 @@ func InSandboxRoot() bool {
 // runtime reports as a crash with the call's arguments and stack (the
 // reliable way to find a missing call or flag set), "off" installs no
 // filter (a debugging aid).
-// Otherwise the Sentry is killed on such a call. With hostNetwork
-// (--network=host) the filter also allows seccomp.HostNetworkFilter.
-func InstallSentryFilter(platform string, hostNetwork bool) error {
+// Otherwise the Sentry is killed on such a call. The filter also allows
+// extra (what the network stack needs: see boot.NetworkFilter).
+func InstallSentryFilter(platform string, extra seccomp.Filter) error {
 	deny, ok := seccompDeny()
 	if !ok {
 		return nil
@@ -112,9 +112,7 @@ func InstallSentryFilter(platform string, hostNetwork bool) error {
 	}
 	preloadLazyFiles()
 	f := seccomp.SentryFilter(platform)
-	if hostNetwork {
-		f.Merge(seccomp.HostNetworkFilter())
-	}
+	f.Merge(extra)
 	prog, err := f.Program(deny)
 	if err != nil {
 		return fmt.Errorf("building the seccomp filter: %w", err)

@@ -161,7 +161,7 @@ func Start(o Options) (*Sandbox, error) {
 		sentry.SysProcAttr.Cloneflags = SentryCloneFlags(o.Network)
 		sentry.Args = append(sentry.Args, "--isolate")
 	}
-	err = sentry.Start()
+	err = StartSentry(sentry, spec, o.Network, o.Isolate)
 	specR.Close()
 	if err != nil {
 		killWait(gofer)

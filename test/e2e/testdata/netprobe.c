@@ -3,6 +3,8 @@
 //
 //	netprobe tcp PORT ADDR...   connect; on success reads a greeting
 //	netprobe udp PORT ADDR...   sendto one datagram
+//	netprobe listen PORT        accept one TCP connection on every address,
+//	                            print "listening" first and send it a greeting
 //
 // Lines are "ADDR ok GREETING", "ADDR ok" (udp) or "ADDR ERRNO_NAME".
 #include <arpa/inet.h>
@@ -48,9 +50,35 @@ static socklen_t addr(const char* text, int port, struct sockaddr_storage* ss) {
   exit(2);
 }
 
+// serve accepts one connection on port and greets it.
+static int serve(int port) {
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  int one = 1;
+  setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (l < 0 || bind(l, (struct sockaddr*)&a, sizeof(a)) || listen(l, 4)) {
+    perror("listen");
+    return 1;
+  }
+  printf("listening\n");
+  fflush(stdout);
+  int c = accept(l, NULL, NULL);
+  if (c < 0) {
+    perror("accept");
+    return 1;
+  }
+  const char hello[] = "hello-from-peer";
+  if (write(c, hello, sizeof(hello) - 1) != sizeof(hello) - 1) return 1;
+  close(c);
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 3 && strcmp(argv[1], "listen") == 0) return serve(atoi(argv[2]));
   if (argc < 4) {
-    fprintf(stderr, "usage: netprobe tcp|udp PORT ADDR...\n");
+    fprintf(stderr, "usage: netprobe tcp|udp PORT ADDR... | listen PORT\n");
     return 2;
   }
   int udp = strcmp(argv[1], "udp") == 0;

@@ -41,7 +41,7 @@ func New() (*Stack, error) {
 	}
 	st := &Stack{}
 	for _, ifc := range ifs {
-		i := inet.Interface{Index: ifc.Index, Name: ifc.Name, MTU: uint32(ifc.MTU), Flags: hostFlags(ifc.Flags)}
+		i := inet.Interface{Index: ifc.Index, Name: ifc.Name, MTU: uint32(ifc.MTU), Flags: hostFlags(ifc.Flags), HardwareAddr: ifc.HardwareAddr}
 		addrs, err := ifc.Addrs()
 		if err != nil {
 			return nil, fmt.Errorf("listing the addresses of %s: %w", ifc.Name, err)

@@ -36,6 +36,23 @@ type Interface struct {
 	MTU   uint32
 	// Addrs are the interface's addresses with their prefix lengths.
 	Addrs []netip.Prefix
+	// HardwareAddr is the link-layer (Ethernet) address; none for lo.
+	HardwareAddr []byte
+}
+
+// Route is a route of the main routing table, as `ip route` lists it.
+type Route struct {
+	Dst     netip.Prefix
+	Gateway netip.Addr
+	// Index is the output interface's index.
+	Index int
+}
+
+// RouteLister is a Stack with routes in its main table (lo's routes live
+// in the local table and are not listed). Netlink route dumps of a Stack
+// that is not a RouteLister are empty.
+type RouteLister interface {
+	Routes() []Route
 }
 
 // Ephemeral port range (net.ipv4.ip_local_port_range).

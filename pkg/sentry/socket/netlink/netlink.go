@@ -1,7 +1,8 @@
 // Package netlink implements a minimal NETLINK_ROUTE socket (netlink(7),
 // rtnetlink(7)): RTM_GETLINK and RTM_GETADDR dumps of the stack's
-// interfaces, enough for glibc's getifaddrs and "ip addr". Every other
-// request is answered with EOPNOTSUPP.
+// interfaces and RTM_GETROUTE dumps of its main routing table, enough for
+// glibc's getifaddrs, "ip addr" and "ip route". Every other request is
+// answered with EOPNOTSUPP.
 //
 // Lock order: Socket.mu is a leaf; replies are queued on the socket's own
 // endpoint after it is released.
@@ -220,15 +221,22 @@ func (s *Socket) handle(typ, flags uint16, seq, port uint32, body []byte) [][]by
 	case unix.RTM_GETLINK:
 		for _, ifc := range s.stack.Interfaces() {
 			p := make([]byte, 16)
-			binary.LittleEndian.PutUint16(p[2:], arphrdLoop)
+			hwType, hw, bcast, oper := uint16(arphrdLoop), make([]byte, 6), make([]byte, 6), byte(0) // IF_OPER_UNKNOWN, as lo
+			if len(ifc.HardwareAddr) == 6 {
+				hwType, hw, bcast = unix.ARPHRD_ETHER, ifc.HardwareAddr, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+				if ifc.Flags&unix.IFF_UP != 0 {
+					oper = 6 // IF_OPER_UP
+				}
+			}
+			binary.LittleEndian.PutUint16(p[2:], hwType)
 			binary.LittleEndian.PutUint32(p[4:], uint32(ifc.Index))
 			binary.LittleEndian.PutUint32(p[8:], ifc.Flags)
 			p = attr(p, unix.IFLA_IFNAME, append([]byte(ifc.Name), 0))
 			p = attr(p, unix.IFLA_MTU, u32(ifc.MTU))
 			p = attr(p, unix.IFLA_TXQLEN, u32(1000))
-			p = attr(p, unix.IFLA_ADDRESS, make([]byte, 6))
-			p = attr(p, unix.IFLA_BROADCAST, make([]byte, 6))
-			p = attr(p, unix.IFLA_OPERSTATE, []byte{0}) // IF_OPER_UNKNOWN, as lo
+			p = attr(p, unix.IFLA_ADDRESS, hw)
+			p = attr(p, unix.IFLA_BROADCAST, bcast)
+			p = attr(p, unix.IFLA_OPERSTATE, []byte{oper})
 			out = append(out, msg(unix.RTM_NEWLINK, multi, seq, port, p))
 		}
 		return done()
@@ -250,7 +258,10 @@ func (s *Socket) handle(typ, flags uint16, seq, port uint32, body []byte) [][]by
 				p[0] = byte(fam)
 				p[1] = byte(pfx.Bits())
 				p[2] = unix.IFA_F_PERMANENT
-				p[3] = unix.RT_SCOPE_HOST
+				p[3] = unix.RT_SCOPE_UNIVERSE
+				if pfx.Addr().IsLoopback() {
+					p[3] = unix.RT_SCOPE_HOST
+				}
 				binary.LittleEndian.PutUint32(p[4:], uint32(ifc.Index))
 				a := pfx.Addr().AsSlice()
 				p = attr(p, unix.IFA_ADDRESS, a)
@@ -260,6 +271,42 @@ func (s *Socket) handle(typ, flags uint16, seq, port uint32, body []byte) [][]by
 				}
 				out = append(out, msg(unix.RTM_NEWADDR, multi, seq, port, p))
 			}
+		}
+		return done()
+	case unix.RTM_GETROUTE:
+		want := 0
+		if len(body) > 0 {
+			want = int(body[0])
+		}
+		rl, ok := s.stack.(inet.RouteLister)
+		if !ok {
+			return done()
+		}
+		for _, r := range rl.Routes() {
+			fam := unix.AF_INET6
+			if r.Dst.Addr().Is4() {
+				fam = unix.AF_INET
+			}
+			if want != unix.AF_UNSPEC && want != fam {
+				continue
+			}
+			// struct rtmsg: family, dst_len, src_len, tos, table,
+			// protocol, scope, type, flags.
+			p := make([]byte, 12)
+			p[0], p[1], p[4], p[5], p[7] = byte(fam), byte(r.Dst.Bits()), unix.RT_TABLE_MAIN, unix.RTPROT_BOOT, unix.RTN_UNICAST
+			p[6] = unix.RT_SCOPE_LINK
+			if r.Gateway.IsValid() {
+				p[6] = unix.RT_SCOPE_UNIVERSE
+			}
+			p = attr(p, unix.RTA_TABLE, u32(unix.RT_TABLE_MAIN))
+			if r.Dst.Bits() > 0 {
+				p = attr(p, unix.RTA_DST, r.Dst.Addr().AsSlice())
+			}
+			if r.Gateway.IsValid() {
+				p = attr(p, unix.RTA_GATEWAY, r.Gateway.AsSlice())
+			}
+			p = attr(p, unix.RTA_OIF, u32(uint32(r.Index)))
+			out = append(out, msg(unix.RTM_NEWROUTE, multi, seq, port, p))
 		}
 		return done()
 	}
