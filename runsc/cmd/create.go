@@ -158,7 +158,8 @@ func createContainer(conf *config.Config, id, bundle, pidFile string, detach boo
 		Control:     ctl,
 		ExitFile:    exitFile,
 		Detach:      detach,
-		Isolate:     isolateSandbox(),
+		Isolate:     isolateContainer(conf),
+		Rootless:    os.Geteuid() != 0,
 		Network:     conf.Network,
 		Cgroup:      cg,
 	})
@@ -220,8 +221,14 @@ type created struct {
 
 // isolateSandbox says whether the Sentry runs in its own namespaces and
 // is confined (sandbox.Confine). That needs root; it is on for root unless
-// RUNSC_NO_ISOLATION is set (a debugging aid). Rootless runs are not
-// isolated yet: that needs a user namespace.
+// RUNSC_NO_ISOLATION is set (a debugging aid).
 func isolateSandbox() bool {
 	return os.Geteuid() == 0 && os.Getenv("RUNSC_NO_ISOLATION") == ""
+}
+
+// isolateContainer is isolateSandbox for a container, which other users
+// get too with --rootless: in a user namespace of their own that maps
+// them to root (sandbox.Options.Rootless).
+func isolateContainer(conf *config.Config) bool {
+	return isolateSandbox() || (conf.Rootless && os.Getenv("RUNSC_NO_ISOLATION") == "")
 }

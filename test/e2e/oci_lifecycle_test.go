@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -625,5 +627,124 @@ func TestInstallDockerRuntime(t *testing.T) {
 	}
 	if out, err := exec.Command(runsc, "uninstall", "--config-file", conf, "--runtime", "bz").CombinedOutput(); err == nil || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
 		t.Errorf("uninstall of a missing runtime: %v, %q", err, out)
+	}
+}
+
+// nobody is the unprivileged user the rootless test runs runsc as.
+const nobody = 65534
+
+// asNobody returns runsc run as user and group nobody with --rootless
+// and args; root must be nobody's.
+func asNobody(ctx context.Context, runsc, root string, args ...string) *exec.Cmd {
+	c := exec.CommandContext(ctx, runsc, append([]string{"--rootless", "--root=" + root}, args...)...)
+	c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody, Groups: []uint32{}}}
+	c.Env = []string{"PATH=/usr/bin:/bin"}
+	return c
+}
+
+func TestOCIRootless(t *testing.T) {
+	ociRoot(t) // to become nobody
+	if n, err := os.ReadFile("/proc/sys/user/max_user_namespaces"); err != nil || strings.TrimSpace(string(n)) == "0" {
+		t.Skip("user namespaces are disabled on this host")
+	}
+	e := newOCIEnv(t, "/bin/sh", "-c", "echo uid=$(cat /proc/self/status | grep ^Uid)")
+	// Everything nobody needs must be reachable by it: the bundle, a copy
+	// of runsc, and a state root of its own.
+	top := filepath.Dir(e.bundle)
+	runsc := filepath.Join(top, "runsc")
+	data, err := os.ReadFile(e.runsc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(runsc, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(top, "nobody-root")
+	os.Mkdir(root, 0o700)
+	os.Chown(root, nobody, nobody)
+	filepath.Walk(top, func(p string, info os.FileInfo, err error) error {
+		if err == nil && p != root {
+			os.Chmod(p, info.Mode().Perm()|0o005|(info.Mode().Perm()&0o100)>>6)
+		}
+		return nil
+	})
+	os.Remove(filepath.Join(e.bundle, "config.json"))
+	os.Chown(e.bundle, nobody, nobody)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// Output goes to a file, never a pipe: a detached sandbox keeps the
+	// stdio of the command that created it.
+	outFile := filepath.Join(t.TempDir(), "out")
+	run := func(args ...string) (string, error) {
+		f, err := os.Create(outFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		c := asNobody(ctx, runsc, root, args...)
+		c.Dir, c.Stdout, c.Stderr = e.bundle, f, f
+		err = c.Run()
+		data, _ := os.ReadFile(outFile)
+		return string(data), err
+	}
+	if out, err := run("spec", "--rootless", "--", "/bin/sh", "-c", "grep ^Uid /proc/self/status"); err != nil {
+		t.Fatalf("spec --rootless as nobody: %v: %s", err, out)
+	}
+	var spec specs.Spec
+	data, _ = os.ReadFile(filepath.Join(e.bundle, "config.json"))
+	json.Unmarshal(data, &spec)
+	if len(spec.Linux.UIDMappings) != 1 || spec.Linux.UIDMappings[0].HostID != nobody || spec.Linux.UIDMappings[0].ContainerID != 0 {
+		t.Errorf("spec --rootless uidMappings = %+v", spec.Linux.UIDMappings)
+	}
+	e.editSpec(func(s *specs.Spec) { s.Process.Terminal = false })
+
+	out, err := run("run", "r1")
+	if err != nil || !strings.HasPrefix(out, "Uid:\t0\t0\t0\t0") {
+		t.Errorf("rootless run: %v: %q; want root in the container", err, out)
+	}
+
+	e.editSpec(func(s *specs.Spec) { s.Process.Args = []string{"/bin/sleep", "1000"} })
+	if out, err := run("run", "--detach", "r2"); err != nil {
+		t.Fatalf("rootless run --detach: %v: %s", err, out)
+	}
+	out, _ = run("state", "r2")
+	var st specs.State
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Status != specs.StateRunning {
+		t.Fatalf("state: %v: %q", err, out)
+	}
+	// The Sentry runs as nobody on the host, root only in a user
+	// namespace of its own, with nothing of the host's file system, no
+	// capabilities and no_new_privs.
+	uidMap, _ := os.ReadFile(fmt.Sprintf("/proc/%d/uid_map", st.Pid))
+	if f := strings.Fields(string(uidMap)); len(f) != 3 || f[0] != "0" || f[1] != strconv.Itoa(nobody) || f[2] != "1" {
+		t.Errorf("sentry's uid_map = %q, want 0 %d 1", uidMap, nobody)
+	}
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", st.Pid))
+	for _, want := range []string{"Uid:\t65534\t65534\t65534\t65534", "CapEff:\t0000000000000000", "CapBnd:\t0000000000000000", "NoNewPrivs:\t1", "Seccomp:\t2"} {
+		if !strings.Contains(string(status), want) {
+			t.Errorf("sentry's status lacks %q", want)
+		}
+	}
+	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/root", st.Pid)); err != nil || len(ents) != 0 {
+		t.Errorf("sentry's root holds %v (%v), want nothing", ents, err)
+	}
+	if out, err := run("exec", "r2", "/bin/echo", "in"); err != nil || out != "in\n" {
+		t.Errorf("rootless exec: %v: %q", err, out)
+	}
+	if out, err := run("delete", "--force", "r2"); err != nil {
+		t.Errorf("rootless delete: %v: %s", err, out)
+	}
+	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+		t.Errorf("state left behind: %v", ents)
+	}
+	// Limits need a cgroup nobody cannot make: one clear line.
+	e.editSpec(func(s *specs.Spec) {
+		s.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptr[int64](10)}}
+	})
+	if out, err := run("create", "r3"); err == nil || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Errorf("rootless create with limits: %v, %q; want one error line", err, out)
+	}
+	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+		t.Errorf("state left behind: %v", ents)
 	}
 }
