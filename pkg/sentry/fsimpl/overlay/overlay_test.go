@@ -7,19 +7,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	"bufferzone.dev/pkg/sentry/fsimpl/tmpfs"
-	"bufferzone.dev/pkg/sentry/kernel/auth"
 	"bufferzone.dev/pkg/sentry/memory"
 	"bufferzone.dev/pkg/sentry/vfs"
+	"bufferzone.dev/pkg/sentry/vfs/vfstest"
 )
 
-type testCtx struct{ creds *auth.Credentials }
-
-func (c testCtx) Credentials() *auth.Credentials       { return c.creds }
-func (c testCtx) CopyIn(uintptr, []byte) (int, error)  { return 0, unix.EFAULT }
-func (c testCtx) CopyOut(uintptr, []byte) (int, error) { return 0, unix.EFAULT }
-func (c testCtx) Interrupted() <-chan struct{}         { return nil }
-
-var ctx = testCtx{creds: auth.NewUser(0, 0, nil)}
+var ctx = vfstest.User(0, 0)
 
 // tree is a VFS with one root mount.
 type tree struct {

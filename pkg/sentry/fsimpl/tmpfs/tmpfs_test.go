@@ -5,22 +5,15 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"bufferzone.dev/pkg/sentry/kernel/auth"
 	"bufferzone.dev/pkg/sentry/memory"
 	"bufferzone.dev/pkg/sentry/vfs"
+	"bufferzone.dev/pkg/sentry/vfs/vfstest"
 )
 
-type testCtx struct{ creds *auth.Credentials }
-
-func (c testCtx) Credentials() *auth.Credentials       { return c.creds }
-func (c testCtx) CopyIn(uintptr, []byte) (int, error)  { return 0, unix.EFAULT }
-func (c testCtx) CopyOut(uintptr, []byte) (int, error) { return 0, unix.EFAULT }
-func (c testCtx) Interrupted() <-chan struct{}         { return nil }
-
 var (
-	root  = testCtx{creds: auth.NewUser(0, 0, nil)}
-	user  = testCtx{creds: auth.NewUser(1000, 1000, nil)}
-	other = testCtx{creds: auth.NewUser(1001, 1001, nil)}
+	root  = vfstest.User(0, 0)
+	user  = vfstest.User(1000, 1000)
+	other = vfstest.User(1001, 1001)
 )
 
 // env is a VFS whose root is a fresh tmpfs.
