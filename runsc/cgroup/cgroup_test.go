@@ -2,9 +2,11 @@ package cgroup
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -298,6 +300,56 @@ func TestRealCgroup(t *testing.T) {
 		}
 		if err := c.Thaw(); err != nil || c.Frozen() {
 			t.Errorf("Thaw: %v, frozen %v", err, c.Frozen())
+		}
+	}
+}
+
+// TestDestroyShared checks that a cgroup still holding a process of
+// someone else's (another container given the same cgroupsPath) is left
+// in place, at once, and removed by its last user.
+func TestDestroyShared(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	m, err := Detect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := m.New("runsc-cgroup-shared-" + filepath.Base(t.TempDir()))
+	if err != nil {
+		t.Skip(err)
+	}
+	if err := c.Create(); err != nil {
+		t.Skipf("cannot create cgroups here: %v", err)
+	}
+	other := exec.Command("sleep", "1000")
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer other.Process.Kill()
+	if err := c.Add(other.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := c.Destroy(); err != nil {
+		t.Errorf("Destroy of a shared cgroup: %v", err)
+	}
+	if d := time.Since(start); d > settleTimeout/2 {
+		t.Errorf("Destroy of a shared cgroup took %v", d)
+	}
+	for _, d := range c.dirs() {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("shared cgroup %s removed: %v", d, err)
+		}
+	}
+	other.Process.Kill()
+	other.Wait()
+	if err := c.Destroy(); err != nil {
+		t.Errorf("Destroy by the last user: %v", err)
+	}
+	for _, d := range c.Made {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("%s left behind", d)
 		}
 	}
 }

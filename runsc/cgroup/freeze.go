@@ -94,7 +94,10 @@ func (c *Cgroup) Frozen() bool {
 }
 
 // removeDir removes a cgroup directory, waiting (up to settleTimeout)
-// while tasks that are exiting still hold it. A missing one is fine.
+// while tasks that are exiting still hold it. A missing one is fine, and
+// so is one that still has processes once the container's are dead: it
+// is shared (two containers given the same cgroupsPath) and its last
+// user removes it.
 func removeDir(d string) error {
 	deadline := time.Now().Add(settleTimeout)
 	for wait := 100 * time.Microsecond; ; wait = min(2*wait, 20*time.Millisecond) {
@@ -102,11 +105,28 @@ func removeDir(d string) error {
 		if err == nil || errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
+		if errors.Is(err, syscall.EBUSY) {
+			if procs, rerr := readString(d, "cgroup.procs"); rerr == nil && procs != "" {
+				return nil
+			}
+			if sub, _ := os.ReadDir(d); hasDir(sub) {
+				return nil // a child cgroup someone else made
+			}
+		}
 		if !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
 			return fmt.Errorf("removing cgroup %s: %w", d, err)
 		}
 		time.Sleep(wait)
 	}
+}
+
+func hasDir(ents []os.DirEntry) bool {
+	for _, e := range ents {
+		if e.IsDir() {
+			return true
+		}
+	}
+	return false
 }
 
 // keyedValue reads the value of key in a "key value" per line cgroup
