@@ -97,13 +97,14 @@ func (f *regularFile) Mappable() (mm.Mappable, error) {
 
 // pageCache returns the inode's cache, making it the first time.
 func (i *inode) pageCache() (*pageCache, error) {
-	if _, err := i.mappable(); err != nil { // opens i.readFD
+	readFD, err := i.openReadFD()
+	if err != nil {
 		return nil, err
 	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if i.cache == nil {
-		i.cache = &pageCache{inode: i, mf: i.fs.mf, readFD: i.readFD,
+		i.cache = &pageCache{inode: i, mf: i.fs.mf, readFD: readFD,
 			pages: make(map[int64]int64), spaces: make(map[*mm.MemoryManager]int)}
 	}
 	return i.cache, nil

@@ -328,6 +328,15 @@ func (f *regularFile) Write(ctx vfs.Context, p []byte, off int64) (int, error) {
 
 // mappable returns the inode's shared read handle for private mappings.
 func (i *inode) mappable() (mm.Mappable, error) {
+	fd, err := i.openReadFD()
+	if err != nil {
+		return nil, err
+	}
+	return &hostMappable{inode: i, fd: fd}, nil
+}
+
+// openReadFD returns i.readFD, opening it the first time.
+func (i *inode) openReadFD() (*os.File, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if i.readFD == nil {
@@ -345,7 +354,7 @@ func (i *inode) mappable() (mm.Mappable, error) {
 		}
 		i.readFD = host
 	}
-	return &hostMappable{inode: i, fd: i.readFD}, nil
+	return i.readFD, nil
 }
 
 // hostMappable reads a file's bytes for mm through a host FD.
