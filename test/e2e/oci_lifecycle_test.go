@@ -748,3 +748,22 @@ func TestOCIRootless(t *testing.T) {
 		t.Errorf("state left behind: %v", ents)
 	}
 }
+
+// TestOCIRuncCreateFlags checks runc's create and run flags that engines
+// may add: accepted where they change nothing for a sandbox, refused in
+// one line where runsc cannot do what they ask.
+func TestOCIRuncCreateFlags(t *testing.T) {
+	e := newOCIEnv(t, "/bin/true")
+	if out, code := e.run("run", "--no-pivot", "--no-new-keyring", "--preserve-fds", "0", "--bundle", e.bundle, "f1"); code != 0 {
+		t.Errorf("run --no-pivot --no-new-keyring: exit %d: %s", code, out)
+	}
+	for _, cmd := range []string{"run", "create"} {
+		out, code := e.run(cmd, "--preserve-fds", "1", "--bundle", e.bundle, "f2")
+		if code == 0 || strings.Count(strings.TrimSpace(out), "\n") != 0 || !strings.Contains(out, "preserve-fds") {
+			t.Errorf("%s --preserve-fds 1: exit %d, %q; want one line about it", cmd, code, out)
+		}
+		if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
+			t.Errorf("%s: state left behind: %v", cmd, ents)
+		}
+	}
+}
