@@ -731,6 +731,15 @@ func TestOCIRootless(t *testing.T) {
 	if out, err := run("exec", "r2", "/bin/echo", "in"); err != nil || out != "in\n" {
 		t.Errorf("rootless exec: %v: %q", err, out)
 	}
+	// No cgroup: events report the Sentry's own counts.
+	out, err = run("events", "--stats", "r2")
+	var ev statsEvent
+	if err != nil || json.Unmarshal([]byte(out), &ev) != nil || ev.Data.Sandbox.Processes != 1 || ev.Data.Pids.Current == 0 || ev.Data.Memory.Usage.Usage == 0 {
+		t.Errorf("rootless events --stats: %v: %q", err, out)
+	}
+	if out, err := run("pause", "r2"); err == nil || !strings.Contains(out, "cgroup") {
+		t.Errorf("rootless pause without a cgroup: %v, %q", err, out)
+	}
 	if out, err := run("delete", "--force", "r2"); err != nil {
 		t.Errorf("rootless delete: %v: %s", err, out)
 	}
