@@ -95,11 +95,11 @@ func (e *Exec) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 		return Usagef(args, "exec %s: %v", id, err)
 	}
 	if e.detach {
-		return e.execDetached(args, conf.ToFlags(), f, id)
+		return e.execDetached(args, conf.ToFlags(), f, id, proc.Terminal)
 	}
 	stdio := []*os.File{os.Stdin, os.Stdout, os.Stderr}
 	if proc.Terminal {
-		term, err := setupTerminal(e.console, true)
+		term, err := setupTerminal(e.console, true, proc.ConsoleSize)
 		if err != nil {
 			e.reportStarted(err)
 			return Fatalf(args, "exec %s: %v", id, err)
@@ -160,7 +160,10 @@ func (e *Exec) reportStarted(err error) {
 // of its own, which outlives this one and exits with the process's status
 // (so that a supervisor such as conmon can wait for it), writes that
 // process's PID to --pid-file and returns once the process has started.
-func (e *Exec) execDetached(args []any, globalFlags []string, f *flag.FlagSet, id string) subcommands.ExitStatus {
+// With a terminal, the host process keeps none of this one's stdio, as
+// runc keeps nothing: a runc shim reads exec's stdout and stderr to their
+// end (`docker exec -it` hung until the process exited).
+func (e *Exec) execDetached(args []any, globalFlags []string, f *flag.FlagSet, id string, terminal bool) subcommands.ExitStatus {
 	self, err := os.Executable()
 	if err != nil {
 		return Fatalf(args, "exec %s: finding runsc: %v", id, err)
@@ -192,7 +195,9 @@ func (e *Exec) execDetached(args []any, globalFlags []string, f *flag.FlagSet, i
 	}
 	childArgs = append(childArgs, f.Args()...)
 	child := exec.Command(self, childArgs...)
-	child.Stdin, child.Stdout, child.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if !terminal {
+		child.Stdin, child.Stdout, child.Stderr = os.Stdin, os.Stdout, os.Stderr
+	}
 	child.ExtraFiles = []*os.File{w}
 	child.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = child.Start()

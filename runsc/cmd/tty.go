@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -39,11 +40,22 @@ func (h *hostTerminal) close() {
 // setupTerminal prepares the host terminal of a process with a terminal:
 // a new pseudo-terminal whose master goes to consoleSocket, or, with no
 // console socket and foreground set, the caller's own terminal on stdin.
-func setupTerminal(consoleSocket string, foreground bool) (*hostTerminal, error) {
+// A new terminal starts with size (process.consoleSize), if given, as
+// runc's does: engines send the first resize only after start, and a
+// shell that asks before then would see 0x0.
+func setupTerminal(consoleSocket string, foreground bool, size *specs.Box) (*hostTerminal, error) {
 	if consoleSocket != "" {
 		master, slave, err := newHostPTY()
 		if err != nil {
 			return nil, err
+		}
+		if size != nil {
+			ws := unix.Winsize{Row: uint16(size.Height), Col: uint16(size.Width)}
+			if err := unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &ws); err != nil {
+				master.Close()
+				slave.Close()
+				return nil, fmt.Errorf("setting the terminal's size: %w", err)
+			}
 		}
 		err = sendConsole(consoleSocket, master)
 		master.Close()
