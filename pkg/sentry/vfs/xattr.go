@@ -224,7 +224,7 @@ func (x *XattrMap) Get(name string) ([]byte, error) {
 	if !ok {
 		return nil, unix.ENODATA
 	}
-	return append([]byte(nil), v...), nil
+	return append([]byte{}, v...), nil
 }
 
 // Set sets name to value with setxattr's flags.
