@@ -242,6 +242,12 @@ func TestApplyV1(t *testing.T) {
 	if err := c.Apply(&specs.LinuxResources{Memory: &specs.LinuxMemory{Swap: ptr[int64](64 << 20)}}); err == nil || !strings.Contains(err.Error(), "swap accounting") {
 		t.Errorf("swap without memsw: %v", err)
 	}
+	if err := c.Apply(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr[int64](8 << 20), Swap: ptr[int64](-1)}}); err != nil {
+		t.Errorf("unlimited swap without memsw: %v", err)
+	}
+	if got := readAll(t, mem)["memory.limit_in_bytes"]; got != "8388608" {
+		t.Errorf("memory.limit_in_bytes = %q after a limit with unlimited swap", got)
+	}
 	if err := c.Apply(&specs.LinuxResources{Unified: map[string]string{"memory.high": "1"}}); err == nil {
 		t.Errorf("unified on v1: no error")
 	}

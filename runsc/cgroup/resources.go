@@ -197,7 +197,11 @@ func (c *Cgroup) setMemoryV1(limit, swap *int64) error {
 	const memsw = "memory.memsw.limit_in_bytes"
 	if swap != nil && *swap != 0 {
 		if _, err := os.Stat(filepath.Join(d, memsw)); err != nil {
-			return errors.New("linux.resources.memory.swap: the host has no swap accounting (memory.memsw.limit_in_bytes)")
+			if *swap > 0 {
+				return errors.New("linux.resources.memory.swap: the host has no swap accounting (memory.memsw.limit_in_bytes)")
+			}
+			// Unlimited swap (Docker sends -1 on such hosts) needs no file.
+			swap = nil
 		}
 	}
 	setLimit := func() error {
