@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"bufferzone.dev/test/e2e/runsctest"
 )
 
@@ -126,4 +128,44 @@ func childrenWith(t *testing.T, ppid int, substr string) []int {
 		}
 	}
 	return pids
+}
+
+// TestXattrs sets and reads extended attributes in the sandbox: on a
+// volume they are the host file's own; on the root file system (memory
+// overlay) a change copies the file up with its attributes and leaves the
+// host file alone.
+func TestXattrs(t *testing.T) {
+	prog := staticCProgram(t, "xattrs", "xattrs.c")
+	vol, rootfs := runsctest.SharedDir(t), runsctest.SharedDir(t)
+	vf, rf := filepath.Join(vol, "f"), filepath.Join(rootfs, "f")
+	for _, f := range []string{vf, rf} {
+		if err := os.WriteFile(f, []byte("data"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Setxattr(f, "user.host", []byte("from the host"), 0); err != nil {
+			t.Skipf("the host file system has no user.* attributes: %v", err)
+		}
+	}
+	r := doVolume(t, []string{"--volume", vol + ":/mnt/vol"}, prog, "/mnt/vol/f", rf)
+	want := `volume: user.host=from the host
+volume: user.sandbox=set inside
+volume: list: user.sandbox
+rootfs: user.host=from the host
+rootfs: user.host=from the host
+rootfs: user.sandbox=copied up
+rootfs: list: user.host user.sandbox
+`
+	if r.Status != 0 || string(r.Stdout) != want {
+		t.Errorf("in the sandbox: %s\nwant stdout:\n%s", r, want)
+	}
+	buf := make([]byte, 64)
+	if n, err := unix.Getxattr(vf, "user.sandbox", buf); err != nil || string(buf[:n]) != "set inside" {
+		t.Errorf("the volume's host file has user.sandbox = %q, %v", buf[:n], err)
+	}
+	if _, err := unix.Getxattr(vf, "user.host", buf); err != unix.ENODATA {
+		t.Errorf("the volume's host file kept user.host: %v", err)
+	}
+	if _, err := unix.Getxattr(rf, "user.sandbox", buf); err != unix.ENODATA {
+		t.Errorf("the overlay changed the host's root file system: %v", err)
+	}
 }
