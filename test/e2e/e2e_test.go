@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"debug/elf"
 	"fmt"
 	"os"
 	"os/exec"
@@ -106,27 +105,7 @@ func goHello(t *testing.T) string {
 }
 
 // busybox returns a statically linked busybox, or skips.
-func busybox(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"/bin/busybox", "/usr/bin/busybox"} {
-		f, err := elf.Open(p)
-		if err != nil {
-			continue
-		}
-		static := true
-		for _, prog := range f.Progs {
-			if prog.Type == elf.PT_INTERP {
-				static = false
-			}
-		}
-		f.Close()
-		if static {
-			return p
-		}
-	}
-	t.Skip("no static busybox (apt-get install busybox-static)")
-	return ""
-}
+func busybox(t *testing.T) string { return runsctest.StaticBusybox(t) }
 
 // run is one program run, natively and in the sandbox.
 type run struct {
