@@ -2,7 +2,8 @@
 # Installs what a fresh Debian 12 machine (as root) needs to build and test
 # Buffer Zone, idempotently and quietly: Debian packages (Bazel 4.2.3 and its
 # rule sets, a JDK, C/C++ tool chain and googletest for the syscall tests,
-# busybox for test images) and the Go modules in go.mod.
+# busybox for test images, the container engines test/clients drives) and
+# the Go modules in go.mod.
 #
 # Go itself is expected at /usr/local/go (Debian 12's Go is too old).
 # Safe to run any number of times; prints nothing when all is in place.
@@ -25,6 +26,7 @@ packages=(
   g++ make libgtest-dev
   busybox-static
   diod
+  podman containerd docker.io runc
   git ca-certificates
 )
 need=()
