@@ -19,6 +19,9 @@ package gofer
 //     from every address space that maps them (mm.InvalidateMappable), so
 //     an access beyond the end gets SIGBUS; the kept partial page is
 //     zeroed past the end, as on Linux.
+//   - fallocate(2) punching or zeroing a range zeroes it in the cache;
+//     collapsing or inserting a range writes the cache back first and
+//     empties it after.
 //   - Private mappings copy from the cache where it has the page, from
 //     the host otherwise.
 //
@@ -181,6 +184,21 @@ func (c *pageCache) write(p []byte, off int64) {
 			copy(c.mf.Bytes(foff+in, uint64(n)), p[done:done+n])
 		}
 		done += n
+	}
+}
+
+// zero clears the cached bytes of [off, off+length) (a hole punched in the
+// host file).
+func (c *pageCache) zero(off, length int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for pos, end := off, off+length; pos < end; {
+		idx, in := pos/pageSize, pos%pageSize
+		n := min(end-pos, pageSize-in)
+		if foff, ok := c.pages[idx]; ok {
+			clear(c.mf.Bytes(foff+in, uint64(n)))
+		}
+		pos += n
 	}
 }
 

@@ -198,14 +198,31 @@ func (f *regularFile) Sync(ctx vfs.Context, dataOnly bool) error {
 }
 
 // Allocate implements vfs.Allocator with the host's fallocate.
+// Cached pages follow the host file: a punched or zeroed range reads as
+// zero in them too; ranges collapsed or inserted move the file's bytes, so
+// the cache is written back first and emptied after.
 func (f *regularFile) Allocate(ctx vfs.Context, mode uint32, off, length int64) error {
 	if f.host == nil {
 		return unix.EOPNOTSUPP
+	}
+	c := f.inode.cached()
+	shifts := mode&(unix.FALLOC_FL_COLLAPSE_RANGE|unix.FALLOC_FL_INSERT_RANGE) != 0
+	if c != nil && shifts {
+		if err := c.writeBack(0, 1<<62); err != nil {
+			return err
+		}
 	}
 	if err := unix.Fallocate(int(f.host.Fd()), mode, off, length); err != nil {
 		return err
 	}
 	f.inode.refresh()
+	switch {
+	case c == nil:
+	case shifts:
+		c.truncate(0)
+	case mode&(unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_ZERO_RANGE) != 0:
+		c.zero(off, length)
+	}
 	return nil
 }
 
