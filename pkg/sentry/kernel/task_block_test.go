@@ -137,3 +137,47 @@ func TestBlockPingPong(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkWakeRoundTrip compares a round trip between two goroutines
+// locked to their threads, as task goroutines are: each sleeps until the
+// other wakes it, through Task.Block/Wake (a host futex word per task) or
+// through channels (the Go scheduler's hand-off to a locked thread).
+func BenchmarkWakeRoundTrip(b *testing.B) {
+	b.Run("futex", func(b *testing.B) {
+		var turn atomic.Int32
+		players := [2]*Task{newSleeper(), newSleeper()}
+		pingPong(b, func(me int) {
+			for turn.Load() != int32(me) {
+				players[me].Block(time.Time{})
+			}
+		}, func(peer int) {
+			turn.Store(int32(peer))
+			players[peer].Wake()
+		})
+	})
+	b.Run("channel", func(b *testing.B) {
+		chs := [2]chan struct{}{make(chan struct{}, 1), make(chan struct{}, 1)}
+		chs[0] <- struct{}{}
+		pingPong(b, func(me int) { <-chs[me] }, func(peer int) { chs[peer] <- struct{}{} })
+	})
+}
+
+// pingPong runs b.N round trips between players 0 and 1 on locked
+// threads: each waits for its turn and passes it on.
+func pingPong(b *testing.B, wait func(me int), pass func(peer int)) {
+	done := make(chan struct{}, 2)
+	b.ResetTimer()
+	for me := range 2 {
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			for range b.N {
+				wait(me)
+				pass(1 - me)
+			}
+			done <- struct{}{}
+		}()
+	}
+	<-done
+	<-done
+}
