@@ -30,6 +30,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Controllers are the v1 controllers a sandbox joins, where mounted; on v2
@@ -417,8 +418,9 @@ func (c *Cgroup) Add(pid int) error {
 // processes must have exited. Directories already gone are not an error.
 func (c *Cgroup) Destroy() error {
 	var errs []error
+	start := time.Now()
 	for i := len(c.Made) - 1; i >= 0; i-- {
-		if err := removeDir(c.Made[i]); err != nil {
+		if err := removeDir(c.Made[i], start); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -340,7 +340,7 @@ func TestDestroyShared(t *testing.T) {
 	if err := c.Destroy(); err != nil {
 		t.Errorf("Destroy of a shared cgroup: %v", err)
 	}
-	if d := time.Since(start); d > settleTimeout/2 {
+	if d := time.Since(start); d > sharedAfter+time.Second {
 		t.Errorf("Destroy of a shared cgroup took %v", d)
 	}
 	for _, d := range c.dirs() {

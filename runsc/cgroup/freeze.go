@@ -93,24 +93,32 @@ func (c *Cgroup) Frozen() bool {
 	return err == nil && s != "THAWED"
 }
 
+// sharedAfter is how long removeDir lets processes linger in a cgroup
+// before it takes them for another container's: the sandbox's own (stub
+// processes killed with their PID namespace, victims of the OOM killer)
+// take a moment to leave.
+const sharedAfter = 2 * time.Second
+
 // removeDir removes a cgroup directory, waiting (up to settleTimeout)
 // while tasks that are exiting still hold it. A missing one is fine, and
-// so is one that still has processes once the container's are dead: it
-// is shared (two containers given the same cgroupsPath) and its last
-// user removes it.
-func removeDir(d string) error {
-	deadline := time.Now().Add(settleTimeout)
+// so is one that still has processes well after the container's died, or
+// a child cgroup: it is shared (two containers given the same
+// cgroupsPath, or a parent such as /docker) and its last user removes it.
+// start is when the removal of the container's cgroup began.
+func removeDir(d string, start time.Time) error {
+	deadline := start.Add(settleTimeout)
 	for wait := 100 * time.Microsecond; ; wait = min(2*wait, 20*time.Millisecond) {
 		err := syscall.Rmdir(d)
 		if err == nil || errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
 		if errors.Is(err, syscall.EBUSY) {
-			if procs, rerr := readString(d, "cgroup.procs"); rerr == nil && procs != "" {
-				return nil
-			}
 			if sub, _ := os.ReadDir(d); hasDir(sub) {
 				return nil // a child cgroup someone else made
+			}
+			procs, rerr := readString(d, "cgroup.procs")
+			if rerr == nil && procs != "" && time.Since(start) > sharedAfter {
+				return nil
 			}
 		}
 		if !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {

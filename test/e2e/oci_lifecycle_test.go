@@ -67,14 +67,15 @@ func TestOCIGlobalFlags(t *testing.T) {
 		t.Errorf("status %s", st.Status)
 	}
 	sandboxPID := e.state("g1").Pid
-	if p := cgroupOf(t, sandboxPID, "pids"); !strings.HasSuffix(p, "/runsc-e2e.slice/test-g1.scope") {
-		t.Errorf("sandbox's cgroup with --systemd-cgroup is %q, want .../runsc-e2e.slice/test-g1.scope", p)
+	if p := cgroupOf(t, sandboxPID, "pids"); p != "/runsc.slice/runsc-e2e.slice/test-g1.scope" {
+		t.Errorf("sandbox's cgroup with --systemd-cgroup is %q, want /runsc.slice/runsc-e2e.slice/test-g1.scope", p)
 	}
+	slice := filepath.Dir(filepath.Dir(cgroupDir(t, sandboxPID, "pids")))
 	e.mustRun(append(g, "kill", "g1", "9")...)
 	e.waitStatus("g1", specs.StateStopped)
 	e.mustRun(append(g, "delete", "--force", "g1")...)
-	if _, err := os.Stat("/sys/fs/cgroup/pids/runsc-e2e.slice"); err == nil {
-		t.Errorf("the slice's cgroup was left behind")
+	if _, err := os.Stat(slice); err == nil {
+		t.Errorf("the slices' cgroups (%s) were left behind", slice)
 	}
 
 	// A failing command: one line on stderr, and the same error as JSON
@@ -731,6 +732,15 @@ func TestOCIRootless(t *testing.T) {
 	if out, err := run("exec", "r2", "/bin/echo", "in"); err != nil || out != "in\n" {
 		t.Errorf("rootless exec: %v: %q", err, out)
 	}
+	// No cgroup: events report the Sentry's own counts.
+	out, err = run("events", "--stats", "r2")
+	var ev statsEvent
+	if err != nil || json.Unmarshal([]byte(out), &ev) != nil || ev.Data.Sandbox.Processes != 1 || ev.Data.Pids.Current == 0 || ev.Data.Memory.Usage.Usage == 0 {
+		t.Errorf("rootless events --stats: %v: %q", err, out)
+	}
+	if out, err := run("pause", "r2"); err == nil || !strings.Contains(out, "cgroup") {
+		t.Errorf("rootless pause without a cgroup: %v, %q", err, out)
+	}
 	if out, err := run("delete", "--force", "r2"); err != nil {
 		t.Errorf("rootless delete: %v: %s", err, out)
 	}
@@ -746,5 +756,24 @@ func TestOCIRootless(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(root); len(ents) != 0 {
 		t.Errorf("state left behind: %v", ents)
+	}
+}
+
+// TestOCIRuncCreateFlags checks runc's create and run flags that engines
+// may add: accepted where they change nothing for a sandbox, refused in
+// one line where runsc cannot do what they ask.
+func TestOCIRuncCreateFlags(t *testing.T) {
+	e := newOCIEnv(t, "/bin/true")
+	if out, code := e.run("run", "--no-pivot", "--no-new-keyring", "--preserve-fds", "0", "--bundle", e.bundle, "f1"); code != 0 {
+		t.Errorf("run --no-pivot --no-new-keyring: exit %d: %s", code, out)
+	}
+	for _, cmd := range []string{"run", "create"} {
+		out, code := e.run(cmd, "--preserve-fds", "1", "--bundle", e.bundle, "f2")
+		if code == 0 || strings.Count(strings.TrimSpace(out), "\n") != 0 || !strings.Contains(out, "preserve-fds") {
+			t.Errorf("%s --preserve-fds 1: exit %d, %q; want one line about it", cmd, code, out)
+		}
+		if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
+			t.Errorf("%s: state left behind: %v", cmd, ents)
+		}
 	}
 }
