@@ -147,6 +147,9 @@ func Run(a Args) (int, error) {
 	}
 	proc := spec.Process
 	creds := auth.NewUser(proc.User.UID, proc.User.GID, proc.User.AdditionalGids)
+	if err := applyCapabilities(creds, proc.Capabilities); err != nil {
+		return 0, err
+	}
 	limits := kernel.DefaultLimits()
 	for _, rl := range proc.Rlimits {
 		if r, ok := rlimitByName[rl.Type]; ok {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"bufferzone.dev/pkg/sentry/fsimpl/host"
@@ -74,6 +75,9 @@ type ExecArgs struct {
 	// a terminal of the Sentry's own, relayed to it, as its stdio and
 	// controlling terminal.
 	Terminal bool `json:"terminal,omitempty"`
+	// Capabilities are the process's capability sets (all of them for
+	// root if nil).
+	Capabilities *specs.LinuxCapabilities `json:"capabilities,omitempty"`
 }
 
 // ControlResponse answers a ControlRequest. Error is empty on success.
@@ -443,6 +447,10 @@ func (c *Controller) exec(a *ExecArgs, files []*os.File) ControlResponse {
 		}
 	}
 	creds := auth.NewUser(a.UID, a.GID, a.AdditionalGids)
+	if err := applyCapabilities(creds, a.Capabilities); err != nil {
+		releaseFiles(stdio)
+		return ControlResponse{Error: fmt.Sprintf("exec: %v", err)}
+	}
 	cwd := a.Cwd
 	if cwd == "" {
 		cwd = "/"

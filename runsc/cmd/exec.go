@@ -113,6 +113,7 @@ func (e *Exec) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 	resp, err := sandbox.Call(ctr.ControlSocket(), &boot.ControlRequest{Cmd: boot.CmdExec, Exec: &boot.ExecArgs{
 		Args: proc.Args, Env: proc.Env, Cwd: proc.Cwd, UID: proc.User.UID, GID: proc.User.GID,
 		AdditionalGids: proc.User.AdditionalGids, Umask: proc.User.Umask, Terminal: proc.Terminal,
+		Capabilities: proc.Capabilities,
 	}}, stdio...)
 	if err != nil {
 		restoreStdinTerminal()
@@ -246,6 +247,7 @@ func (e *Exec) processSpec(spec *specs.Spec, argv []string) (*specs.Process, err
 			p.Env = append([]string(nil), spec.Process.Env...)
 			p.Cwd = spec.Process.Cwd
 			p.User = spec.Process.User
+			p.Capabilities = spec.Process.Capabilities
 		}
 		p.Args = argv
 	}
