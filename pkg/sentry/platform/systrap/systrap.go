@@ -372,7 +372,7 @@ func (p *Platform) spawn(pipe, ctxfd int) (int, error) {
 	if p.tmplSock < 0 {
 		return 0, errors.New("systrap: no template stub")
 	}
-	err := unix.Sendmsg(p.tmplSock, []byte{0}, unix.UnixRights(ctxfd, pipe), nil, 0)
+	err := unix.Sendmsg(p.tmplSock, []byte{0}, unix.UnixRights(ctxfd, pipe), nil, unix.MSG_NOSIGNAL)
 	var n int
 	if err == nil {
 		n, err = unix.Read(p.tmplSock, p.tmplBuf)
@@ -381,11 +381,20 @@ func (p *Platform) spawn(pipe, ctxfd int) (int, error) {
 		err = fmt.Errorf("reply of %d bytes", n)
 	}
 	if err != nil {
-		// The template is gone: stop using it (its zombie is reaped
-		// with the next wait for it, if ever: it is the Sentry's child).
+		// The template is gone: stop using it, and reap it.
 		unix.Close(p.tmplSock)
 		p.tmplSock = -1
 		unix.Kill(p.tmplPid, unix.SIGKILL)
+		p.reaping.Add(1)
+		go func(pid int) {
+			defer p.reaping.Done()
+			var ws unix.WaitStatus
+			for {
+				if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
+					return
+				}
+			}
+		}(p.tmplPid)
 		return 0, fmt.Errorf("systrap: template stub: %w", err)
 	}
 	pid := int64(le.Uint64(p.tmplBuf))

@@ -626,3 +626,45 @@ func TestTemplate(t *testing.T) {
 	}
 	p.reaping.Wait()
 }
+
+// TestTemplateDeath: when the template dies, stubs are forked by the
+// factory, and the template is reaped.
+func TestTemplateDeath(t *testing.T) {
+	fd, mem := apptest.NewMemFile(t)
+	copy(mem[apptest.CodeOff:], apptest.ThreadLoop)
+	p, err := New(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.noPool = true
+	tmpl := p.tmplPid
+	if err := unix.Kill(tmpl, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		as, err := p.NewAddressSpace()
+		if err != nil {
+			t.Fatalf("NewAddressSpace after the template died: %v", err)
+		}
+		if err := as.MapFile(apptest.CodeAddr, apptest.CodeOff, pageSize, platform.ReadExec); err != nil {
+			t.Fatal(err)
+		}
+		if err := as.MapFile(apptest.StacksAddr, apptest.StacksOff, pageSize, platform.ReadWrite); err != nil {
+			t.Fatal(err)
+		}
+		c, _ := p.NewContext()
+		regs := platform.Registers{Rip: apptest.CodeAddr, Rsp: apptest.StacksAddr + 64, Eflags: 0x202}
+		if ev, err := c.Switch(as, &regs); err != nil || ev.Kind != platform.EventSyscall {
+			t.Fatalf("%+v %v", ev, err)
+		}
+		c.Release()
+		as.Release()
+	}
+	if p.tmplSock != -1 {
+		t.Error("the dead template is still used")
+	}
+	p.reaping.Wait()
+	if err := unix.Kill(tmpl, 0); err != unix.ESRCH {
+		t.Errorf("template %d not reaped: %v", tmpl, err)
+	}
+}
