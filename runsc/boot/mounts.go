@@ -60,7 +60,11 @@ func mountSpecMounts(k *kernel.Kernel, root *vfs.Mount, mounts []specs.Mount, co
 			switch o {
 			case "ro":
 				readOnly = true
-			case "rw", "nosuid", "noexec", "nodev", "relatime", "strictatime", "private", "rprivate", "slave", "rslave":
+			case "rw", "nosuid", "noexec", "nodev", "relatime", "strictatime":
+			case "private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable":
+				// Propagation: the sandbox's mounts share no peer group
+				// with the host's, so nothing propagates either way
+				// whatever the option says.
 			default:
 				opts = append(opts, o)
 			}
