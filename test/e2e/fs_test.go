@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -167,5 +168,30 @@ rootfs: list: user.host user.sandbox
 	}
 	if _, err := unix.Getxattr(rf, "user.sandbox", buf); err != unix.ENODATA {
 		t.Errorf("the overlay changed the host's root file system: %v", err)
+	}
+}
+
+// TestWriteUpdatesCachedTimes checks that stat(2) by path of a file the
+// sandbox wrote shows the write, though the path's attributes are cached.
+func TestWriteUpdatesCachedTimes(t *testing.T) {
+	vol := runsctest.SharedDir(t)
+	f := filepath.Join(vol, "f")
+	if err := os.WriteFile(f, []byte("a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := os.Chtimes(f, old, old); err != nil {
+		t.Fatal(err)
+	}
+	r := doVolume(t, []string{"--volume", vol + ":/mnt/v"}, "/bin/sh", "-c",
+		"stat -c %Y /mnt/v/f; echo b >> /mnt/v/f; stat -c '%Y %s' /mnt/v/f")
+	lines := strings.Fields(string(r.Stdout))
+	if r.Status != 0 || len(lines) != 3 {
+		t.Fatalf("in the sandbox: %s", r)
+	}
+	before, _ := strconv.ParseInt(lines[0], 10, 64)
+	after, _ := strconv.ParseInt(lines[1], 10, 64)
+	if before != old.Unix() || after <= old.Unix() || lines[2] != "4" {
+		t.Errorf("mtime %d before the write, %d and size %s after; want %d, later, and 4", before, after, lines[2], old.Unix())
 	}
 }

@@ -16,7 +16,8 @@
 //     cached path, and stat(2) of it, make no Gofer round trip. A name that
 //     was not found is not remembered; the next lookup asks the Gofer.
 //   - An inode's attributes come from the walk that found it and are
-//     updated by the Sentry's own changes (writes extend the size; setattr,
+//     updated by the Sentry's own changes (writes extend the size and set
+//     the modification and change times from the Sentry's clock; setattr,
 //     link, unlink and rename reload them from the Gofer). fstat(2) of an
 //     open regular file asks the Gofer afresh (StatFile).
 //   - A host process changing a volume behind the sandbox's back is not
@@ -314,10 +315,15 @@ func (f *regularFile) Write(ctx vfs.Context, p []byte, off int64) (int, error) {
 		n, err = f.fid.WriteAt(p, uint64(off))
 	}
 	if n > 0 {
+		// The host set the file's times as it wrote; the cache follows
+		// with the Sentry's clock, so that stat(2) of a written file
+		// shows it changed without asking the Gofer.
+		now := vfs.Now()
 		f.inode.mu.Lock()
 		if end := uint64(off) + uint64(n); end > f.inode.attr.Size {
 			f.inode.attr.Size = end
 		}
+		f.inode.attr.Mtime, f.inode.attr.Ctime = now, now
 		f.inode.mu.Unlock()
 		if c := f.inode.cached(); c != nil {
 			c.write(p[:n], off)
