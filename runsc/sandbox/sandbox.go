@@ -54,6 +54,10 @@ type Options struct {
 	Isolate bool
 	// Network is the sandbox's network mode (see SentryCloneFlags).
 	Network config.Network
+	// Rootless, with Isolate, starts both processes in a new user
+	// namespace that maps the caller to root (see inUserNS): how a caller
+	// without root privileges gets isolated processes.
+	Rootless bool
 	// Cgroup, if set, is the created cgroup both processes are put in.
 	// The Sentry joins it before it reads its spec, so that every stub
 	// process it forks is born in it.
@@ -115,6 +119,9 @@ func Start(o Options) (*Sandbox, error) {
 	if o.Isolate {
 		gofer.SysProcAttr.Cloneflags = GoferCloneFlags
 		gofer.Args = append(gofer.Args, "--isolate")
+		if o.Rootless {
+			inUserNS(gofer.SysProcAttr)
+		}
 	}
 	err = gofer.Start()
 	goferEnd.Close()
@@ -160,6 +167,9 @@ func Start(o Options) (*Sandbox, error) {
 	if o.Isolate {
 		sentry.SysProcAttr.Cloneflags = SentryCloneFlags(o.Network)
 		sentry.Args = append(sentry.Args, "--isolate")
+		if o.Rootless {
+			inUserNS(sentry.SysProcAttr)
+		}
 	}
 	err = StartSentry(sentry, spec, o.Network, o.Isolate)
 	specR.Close()
