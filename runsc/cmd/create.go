@@ -25,6 +25,30 @@ type Create struct {
 	bundle        string
 	pidFile       string
 	consoleSocket string
+	compat        runcFlags
+}
+
+// runcFlags are create and run flags of runc that engines may pass:
+// runsc accepts those that change nothing for a sandbox and refuses, in
+// one line, what it cannot do.
+type runcFlags struct {
+	noPivot      bool
+	noNewKeyring bool
+	preserveFDs  int
+}
+
+func (r *runcFlags) setFlags(f *flag.FlagSet) {
+	f.BoolVar(&r.noPivot, "no-pivot", false, "accepted for runc compatibility: the container's root is the Sentry's own, never a host mount to pivot from")
+	f.BoolVar(&r.noNewKeyring, "no-new-keyring", false, "accepted for runc compatibility: the Sentry's keyrings are the sandbox's own")
+	f.IntVar(&r.preserveFDs, "preserve-fds", 0, "extra host file descriptors to pass in (only 0 is supported)")
+}
+
+// check refuses what runsc cannot do.
+func (r *runcFlags) check() error {
+	if r.preserveFDs != 0 {
+		return fmt.Errorf("--preserve-fds=%d: passing extra host file descriptors into the sandbox is not supported", r.preserveFDs)
+	}
+	return nil
 }
 
 // Name implements subcommands.Command.
@@ -50,6 +74,7 @@ func (c *Create) SetFlags(f *flag.FlagSet) {
 	f.StringVar(&c.bundle, "b", ".", "same as --bundle")
 	f.StringVar(&c.pidFile, "pid-file", "", "file to write the sandbox's host PID to")
 	f.StringVar(&c.consoleSocket, "console-socket", "", "unix socket to send the terminal's master to (process.terminal)")
+	c.compat.setFlags(f)
 }
 
 // Execute implements subcommands.Command.
@@ -57,6 +82,9 @@ func (c *Create) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcom
 	id, err := oneID(f.Args(), "create")
 	if err != nil {
 		return Usagef(args, "%v", err)
+	}
+	if err := c.compat.check(); err != nil {
+		return Usagef(args, "create %s: %v", id, err)
 	}
 	conf := ConfigFrom(args)
 	if _, err := createContainer(conf, id, c.bundle, c.pidFile, true, terminalOptions{consoleSocket: c.consoleSocket}); err != nil {

@@ -21,6 +21,7 @@ type Run struct {
 	consoleSocket string
 	detach        bool
 	tty           bool
+	compat        runcFlags
 }
 
 // Name implements subcommands.Command.
@@ -48,6 +49,7 @@ func (r *Run) SetFlags(f *flag.FlagSet) {
 	f.StringVar(&r.bundle, "b", ".", "same as --bundle")
 	f.StringVar(&r.pidFile, "pid-file", "", "file to write the sandbox's host PID to")
 	f.StringVar(&r.consoleSocket, "console-socket", "", "unix socket to send the terminal's master to (process.terminal)")
+	r.compat.setFlags(f)
 	f.BoolVar(&r.tty, "tty", false, "give the process a terminal (as process.terminal): the caller's, or a new one sent to --console-socket")
 	f.BoolVar(&r.tty, "t", false, "same as --tty")
 	f.BoolVar(&r.detach, "detach", false, "do not wait for the container")
@@ -59,6 +61,9 @@ func (r *Run) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomman
 	id, err := oneID(f.Args(), "run")
 	if err != nil {
 		return Usagef(args, "%v", err)
+	}
+	if err := r.compat.check(); err != nil {
+		return Usagef(args, "run %s: %v", id, err)
 	}
 	conf := ConfigFrom(args)
 	store := storeFor(conf)
