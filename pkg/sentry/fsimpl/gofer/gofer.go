@@ -19,7 +19,8 @@
 //     updated by the Sentry's own changes (writes extend the size and set
 //     the modification and change times from the Sentry's clock; setattr,
 //     link, unlink and rename reload them from the Gofer). fstat(2) of an
-//     open regular file asks the Gofer afresh (StatFile).
+//     open regular file takes them afresh from its host descriptor
+//     (StatFile).
 //   - A host process changing a volume behind the sandbox's back is not
 //     noticed for names and attributes already cached (new names are seen;
 //     file data always is, being read from the host file).

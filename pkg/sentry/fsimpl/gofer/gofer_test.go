@@ -85,8 +85,8 @@ func mount(t *testing.T, root string) (*vfs.VFS, vfs.VirtualDentry, *atomic.Int6
 }
 
 // TestCachedPathsAskNothing checks the revalidation policy of the package
-// doc: resolving and stat'ing a path looked up before, and opening a file
-// opened before, make no Gofer request.
+// doc: resolving and stat'ing a path looked up before, and opening (and
+// fstat'ing) a file opened before, make no Gofer request.
 func TestCachedPathsAskNothing(t *testing.T) {
 	root := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(root, "a", "b"), 0o755); err != nil {
@@ -106,6 +106,9 @@ func TestCachedPathsAskNothing(t *testing.T) {
 		buf := make([]byte, 8)
 		if k, err := f.Read(ctx, buf); err != nil || string(buf[:k]) != "data" {
 			t.Errorf("read %q, %v", buf[:k], err)
+		}
+		if st, err := f.Stat(ctx); err != nil || st.Size != 4 {
+			t.Errorf("fstat: size %d, %v", st.Size, err)
 		}
 		f.DecRef()
 	}
