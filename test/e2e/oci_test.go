@@ -204,6 +204,20 @@ func TestOCILifecycle(t *testing.T) {
 		t.Errorf("list = %q", out)
 	}
 
+	// The shell sets its trap before its loop: once a sleep of the loop
+	// shows in ps, TERM is trapped (sent earlier, it kills the shell: 143).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var pids []int
+		json.Unmarshal([]byte(e.mustRun("ps", "--format", "json", "c1")), &pids)
+		if len(pids) > 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the container's loop never started: ps %v", pids)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	e.mustRun("kill", "c1", "TERM")
 	e.waitStatus("c1", specs.StateStopped)
 	var w struct {
