@@ -17,7 +17,9 @@ import (
 // reported, with the ratio sandbox/native (for MB/s, above 1 is faster):
 //
 //   - BenchmarkOpenClose: open+close of a root file system file (a lower
-//     file of the default overlay, served by the Gofer); median µs.
+//     file of the default overlay, served by the Gofer); median µs, and
+//     as "floor-µs" two system calls that do nothing in the same sandbox
+//     (under ptrace the traps cost most of the open+close).
 //   - BenchmarkStatCached: stat of a path already looked up (the dentry
 //     cache answers; no Gofer round trip); median µs.
 //   - BenchmarkSeqRead: one sequential read of a 256 MiB host file through
@@ -56,6 +58,10 @@ type fsCase struct {
 	sandbox func(runsc, platform string) []string
 	metric  func(ns float64) float64
 	unit    string
+	// floor, if set, is a program measuring in the same unit what the
+	// sandbox cannot go below (its system call cost), reported as
+	// "floor-UNIT" beside the sandbox's number.
+	floor []string
 }
 
 func benchFS(b *testing.B, c fsCase) {
@@ -72,16 +78,22 @@ func benchFS(b *testing.B, c fsCase) {
 			continue
 		}
 		b.Run(p, func(b *testing.B) {
-			var native, sandbox float64
+			var native, sandbox, floor float64
 			for i := 0; i < b.N; i++ {
 				native += measure(b, c.native)
 				sandbox += measure(b, c.sandbox(runsc, p))
+				if c.floor != nil {
+					floor += measure(b, doArgv(runsc, p, nil, c.floor...))
+				}
 			}
 			native /= float64(b.N)
 			sandbox /= float64(b.N)
 			b.ReportMetric(native, "native-"+c.unit)
 			b.ReportMetric(sandbox, c.unit)
 			b.ReportMetric(sandbox/native, "ratio")
+			if c.floor != nil {
+				b.ReportMetric(floor/float64(b.N), "floor-"+c.unit)
+			}
 		})
 	}
 }
@@ -114,6 +126,7 @@ func BenchmarkOpenClose(b *testing.B) {
 		native:  []string{prog, "openclose", f, "5000"},
 		sandbox: func(r, p string) []string { return doArgv(r, p, nil, prog, "openclose", f, "5000") },
 		metric:  medianUS, unit: "µs",
+		floor: []string{prog, "twocalls", "-", "5000"},
 	})
 }
 

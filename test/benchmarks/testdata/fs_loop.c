@@ -3,6 +3,8 @@
 //
 //	fs_loop openclose PATH N   open(O_RDONLY)+close of PATH; median ns
 //	fs_loop stat PATH N        stat of PATH; median ns
+//	fs_loop twocalls - N       two getppid calls, the floor under open+close
+//	                           (two system calls doing nothing); median ns
 //	fs_loop read PATH          read all of PATH in 1 MiB reads; ns taken
 //	fs_loop writefsync PATH MB write MB MiB to a new PATH in 1 MiB writes,
 //	                           then fsync; ns taken (the file is removed)
@@ -43,14 +45,17 @@ int main(int argc, char** argv) {
   const char* mode = argv[1];
   const char* path = argv[2];
   long n = argc > 3 ? atol(argv[3]) : 0;
-  if (strcmp(mode, "openclose") == 0 || strcmp(mode, "stat") == 0) {
+  if (strcmp(mode, "openclose") == 0 || strcmp(mode, "stat") == 0 || strcmp(mode, "twocalls") == 0) {
     if (n <= 0) return 2;
     long long* t = malloc(n * sizeof(*t));
-    int isOpen = strcmp(mode, "openclose") == 0;
+    int isOpen = strcmp(mode, "openclose") == 0, isFloor = strcmp(mode, "twocalls") == 0;
     struct stat st;
     for (long i = 0; i < n; i++) {
       long long s = now_ns();
-      if (isOpen) {
+      if (isFloor) {
+        getppid();
+        getppid();
+      } else if (isOpen) {
         int fd = open(path, O_RDONLY);
         if (fd < 0) die("open");
         close(fd);
