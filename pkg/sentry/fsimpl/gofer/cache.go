@@ -353,7 +353,9 @@ func (c *pageCache) IncRef() {
 }
 
 // DecRef implements mm.RefCounted. When the last mapping goes, the cache
-// is written back and emptied; its write-back descriptor is closed.
+// is written back and emptied. Its write-back descriptor stays (a mapping
+// being made may have just set it up) until the file's name is removed
+// (releaseWriteFD).
 func (c *pageCache) DecRef() {
 	size := c.Size()
 	c.mu.Lock()
@@ -370,7 +372,15 @@ func (c *pageCache) DecRef() {
 		delete(c.pages, idx)
 	}
 	c.npages.Store(0)
-	if c.writeFD != nil {
+}
+
+// releaseWriteFD closes the write-back descriptor if nothing maps the file
+// (its name was removed: the descriptor must not keep the host file's
+// space).
+func (c *pageCache) releaseWriteFD() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.refs == 0 && c.writeFD != nil {
 		c.writeFD.Close()
 		c.writeFD = nil
 	}

@@ -150,7 +150,8 @@ func (fs *Filesystem) keepHandle(i *inode, acc uint32, h *handle) {
 	}
 }
 
-// dropHandles forgets i's kept handles (its name was removed or replaced).
+// dropHandles forgets i's kept handles, and its page cache's write-back
+// descriptor if nothing maps it (its name was removed or replaced).
 func (fs *Filesystem) dropHandles(i *inode) {
 	var drop []*handle
 	fs.handleMu.Lock()
@@ -168,5 +169,11 @@ func (fs *Filesystem) dropHandles(i *inode) {
 	fs.handleMu.Unlock()
 	for _, d := range drop {
 		d.decRef()
+	}
+	i.mu.Lock()
+	c := i.cache
+	i.mu.Unlock()
+	if c != nil {
+		c.releaseWriteFD()
 	}
 }
