@@ -2,9 +2,7 @@ package benchmarks
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"testing"
 
@@ -32,23 +30,7 @@ import (
 const fsBenchMiB = 256
 
 // buildFSLoop compiles testdata/fs_loop.c statically.
-func buildFSLoop(b *testing.B) string { return buildTestdata(b, "fs_loop") }
-
-// buildTestdata compiles testdata/NAME.c statically with -O2 and returns
-// the binary's path.
-func buildTestdata(b *testing.B, name string) string {
-	b.Helper()
-	if _, err := exec.LookPath("gcc"); err != nil {
-		b.Skip("gcc not installed")
-	}
-	_, file, _, _ := runtime.Caller(0)
-	src := filepath.Join(filepath.Dir(file), "testdata", name+".c")
-	out := filepath.Join(b.TempDir(), name)
-	if msg, err := exec.Command("gcc", "-O2", "-static", "-o", out, src).CombinedOutput(); err != nil {
-		b.Fatalf("gcc: %v\n%s", err, msg)
-	}
-	return out
-}
+func buildFSLoop(b *testing.B) string { return buildStatic(b, "fs_loop") }
 
 // fsCase is one benchmark: the argv to run natively and, given the
 // platform, in the sandbox; and how to turn the program's number (ns) into
