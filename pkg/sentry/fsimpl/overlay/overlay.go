@@ -240,13 +240,9 @@ func (i *inode) Open(ctx vfs.Context, d *vfs.Dentry, flags uint32) (vfs.FileImpl
 	}
 	acc := flags & unix.O_ACCMODE
 	if vfs.FileType(st.Mode) == unix.S_IFREG && (acc != unix.O_RDONLY || flags&unix.O_TRUNC != 0) {
-		i.fs.mu.Lock()
-		err := i.copyUpLocked(ctx, flags&unix.O_TRUNC == 0)
-		i.fs.mu.Unlock()
-		if err != nil {
+		if top, err = i.copyUp(ctx, flags&unix.O_TRUNC == 0); err != nil {
 			return nil, err
 		}
-		top = i.top()
 	}
 	return top.Open(ctx, d, flags)
 }
@@ -261,6 +257,16 @@ func copyAttrs(ctx vfs.Context, to vfs.Inode, st unix.Statx_t) error {
 		Mask: unix.STATX_MODE | unix.STATX_UID | unix.STATX_GID | unix.STATX_ATIME | unix.STATX_MTIME,
 		Mode: st.Mode &^ unix.S_IFMT, UID: st.Uid, GID: st.Gid, Atime: st.Atime, Mtime: st.Mtime,
 	})
+}
+
+// copyUp gives i an upper copy (see copyUpLocked) and returns it.
+func (i *inode) copyUp(ctx vfs.Context, withData bool) (vfs.Inode, error) {
+	i.fs.mu.Lock()
+	defer i.fs.mu.Unlock()
+	if err := i.copyUpLocked(ctx, withData); err != nil {
+		return nil, err
+	}
+	return i.upper, nil
 }
 
 // copyUpLocked gives i an upper copy, copying its parents first. withData
@@ -723,10 +729,7 @@ func (i *inode) topLocked() vfs.Inode {
 
 // SetAttr implements vfs.AttrSetter.
 func (i *inode) SetAttr(ctx vfs.Context, a vfs.SetAttr) error {
-	i.fs.mu.Lock()
-	err := i.copyUpLocked(ctx, !(a.Mask&unix.STATX_SIZE != 0 && a.Size == 0))
-	u := i.upper
-	i.fs.mu.Unlock()
+	u, err := i.copyUp(ctx, !(a.Mask&unix.STATX_SIZE != 0 && a.Size == 0))
 	if err != nil {
 		return err
 	}
@@ -793,10 +796,7 @@ func (i *inode) changeXattr(ctx vfs.Context, name string, fn func(vfs.XattrInode
 	if strings.HasPrefix(name, privateXattrPrefix) {
 		return unix.EPERM
 	}
-	i.fs.mu.Lock()
-	err := i.copyUpLocked(ctx, true)
-	u := i.upper
-	i.fs.mu.Unlock()
+	u, err := i.copyUp(ctx, true)
 	if err != nil {
 		return err
 	}
