@@ -67,5 +67,27 @@ TEST(Tee, NoReaderIsEpipe) {
   EXPECT_ERRNO(EPIPE, tee(in.r.get(), out.w.get(), 1, 0));
 }
 
+TEST(Tee, InputIsWaitedForFirst) {
+  Pipe in, out;
+  out.r.reset();
+  ScopedSigaction ign(SIGPIPE, SIG_IGN);
+  // An empty input with a writer: no data yet, whatever the output.
+  EXPECT_ERRNO(EAGAIN, tee(in.r.get(), out.w.get(), 1, SPLICE_F_NONBLOCK));
+}
+
+TEST(Tee, BlocksUntilInput) {
+  Pipe in, out;
+  pid_t pid = fork();
+  if (pid == 0) {
+    _exit(write(in.w.get(), "late", 4) == 4 ? 0 : 1);
+  }
+  EXPECT_EQ(tee(in.r.get(), out.w.get(), 100, 0), 4);
+  EXPECT_EQ(WaitStatus(pid), 0);
+  char buf[8];
+  EXPECT_EQ(read(out.r.get(), buf, sizeof(buf)), 4);
+  EXPECT_EQ(read(in.r.get(), buf, sizeof(buf)), 4);
+  EXPECT_EQ(std::string(buf, 4), "late");
+}
+
 }  // namespace
 }  // namespace bz

@@ -14,8 +14,9 @@
 // ErrBrokenPipe). Every EPIPE from this package means the system call layer
 // must also send SIGPIPE to the writing thread, as write(2) requires.
 //
-// Lock order: Pipe.mu > waiter.Queue.mu. Waiter queues are notified only
-// after Pipe.mu is released, so callbacks may call Readiness.
+// Lock order: Pipe.mu > waiter.Queue.mu; tee.go holds the Pipe.mu of two
+// pipes, lower inode number first. Waiter queues are notified only after
+// Pipe.mu is released, so callbacks may call Readiness.
 package pipe
 
 import (

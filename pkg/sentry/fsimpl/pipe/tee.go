@@ -1,13 +1,11 @@
 package pipe
 
 // tee(2): bytes are duplicated from one pipe into another without being
-// consumed. The two pipes' locks are never held together: what is copied
-// is what the input held when it was looked at, written to the output as
-// one write (a concurrent reader of the input may consume those bytes
-// meanwhile, which Linux's tee, holding both pipes, would not allow; no
-// program can tell the difference without racing itself).
+// consumed. Both pipes are locked for the copy, so what is copied is the
+// front of the input at that moment and lands in the output as one write.
 //
-// Lock order: Pipe.mu of one pipe at a time.
+// Lock order: the Pipe.mu of two pipes is taken lower inode number first;
+// no other lock is taken with them.
 
 import (
 	"golang.org/x/sys/unix"
@@ -32,62 +30,57 @@ func Tee(ctx vfs.Context, in, out *File, n int, nonblock bool) (int, error) {
 	if n <= 0 {
 		return 0, nil
 	}
-	buf, err := in.pipe.peek(ctx, n, nonblock)
-	if err != nil || len(buf) == 0 {
-		return 0, err
-	}
-	return out.pipe.writeSome(ctx, buf, nonblock)
-}
-
-// peek returns a copy of up to n bytes from the front of the buffer,
-// waiting for some (nil at EOF).
-func (p *Pipe) peek(ctx vfs.Context, n int, nonblock bool) ([]byte, error) {
-	p.mu.Lock()
-	for p.size == 0 {
-		if p.writers == 0 {
-			p.mu.Unlock()
-			return nil, nil
-		}
-		if nonblock {
-			p.mu.Unlock()
-			return nil, unix.EAGAIN
-		}
-		if err := p.waitLocked(ctx, &p.readCh); err != nil {
-			return nil, err
-		}
-	}
-	buf := make([]byte, min(n, p.size))
-	p.copyOutLocked(buf, false)
-	p.mu.Unlock()
-	return buf, nil
-}
-
-// writeSome writes as much of src as fits once the pipe has room, without
-// PIPE_BUF atomicity (tee moves whole buffers, and may move fewer bytes
-// than asked).
-func (p *Pipe) writeSome(ctx vfs.Context, src []byte, nonblock bool) (int, error) {
-	p.mu.Lock()
+	src, dst := in.pipe, out.pipe
 	for {
-		if p.readers == 0 {
-			p.mu.Unlock()
+		lockBoth(src, dst)
+		var wait <-chan struct{}
+		switch {
+		case src.size == 0 && src.writers == 0:
+			unlockBoth(src, dst)
+			return 0, nil
+		case src.size == 0:
+			// As Linux, the input is waited for before the output
+			// is looked at.
+			wait = src.waitChLocked(&src.readCh)
+		case dst.readers == 0:
+			unlockBoth(src, dst)
 			return 0, ErrBrokenPipe
+		case dst.size == dst.capacity:
+			wait = dst.waitChLocked(&dst.writeCh)
+		default:
+			buf := make([]byte, min(n, src.size, dst.capacity-dst.size))
+			src.copyOutLocked(buf, false)
+			copied := dst.copyInLocked(buf)
+			dst.wakeLocked(&dst.readCh)
+			unlockBoth(src, dst)
+			dst.queue.Notify(waiter.ReadableEvents)
+			return copied, nil
 		}
-		if p.size < p.capacity {
-			break
-		}
+		unlockBoth(src, dst)
 		if nonblock {
-			p.mu.Unlock()
 			return 0, unix.EAGAIN
 		}
-		if err := p.waitLocked(ctx, &p.writeCh); err != nil {
-			return 0, err
+		select {
+		case <-wait:
+		case <-ctx.Interrupted():
+			return 0, syserr.ERESTARTSYS
 		}
 	}
-	n := p.copyInLocked(src)
-	p.wakeLocked(&p.readCh)
-	p.mu.Unlock()
-	p.queue.Notify(waiter.ReadableEvents)
-	return n, nil
+}
+
+// lockBoth locks two different pipes in the order of their inode numbers.
+func lockBoth(a, b *Pipe) {
+	if a.ino > b.ino {
+		a, b = b, a
+	}
+	a.mu.Lock()
+	b.mu.Lock()
+}
+
+// unlockBoth unlocks what lockBoth locked.
+func unlockBoth(a, b *Pipe) {
+	a.mu.Unlock()
+	b.mu.Unlock()
 }
 
 // waitLocked waits for a wakeup on *ch with p.mu released, and takes it
