@@ -237,6 +237,20 @@ func (p *Pipe) waitChLocked(ch *chan struct{}) <-chan struct{} {
 	return *ch
 }
 
+// waitLocked waits for a wakeup on *ch with p.mu released, and takes it
+// again. Interrupted, it returns syserr.ERESTARTSYS with p.mu released.
+func (p *Pipe) waitLocked(ctx vfs.Context, ch *chan struct{}) error {
+	c := p.waitChLocked(ch)
+	p.mu.Unlock()
+	select {
+	case <-c:
+	case <-ctx.Interrupted():
+		return syserr.ERESTARTSYS
+	}
+	p.mu.Lock()
+	return nil
+}
+
 // copyOutLocked copies min(len(dst), p.size) bytes from the front of the
 // buffer into dst, consuming them if consume is set. p.mu must be held.
 func (p *Pipe) copyOutLocked(dst []byte, consume bool) int {

@@ -82,17 +82,3 @@ func unlockBoth(a, b *Pipe) {
 	a.mu.Unlock()
 	b.mu.Unlock()
 }
-
-// waitLocked waits for a wakeup on *ch with p.mu released, and takes it
-// again. Interrupted, it returns syserr.ERESTARTSYS with p.mu released.
-func (p *Pipe) waitLocked(ctx vfs.Context, ch *chan struct{}) error {
-	c := p.waitChLocked(ch)
-	p.mu.Unlock()
-	select {
-	case <-c:
-	case <-ctx.Interrupted():
-		return syserr.ERESTARTSYS
-	}
-	p.mu.Lock()
-	return nil
-}
