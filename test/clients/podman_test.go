@@ -102,6 +102,14 @@ func TestPodmanRunRm(t *testing.T) {
 		"sh", "-c", `echo $(hostname) $BZ $(pwd) $(id -u)`); got != "bzhost 42 /tmp 0\n" {
 		t.Errorf("podman run hostname/env/workdir/user: stdout %q, want %q", got, "bzhost 42 /tmp 0\n")
 	}
+	// The spec's capabilities are the process's: without CAP_CHOWN, root
+	// cannot give a file away.
+	if r := p.try("run", "--rm", "--cap-drop=all", p.image, "chown", "1", "/tmp"); r.Status == 0 || !strings.Contains(string(r.Stderr), "Operation not permitted") {
+		t.Errorf("chown with every capability dropped: want EPERM, got %s", r)
+	}
+	if got := p.run("run", "--rm", "--cap-drop=all", "--cap-add=CAP_CHOWN", p.image, "sh", "-c", "chown 1 /tmp && echo chowned"); got != "chowned\n" {
+		t.Errorf("chown with CAP_CHOWN: stdout %q", got)
+	}
 	p.w.requireCalled("create --bundle --pid-file", "start", "delete --force")
 	if got := strings.TrimSpace(p.run("ps", "--all", "--quiet")); got != "" {
 		t.Errorf("containers left after run --rm: %q", got)
