@@ -16,7 +16,7 @@ import (
 // ErrUnavailable wraps failures to get packages from Debian's archive (no
 // network, no apt lists, a pinned version no longer published), as opposed
 // to a wrong build: callers such as tests may skip on it.
-var ErrUnavailable = errors.New("Debian packages unavailable")
+var ErrUnavailable = errors.New("packages unavailable from Debian's archive")
 
 // CacheDir is where downloaded .debs and built images are kept:
 // $BZ_IMAGES_CACHE if set, else bufferzone/images under the user cache
