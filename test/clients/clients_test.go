@@ -91,6 +91,16 @@ func env(kv ...string) []string {
 	return append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, kv...)
 }
 
+// daemonEnv is env() with TMPDIR in the world, where the runc shims put
+// their console sockets and process files.
+func (w *world) daemonEnv() []string {
+	tmp := w.path("daemon-tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		w.t.Fatal(err)
+	}
+	return env("TMPDIR=" + tmp)
+}
+
 // run runs argv with environment envv and fails t unless it exits 0. It
 // returns stdout.
 func (w *world) run(envv []string, argv ...string) string {

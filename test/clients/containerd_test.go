@@ -45,7 +45,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 	if err := os.WriteFile(w.path("config.toml"), []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	w.startDaemon(env(), "containerd.log", "containerd successfully booted", bin, "--config", w.path("config.toml"))
+	w.startDaemon(w.daemonEnv(), "containerd.log", "containerd successfully booted", bin, "--config", w.path("config.toml"))
 	// Runs before the daemon is stopped.
 	t.Cleanup(c.removeAll)
 

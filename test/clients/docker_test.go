@@ -55,7 +55,7 @@ func newDocker(t *testing.T) *docker {
 		t.Fatal(err)
 	}
 	d.env = env("DOCKER_HOST=unix://"+sock, "DOCKER_CONFIG="+w.path("client"))
-	w.startDaemon(env(), "dockerd.log", "API listen on", dockerd, "--config-file", w.path("daemon.json"))
+	w.startDaemon(w.daemonEnv(), "dockerd.log", "API listen on", dockerd, "--config-file", w.path("daemon.json"))
 	// Runs before the daemon is stopped.
 	t.Cleanup(func() {
 		for _, id := range strings.Fields(string(d.try("ps", "--all", "--quiet").Stdout)) {
