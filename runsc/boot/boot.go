@@ -61,6 +61,8 @@ type Args struct {
 	// first process is created; the process is created only if it returns
 	// nil. `runsc create` waits here for `runsc start` (see Controller).
 	BeforeStart func(k *kernel.Kernel) error
+	// Started, if set, is called once the first process exists.
+	Started func()
 }
 
 // Run starts the sandbox and waits for its first process; it returns the
@@ -180,6 +182,9 @@ func Run(a Args) (int, error) {
 		Files:            files,
 	}); err != nil {
 		return 0, err
+	}
+	if a.Started != nil {
+		a.Started()
 	}
 	stop := make(chan struct{})
 	defer close(stop)

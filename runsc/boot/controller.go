@@ -144,7 +144,9 @@ type Controller struct {
 	abort     chan struct{}
 	abortOnce sync.Once
 	abortSig  int
-	exited    chan struct{}
+	// initCreated is closed when the first process exists (InitCreated).
+	initCreated chan struct{}
+	exited      chan struct{}
 	// replies counts responses being written, so Exited can let them
 	// finish before the Sentry exits.
 	replies sync.WaitGroup
@@ -169,12 +171,13 @@ func NewController(ln *os.File) (*Controller, error) {
 		return nil, errors.New("control socket: not a unix socket")
 	}
 	c := &Controller{
-		ln:      ul,
-		execs:   make(map[int32]*execProcess),
-		startCh: make(chan error, 1),
-		ready:   make(chan struct{}),
-		abort:   make(chan struct{}),
-		exited:  make(chan struct{}),
+		ln:          ul,
+		execs:       make(map[int32]*execProcess),
+		startCh:     make(chan error, 1),
+		ready:       make(chan struct{}),
+		abort:       make(chan struct{}),
+		exited:      make(chan struct{}),
+		initCreated: make(chan struct{}),
 	}
 	go c.serve()
 	return c, nil
@@ -351,23 +354,19 @@ func (c *Controller) dispatch(req *ControlRequest, files []*os.File) ControlResp
 	return ControlResponse{Error: fmt.Sprintf("unknown control command %q", req.Cmd)}
 }
 
+// InitCreated records that the first process exists; use it as
+// Args.Started.
+func (c *Controller) InitCreated() { close(c.initCreated) }
+
 // waitInit waits until the first process exists (Run creates it once
 // WaitForStart returns), so that a command following start finds it.
 func (c *Controller) waitInit() ControlResponse {
-	for {
-		c.mu.Lock()
-		k := c.k
-		c.mu.Unlock()
-		if k.ThreadGroupByPID(1) != nil {
-			return ControlResponse{}
-		}
-		select {
-		case <-c.exited:
-			// It started and already ended, or failed to start.
-			return ControlResponse{}
-		case <-time.After(time.Millisecond):
-		}
+	select {
+	case <-c.initCreated:
+	case <-c.exited:
+		// It failed to start.
 	}
+	return ControlResponse{}
 }
 
 func (c *Controller) signal(sig int, all bool) ControlResponse {

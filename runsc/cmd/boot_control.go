@@ -20,6 +20,7 @@ func (b *Boot) startControl(a *boot.Args) (*boot.Controller, error) {
 		return nil, err
 	}
 	a.BeforeStart = ctrl.WaitForStart
+	a.Started = ctrl.InitCreated
 	return ctrl, nil
 }
 

@@ -54,11 +54,13 @@ func (*Wait) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcommand
 	case err == nil:
 		code = resp.Status
 	case errors.Is(err, sandbox.ErrNotReachable):
-		// Already gone: the Sentry recorded the status on its way out.
+		// Gone or going: the Sentry records the status before it exits.
 		var ok bool
-		deadline := time.Now().Add(2 * time.Second)
-		for code, ok = ctr.ExitStatus(); !ok && ctr.Sandbox.Alive() && time.Now().Before(deadline); code, ok = ctr.ExitStatus() {
-			time.Sleep(10 * time.Millisecond)
+		if code, ok = ctr.ExitStatus(); !ok {
+			if err := ctr.Sandbox.WaitExit(time.Now().Add(2 * time.Second)); err != nil {
+				return Fatalf(args, "wait %s: %v", id, err)
+			}
+			code, ok = ctr.ExitStatus()
 		}
 		if !ok {
 			return Fatalf(args, "wait %s: the container's exit status was not recorded", id)
