@@ -49,7 +49,13 @@ var knownRuntimeToolsFailures = map[string]string{
 	"linux_ns_itype":        "the container's namespaces are the Sentry's own, never the caller's",
 	"linux_ns_path":         "namespaces given by path are not joined (only the network namespace is)",
 	"linux_ns_path_type":    "a namespace path of the wrong type is not refused",
-	"pidfile":               "the container runs true, which exits before the test's kill; kill on a stopped container is an error, as the spec says (runc's container is still running at that instant)",
+	"killsig":               "the container's signal handler writes a file into its root file system, which stays in runsc's memory overlay (--overlay=memory, the default)",
+}
+
+// racyRuntimeTools are validation programs whose outcome depends on timing,
+// with either runtime: TestRuntimeTools logs their result and nothing more.
+var racyRuntimeTools = map[string]string{
+	"pidfile": "the container runs true, which may exit before the test's kill; kill on a stopped container is an error, as the spec says",
 }
 
 // tapResult is one validation program's run.
@@ -258,6 +264,10 @@ func reportRuntimeTools(t *testing.T, programs []string, results map[string][2]t
 		}
 		fmt.Fprintf(&table, "%-36s %10s %10s\n", name, r[0].String()+mark[0], r[1].String()+mark[1])
 		reason, known := knownRuntimeToolsFailures[name]
+		if why, racy := racyRuntimeTools[name]; racy {
+			t.Logf("%s (timing-dependent: %s): runc %s, runsc %s", name, why, r[0], r[1])
+			continue
+		}
 		switch {
 		case r[0].passed() && !r[1].passed() && !known:
 			t.Errorf("%s passes with runc and fails with runsc (exit %d): %s", name, r[1].status, strings.Join(r[1].failures, "; "))
