@@ -120,6 +120,7 @@ func (tg *ThreadGroup) groupExited() {
 	isInit := tg == k.initTG
 	close(tg.exited)
 	k.treeMu.Unlock()
+	tg.exitQueue.Notify(waiter.ReadableEvents)
 	if isInit {
 		// Like the init of a PID namespace: its death kills everyone else.
 		for _, other := range k.ThreadGroups() {
@@ -203,6 +204,8 @@ type WaitOptions struct {
 	// Which children: PID > 0 one process; PGID > 0 a process group;
 	// neither: any child.
 	PID, PGID int32
+	// Group, if set, is the one child to wait for (waitid's P_PIDFD).
+	Group     *ThreadGroup
 	NoHang    bool // WNOHANG
 	Exited    bool // WEXITED (always for wait4)
 	Stopped   bool // WUNTRACED / WSTOPPED
@@ -243,7 +246,7 @@ func (t *Task) Wait(o WaitOptions) (WaitResult, error) {
 		k.treeMu.Lock()
 		any := false
 		for c := range tg.children {
-			if o.PID > 0 && c.pid != o.PID {
+			if (o.PID > 0 && c.pid != o.PID) || (o.Group != nil && c != o.Group) {
 				continue
 			}
 			if o.PGID > 0 && c.pgid != o.PGID {

@@ -69,6 +69,9 @@ type ThreadGroup struct {
 	notDumpable int32
 	// exited is closed when the last task of the group has exited.
 	exited chan struct{}
+	// exitQueue is notified (waiter.ReadableEvents) right after exited is
+	// closed, for pidfds polled by other processes.
+	exitQueue waiter.Queue
 	// exePath is the program's path (guarded by mu).
 	exePath string
 	// personality is personality(2)'s value (guarded by mu).

@@ -169,6 +169,7 @@ func Waitid(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 		Clone:     opts&wClone != 0,
 		All:       opts&wAll != 0,
 	}
+	nonblockPidfd := false
 	switch idtype {
 	case pIDTypeAll:
 	case pIDTypePID:
@@ -184,12 +185,24 @@ func Waitid(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 		if id == 0 {
 			o.PGID = t.ThreadGroup().ProcessGroup()
 		}
+	case pIDTypeFD:
+		// A nonblocking pidfd makes waitid nonblocking, failing with EAGAIN
+		// instead of reporting nothing.
+		tg, nonblock, err := pidfdThreadGroup(t, id)
+		if err != nil {
+			return 0, err
+		}
+		o.Group, nonblockPidfd = tg, nonblock
+		o.NoHang = o.NoHang || nonblock
 	default:
 		return 0, unix.EINVAL
 	}
 	r, err := t.Wait(o)
 	if err != nil {
 		return 0, err
+	}
+	if r.PID == 0 && nonblockPidfd {
+		return 0, unix.EAGAIN
 	}
 	if a[2] != 0 {
 		info := kernel.SignalInfo{}

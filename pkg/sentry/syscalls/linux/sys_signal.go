@@ -1,6 +1,7 @@
 package linux
 
 import (
+	"encoding/binary"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -227,19 +228,31 @@ func Tgkill(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 	return 0, tgkill(t, argInt(a[0]), argInt(a[1]), unix.Signal(argInt(a[2])))
 }
 
+// copyInSigInfo reads a siginfo_t from user memory at addr.
+func copyInSigInfo(t *kernel.Task, addr uintptr) (kernel.SignalInfo, error) {
+	var raw [128]byte
+	if _, err := t.CopyIn(addr, raw[:]); err != nil {
+		return kernel.SignalInfo{}, err
+	}
+	le := binary.LittleEndian
+	info := kernel.SignalInfo{
+		Signo: int32(le.Uint32(raw[0:])),
+		Errno: int32(le.Uint32(raw[4:])),
+		Code:  int32(le.Uint32(raw[8:])),
+	}
+	copy(info.Fields[:], raw[16:])
+	return info, nil
+}
+
 func sigqueue(t *kernel.Task, tgid, tid int32, sig unix.Signal, infoAddr uintptr) error {
 	if sig <= 0 || sig > kernel.NumSignals {
 		return unix.EINVAL
 	}
-	var raw [128]byte
-	if _, err := t.CopyIn(infoAddr, raw[:]); err != nil {
+	info, err := copyInSigInfo(t, infoAddr)
+	if err != nil {
 		return err
 	}
-	var info kernel.SignalInfo
 	info.Signo = int32(sig)
-	info.Errno = int32(uint32(raw[4]) | uint32(raw[5])<<8 | uint32(raw[6])<<16 | uint32(raw[7])<<24)
-	info.Code = int32(uint32(raw[8]) | uint32(raw[9])<<8 | uint32(raw[10])<<16 | uint32(raw[11])<<24)
-	copy(info.Fields[:], raw[16:])
 	// Applications may not pretend to be the kernel (or tkill).
 	if (info.Code >= 0 || info.Code == kernel.SITkill) && (tgid != t.ThreadGroup().PID()) {
 		return unix.EPERM

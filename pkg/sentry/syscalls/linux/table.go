@@ -244,6 +244,10 @@ var implemented = map[uintptr]kernel.SyscallFn{
 	sysno.TimerfdGettime: TimerfdGettime,
 	sysno.Signalfd:       Signalfd,
 	sysno.Signalfd4:      Signalfd4,
+
+	// Process file descriptors (sys_pidfd.go).
+	sysno.PidfdOpen:       PidfdOpen,
+	sysno.PidfdSendSignal: PidfdSendSignal,
 }
 
 // Table returns the system call table for x86-64.
