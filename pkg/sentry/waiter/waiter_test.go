@@ -1,6 +1,12 @@
 package waiter
 
-import "testing"
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
 
 // countingWaker counts its Wake calls.
 type countingWaker struct{ n int }
@@ -34,5 +40,90 @@ func TestWakerEntry(t *testing.T) {
 				t.Fatalf("Notify after EventUnregister woke the waker")
 			}
 		})
+	}
+}
+
+// fakeBlocker is a Blocker whose Block returns a set result and counts
+// its Wake calls.
+type fakeBlocker struct {
+	countingWaker
+	result error
+}
+
+func (b *fakeBlocker) Interrupted() <-chan struct{}   { return nil }
+func (b *fakeBlocker) Block(deadline time.Time) error { return b.result }
+
+// chanCtx is a Context that is not a Blocker.
+type chanCtx struct{ intr chan struct{} }
+
+func (c chanCtx) Interrupted() <-chan struct{} { return c.intr }
+
+func TestCondBlocker(t *testing.T) {
+	var c Cond
+	b := &fakeBlocker{}
+	c.Prepare(b)
+	c.Prepare(b) // a second wait before any Broadcast registers once
+	c.Broadcast()
+	if b.n != 1 {
+		t.Fatalf("Broadcast woke the task %d times, want 1", b.n)
+	}
+	c.Broadcast()
+	if b.n != 1 {
+		t.Fatalf("a second Broadcast woke a task that had not prepared again")
+	}
+	for _, tc := range []struct {
+		block error
+		want  error
+	}{
+		{nil, nil},
+		{unix.ETIMEDOUT, unix.ETIMEDOUT},
+		{errors.New("task interrupted"), ErrInterrupted},
+	} {
+		b.result = tc.block
+		if got := c.Prepare(b).Wait(time.Time{}); got != tc.want {
+			t.Errorf("Wait with Block returning %v = %v, want %v", tc.block, got, tc.want)
+		}
+	}
+}
+
+func TestSleepChannel(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		wake     func(*Cond, chanCtx)
+		deadline time.Time
+		want     error
+	}{
+		{"broadcast", func(c *Cond, _ chanCtx) { c.Broadcast() }, time.Time{}, nil},
+		{"interrupted", func(_ *Cond, x chanCtx) { x.intr <- struct{}{} }, time.Time{}, ErrInterrupted},
+		{"interrupt wins over broadcast", func(c *Cond, x chanCtx) { c.Broadcast(); x.intr <- struct{}{} }, time.Time{}, ErrInterrupted},
+		{"deadline passed", func(*Cond, chanCtx) {}, time.Now().Add(-time.Second), unix.ETIMEDOUT},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c Cond
+			x := chanCtx{intr: make(chan struct{}, 1)}
+			s := c.Prepare(x)
+			tc.wake(&c, x)
+			if got := s.Wait(tc.deadline); got != tc.want {
+				t.Fatalf("Wait = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestEntryFor(t *testing.T) {
+	var q Queue
+	x := chanCtx{intr: make(chan struct{}, 1)}
+	e, s := EntryFor(x, EventIn)
+	q.EventRegister(e)
+	q.Notify(EventIn)
+	if err := s.Wait(time.Time{}); err != nil {
+		t.Fatalf("Wait after Notify = %v, want nil", err)
+	}
+	b := &fakeBlocker{}
+	e, _ = EntryFor(b, EventIn)
+	q.EventRegister(e)
+	q.Notify(EventIn)
+	if b.n != 1 {
+		t.Fatalf("Notify woke the task %d times, want 1", b.n)
 	}
 }

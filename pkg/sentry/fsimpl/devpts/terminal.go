@@ -10,7 +10,6 @@ import (
 
 	"bufferzone.dev/pkg/sentry/kernel"
 	"bufferzone.dev/pkg/sentry/kernel/auth"
-	"bufferzone.dev/pkg/sentry/syserr"
 	"bufferzone.dev/pkg/sentry/vfs"
 	"bufferzone.dev/pkg/sentry/waiter"
 )
@@ -191,18 +190,16 @@ func (t *Terminal) wait(ctx vfs.Context, nonblock bool, mask waiter.EventMask, r
 	if nonblock {
 		return unix.EAGAIN
 	}
-	entry, ch := waiter.NewChannelEntry(mask | waiter.AlwaysReported)
+	entry, sleep := waiter.EntryFor(ctx, mask|waiter.AlwaysReported)
 	t.queue.EventRegister(entry)
 	defer t.queue.EventUnregister(entry)
 	for !ready() {
 		t.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Interrupted():
-			t.mu.Lock()
-			return syserr.ERESTARTSYS
-		}
+		err := sleep.Restartable()
 		t.mu.Lock()
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

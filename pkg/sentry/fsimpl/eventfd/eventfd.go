@@ -16,7 +16,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"bufferzone.dev/pkg/sentry/syserr"
 	"bufferzone.dev/pkg/sentry/vfs"
 	"bufferzone.dev/pkg/sentry/waiter"
 )
@@ -42,10 +41,10 @@ type EventFD struct {
 
 	mu  sync.Mutex
 	val uint64
-	// readCh and writeCh are closed when the counter rises or falls, to
-	// wake blocked readers and writers; nil while nobody waits.
-	readCh  chan struct{}
-	writeCh chan struct{}
+	// readable and writable wake blocked readers and writers when the
+	// counter rises or falls.
+	readable waiter.Cond
+	writable waiter.Cond
 }
 
 var (
@@ -73,22 +72,6 @@ func (e *EventFD) Stat(vfs.Context) (unix.Statx_t, error) {
 	return unix.Statx_t{Mask: unix.STATX_BASIC_STATS, Mode: 0o600, Nlink: 1, Blksize: 4096}, nil
 }
 
-// wake closes *ch if someone waits on it. e.mu must be held.
-func wake(ch *chan struct{}) {
-	if *ch != nil {
-		close(*ch)
-		*ch = nil
-	}
-}
-
-// waitCh returns the channel closed at the next wake(ch). e.mu must be held.
-func waitCh(ch *chan struct{}) <-chan struct{} {
-	if *ch == nil {
-		*ch = make(chan struct{})
-	}
-	return *ch
-}
-
 // Read implements read(2): p must hold 8 bytes; it receives the counter
 // (or 1 in semaphore mode) in host byte order.
 func (e *EventFD) Read(ctx vfs.Context, p []byte, _ int64) (int, error) {
@@ -101,12 +84,10 @@ func (e *EventFD) Read(ctx vfs.Context, p []byte, _ int64) (int, error) {
 			e.mu.Unlock()
 			return 0, unix.EAGAIN
 		}
-		ch := waitCh(&e.readCh)
+		sleep := e.readable.Prepare(ctx)
 		e.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Interrupted():
-			return 0, syserr.ERESTARTSYS
+		if err := sleep.Restartable(); err != nil {
+			return 0, err
 		}
 		e.mu.Lock()
 	}
@@ -115,7 +96,7 @@ func (e *EventFD) Read(ctx vfs.Context, p []byte, _ int64) (int, error) {
 		v = 1
 	}
 	e.val -= v
-	wake(&e.writeCh)
+	e.writable.Broadcast()
 	e.mu.Unlock()
 	binary.NativeEndian.PutUint64(p, v)
 	e.queue.Notify(waiter.WritableEvents)
@@ -147,18 +128,16 @@ func (e *EventFD) Signal(ctx vfs.Context, v uint64, block bool) error {
 			e.mu.Unlock()
 			return unix.EAGAIN
 		}
-		ch := waitCh(&e.writeCh)
+		sleep := e.writable.Prepare(ctx)
 		e.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Interrupted():
-			return syserr.ERESTARTSYS
+		if err := sleep.Restartable(); err != nil {
+			return err
 		}
 		e.mu.Lock()
 	}
 	e.val += v
 	if v > 0 {
-		wake(&e.readCh)
+		e.readable.Broadcast()
 	}
 	e.mu.Unlock()
 	if v > 0 {

@@ -16,7 +16,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"bufferzone.dev/pkg/sentry/syserr"
 	"bufferzone.dev/pkg/sentry/vfs"
 	"bufferzone.dev/pkg/sentry/waiter"
 )
@@ -138,14 +137,12 @@ func (f *File) waitReady(ctx vfs.Context, mask waiter.EventMask) error {
 	if d := f.desc.Load(); d != nil && d.Flags()&unix.O_NONBLOCK != 0 {
 		return unix.EAGAIN
 	}
-	entry, ch := waiter.NewChannelEntry(mask | waiter.AlwaysReported)
+	entry, sleep := waiter.EntryFor(ctx, mask|waiter.AlwaysReported)
 	f.EventRegister(entry)
 	defer f.EventUnregister(entry)
 	for f.Readiness(mask) == 0 {
-		select {
-		case <-ch:
-		case <-ctx.Interrupted():
-			return syserr.ERESTARTSYS
+		if err := sleep.Restartable(); err != nil {
+			return err
 		}
 	}
 	return nil

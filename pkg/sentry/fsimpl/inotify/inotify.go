@@ -18,7 +18,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"bufferzone.dev/pkg/sentry/syserr"
 	"bufferzone.dev/pkg/sentry/vfs"
 	"bufferzone.dev/pkg/sentry/waiter"
 )
@@ -81,8 +80,8 @@ type Instance struct {
 	events  []event
 	watches map[int32]*vfs.Watch
 	nextWD  int32
-	// readCh is closed when an event is queued; nil while nobody waits.
-	readCh chan struct{}
+	// readable wakes blocked readers when an event is queued.
+	readable waiter.Cond
 	// overflowed is set while an IN_Q_OVERFLOW event is the last queued.
 	overflowed bool
 	released   bool
@@ -161,10 +160,7 @@ func (in *Instance) enqueueLocked(e event) bool {
 		in.overflowed = true
 	}
 	in.events = append(in.events, e)
-	if in.readCh != nil {
-		close(in.readCh)
-		in.readCh = nil
-	}
+	in.readable.Broadcast()
 	return true
 }
 
@@ -181,15 +177,10 @@ func (in *Instance) Read(ctx vfs.Context, p []byte, _ int64) (int, error) {
 			in.mu.Unlock()
 			return 0, unix.EAGAIN
 		}
-		if in.readCh == nil {
-			in.readCh = make(chan struct{})
-		}
-		ch := in.readCh
+		sleep := in.readable.Prepare(ctx)
 		in.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Interrupted():
-			return 0, syserr.ERESTARTSYS
+		if err := sleep.Restartable(); err != nil {
+			return 0, err
 		}
 		in.mu.Lock()
 	}

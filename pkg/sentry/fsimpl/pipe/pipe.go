@@ -26,7 +26,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"bufferzone.dev/pkg/sentry/syserr"
 	"bufferzone.dev/pkg/sentry/vfs"
 	"bufferzone.dev/pkg/sentry/waiter"
 )
@@ -86,11 +85,11 @@ type Pipe struct {
 	// again at once still lets a blocked open through.
 	rOpens uint64
 	wOpens uint64
-	// readCh, writeCh and openCh are closed to wake goroutines blocked in
-	// read, write and FIFO open; each is nil while nobody waits on it.
-	readCh  chan struct{}
-	writeCh chan struct{}
-	openCh  chan struct{}
+	// readable, writable and opened wake the threads blocked in read,
+	// write and FIFO open.
+	readable waiter.Cond
+	writable waiter.Cond
+	opened   waiter.Cond
 }
 
 // New returns a pipe with no ends open, for a FIFO inode to attach ends to
@@ -185,7 +184,7 @@ func (p *Pipe) SetCapacity(n uint64) (int, error) {
 	}
 	p.capacity = c
 	if grew {
-		p.wakeLocked(&p.writeCh)
+		p.writable.Broadcast()
 	}
 	p.mu.Unlock()
 	if grew {
@@ -220,32 +219,13 @@ func (p *Pipe) Stat() unix.Statx_t {
 	}
 }
 
-// wakeLocked wakes everyone blocked on *ch. p.mu must be held.
-func (p *Pipe) wakeLocked(ch *chan struct{}) {
-	if *ch != nil {
-		close(*ch)
-		*ch = nil
-	}
-}
-
-// waitChLocked returns the channel closed at the next wakeLocked(ch). p.mu
-// must be held.
-func (p *Pipe) waitChLocked(ch *chan struct{}) <-chan struct{} {
-	if *ch == nil {
-		*ch = make(chan struct{})
-	}
-	return *ch
-}
-
-// waitLocked waits for a wakeup on *ch with p.mu released, and takes it
+// waitLocked waits for a Broadcast of c with p.mu released, and takes it
 // again. Interrupted, it returns syserr.ERESTARTSYS with p.mu released.
-func (p *Pipe) waitLocked(ctx vfs.Context, ch *chan struct{}) error {
-	c := p.waitChLocked(ch)
+func (p *Pipe) waitLocked(ctx vfs.Context, c *waiter.Cond) error {
+	sleep := c.Prepare(ctx)
 	p.mu.Unlock()
-	select {
-	case <-c:
-	case <-ctx.Interrupted():
-		return syserr.ERESTARTSYS
+	if err := sleep.Restartable(); err != nil {
+		return err
 	}
 	p.mu.Lock()
 	return nil
@@ -291,7 +271,7 @@ func (p *Pipe) read(ctx vfs.Context, dst []byte, nonblock bool) (int, error) {
 	for {
 		if p.size > 0 {
 			n := p.copyOutLocked(dst, true)
-			p.wakeLocked(&p.writeCh)
+			p.writable.Broadcast()
 			p.mu.Unlock()
 			p.queue.Notify(waiter.WritableEvents)
 			return n, nil
@@ -304,7 +284,7 @@ func (p *Pipe) read(ctx vfs.Context, dst []byte, nonblock bool) (int, error) {
 			p.mu.Unlock()
 			return 0, unix.EAGAIN
 		}
-		if err := p.waitLocked(ctx, &p.readCh); err != nil {
+		if err := p.waitLocked(ctx, &p.readable); err != nil {
 			return 0, err
 		}
 	}
@@ -326,7 +306,7 @@ func (p *Pipe) write(ctx vfs.Context, src []byte, nonblock bool) (int, error) {
 		wrote := false
 		if free := p.capacity - p.size; free > 0 && (!atomicWrite || free >= len(src)) {
 			done += p.copyInLocked(src[done:])
-			p.wakeLocked(&p.readCh)
+			p.readable.Broadcast()
 			wrote = true
 		}
 		if done == len(src) {
@@ -342,18 +322,16 @@ func (p *Pipe) write(ctx vfs.Context, src []byte, nonblock bool) (int, error) {
 			}
 			return 0, unix.EAGAIN
 		}
-		ch := p.waitChLocked(&p.writeCh)
+		sleep := p.writable.Prepare(ctx)
 		p.mu.Unlock()
 		if wrote {
 			p.queue.Notify(waiter.ReadableEvents)
 		}
-		select {
-		case <-ch:
-		case <-ctx.Interrupted():
+		if err := sleep.Restartable(); err != nil {
 			if done > 0 {
 				return done, nil
 			}
-			return 0, syserr.ERESTARTSYS
+			return 0, err
 		}
 		p.mu.Lock()
 	}
@@ -393,14 +371,14 @@ func (p *Pipe) release(readable, writable bool) {
 	if readable {
 		p.readers--
 		if p.readers == 0 {
-			p.wakeLocked(&p.writeCh)
+			p.writable.Broadcast()
 			ev |= waiter.EventErr | waiter.WritableEvents
 		}
 	}
 	if writable {
 		p.writers--
 		if p.writers == 0 {
-			p.wakeLocked(&p.readCh)
+			p.readable.Broadcast()
 			ev |= waiter.EventHUp | waiter.ReadableEvents
 		}
 	}
@@ -431,7 +409,7 @@ func (p *Pipe) Open(ctx vfs.Context, flags uint32) (*File, error) {
 		p.readers++
 		p.rOpens++
 		f.wSeen = p.wOpens
-		p.wakeLocked(&p.openCh)
+		p.opened.Broadcast()
 		if !nonblock {
 			if err := p.waitOpenLocked(ctx, func() bool { return p.writers > 0 || p.wOpens != f.wSeen }); err != nil {
 				p.mu.Unlock()
@@ -448,8 +426,8 @@ func (p *Pipe) Open(ctx vfs.Context, flags uint32) (*File, error) {
 		p.writers++
 		p.wOpens++
 		rSeen := p.rOpens
-		p.wakeLocked(&p.openCh)
-		p.wakeLocked(&p.readCh)
+		p.opened.Broadcast()
+		p.readable.Broadcast()
 		if !nonblock {
 			if err := p.waitOpenLocked(ctx, func() bool { return p.readers > 0 || p.rOpens != rSeen }); err != nil {
 				p.mu.Unlock()
@@ -464,8 +442,8 @@ func (p *Pipe) Open(ctx vfs.Context, flags uint32) (*File, error) {
 		p.rOpens++
 		p.wOpens++
 		f.wSeen = p.wOpens
-		p.wakeLocked(&p.openCh)
-		p.wakeLocked(&p.readCh)
+		p.opened.Broadcast()
+		p.readable.Broadcast()
 	default:
 		p.mu.Unlock()
 		return nil, unix.EINVAL
@@ -478,15 +456,13 @@ func (p *Pipe) Open(ctx vfs.Context, flags uint32) (*File, error) {
 // holds or ctx is interrupted.
 func (p *Pipe) waitOpenLocked(ctx vfs.Context, ok func() bool) error {
 	for !ok() {
-		ch := p.waitChLocked(&p.openCh)
+		sleep := p.opened.Prepare(ctx)
 		p.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Interrupted():
-			p.mu.Lock()
-			return syserr.ERESTARTSYS
-		}
+		err := sleep.Restartable()
 		p.mu.Lock()
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

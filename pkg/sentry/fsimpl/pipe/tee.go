@@ -10,7 +10,6 @@ package pipe
 import (
 	"golang.org/x/sys/unix"
 
-	"bufferzone.dev/pkg/sentry/syserr"
 	"bufferzone.dev/pkg/sentry/vfs"
 	"bufferzone.dev/pkg/sentry/waiter"
 )
@@ -33,7 +32,7 @@ func Tee(ctx vfs.Context, in, out *File, n int, nonblock bool) (int, error) {
 	src, dst := in.pipe, out.pipe
 	for {
 		lockBoth(src, dst)
-		var wait <-chan struct{}
+		var cond *waiter.Cond
 		switch {
 		case src.size == 0 && src.writers == 0:
 			unlockBoth(src, dst)
@@ -41,29 +40,29 @@ func Tee(ctx vfs.Context, in, out *File, n int, nonblock bool) (int, error) {
 		case src.size == 0:
 			// As Linux, the input is waited for before the output
 			// is looked at.
-			wait = src.waitChLocked(&src.readCh)
+			cond = &src.readable
 		case dst.readers == 0:
 			unlockBoth(src, dst)
 			return 0, ErrBrokenPipe
 		case dst.size == dst.capacity:
-			wait = dst.waitChLocked(&dst.writeCh)
+			cond = &dst.writable
 		default:
 			buf := make([]byte, min(n, src.size, dst.capacity-dst.size))
 			src.copyOutLocked(buf, false)
 			copied := dst.copyInLocked(buf)
-			dst.wakeLocked(&dst.readCh)
+			dst.readable.Broadcast()
 			unlockBoth(src, dst)
 			dst.queue.Notify(waiter.ReadableEvents)
 			return copied, nil
 		}
-		unlockBoth(src, dst)
 		if nonblock {
+			unlockBoth(src, dst)
 			return 0, unix.EAGAIN
 		}
-		select {
-		case <-wait:
-		case <-ctx.Interrupted():
-			return 0, syserr.ERESTARTSYS
+		sleep := cond.Prepare(ctx)
+		unlockBoth(src, dst)
+		if err := sleep.Restartable(); err != nil {
+			return 0, err
 		}
 	}
 }

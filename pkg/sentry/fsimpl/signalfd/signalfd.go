@@ -20,7 +20,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"bufferzone.dev/pkg/sentry/kernel"
-	"bufferzone.dev/pkg/sentry/syserr"
 	"bufferzone.dev/pkg/sentry/vfs"
 	"bufferzone.dev/pkg/sentry/waiter"
 )
@@ -123,7 +122,7 @@ func (s *SignalFD) Read(ctx vfs.Context, p []byte, _ int64) (int, error) {
 	if s.fd.Load().Flags()&unix.O_NONBLOCK != 0 {
 		return 0, unix.EAGAIN
 	}
-	entry, ch := waiter.NewChannelEntry(waiter.EventIn)
+	entry, sleep := waiter.EntryFor(t, waiter.EventIn)
 	t.SignalQueue().EventRegister(entry)
 	defer t.SignalQueue().EventUnregister(entry)
 	for {
@@ -131,10 +130,8 @@ func (s *SignalFD) Read(ctx vfs.Context, p []byte, _ int64) (int, error) {
 			encode(p[:InfoSize], &info)
 			return InfoSize, nil
 		}
-		select {
-		case <-ch:
-		case <-t.Interrupted():
-			return 0, syserr.ERESTARTSYS
+		if err := sleep.Restartable(); err != nil {
+			return 0, err
 		}
 	}
 }

@@ -22,7 +22,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"bufferzone.dev/pkg/sentry/syserr"
 	"bufferzone.dev/pkg/sentry/vfs"
 	"bufferzone.dev/pkg/sentry/waiter"
 )
@@ -56,9 +55,8 @@ type TimerFD struct {
 	// timer fires at deadline; gen tells its callback whether it is stale.
 	timer *time.Timer
 	gen   uint64
-	// readCh is closed when expiries becomes non-zero; nil while nobody
-	// waits.
-	readCh chan struct{}
+	// readable wakes blocked readers when expiries becomes non-zero.
+	readable waiter.Cond
 }
 
 var (
@@ -152,9 +150,8 @@ func (t *TimerFD) fire(gen uint64) {
 // notifies the queue once mu is released.
 func (t *TimerFD) advanceLocked(now time.Time) bool {
 	added := t.updateLocked(now)
-	if added && t.readCh != nil {
-		close(t.readCh)
-		t.readCh = nil
+	if added {
+		t.readable.Broadcast()
 	}
 	return added
 }
@@ -228,15 +225,10 @@ func (t *TimerFD) Read(ctx vfs.Context, p []byte, _ int64) (int, error) {
 			t.mu.Unlock()
 			return 0, unix.EAGAIN
 		}
-		if t.readCh == nil {
-			t.readCh = make(chan struct{})
-		}
-		ch := t.readCh
+		sleep := t.readable.Prepare(ctx)
 		t.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Interrupted():
-			return 0, syserr.ERESTARTSYS
+		if err := sleep.Restartable(); err != nil {
+			return 0, err
 		}
 		t.mu.Lock()
 	}

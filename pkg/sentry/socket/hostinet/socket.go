@@ -72,7 +72,6 @@ func (s *Socket) EventUnregister(e *waiter.Entry) { s.queue.EventUnregister(e) }
 // do runs op, a non-blocking host call, until it does not fail with
 // EAGAIN, waiting for mask's events between tries as w allows.
 func (s *Socket) do(ctx vfs.Context, w transport.Wait, mask waiter.EventMask, op func() error) error {
-	defer w.Stop()
 	for {
 		err := op()
 		if err == unix.EINTR {
@@ -81,11 +80,11 @@ func (s *Socket) do(ctx vfs.Context, w transport.Wait, mask waiter.EventMask, op
 		if err != unix.EAGAIN || w.Nonblock {
 			return err
 		}
-		entry, ch := waiter.NewChannelEntry(mask | waiter.AlwaysReported)
+		entry, sleep := waiter.EntryFor(ctx, mask|waiter.AlwaysReported)
 		s.EventRegister(entry)
 		var werr error
 		if s.Readiness(mask) == 0 {
-			werr = w.Block(ctx, ch)
+			werr = w.Block(sleep)
 		}
 		s.EventUnregister(entry)
 		if werr != nil {
@@ -144,12 +143,11 @@ func (s *Socket) Connect(ctx vfs.Context, addr []byte, w transport.Wait) error {
 	if err != unix.EINPROGRESS || w.Nonblock {
 		return err
 	}
-	defer w.Stop()
-	entry, ch := waiter.NewChannelEntry(waiter.WritableEvents | waiter.AlwaysReported)
+	entry, sleep := waiter.EntryFor(ctx, waiter.WritableEvents|waiter.AlwaysReported)
 	s.EventRegister(entry)
 	defer s.EventUnregister(entry)
 	for s.Readiness(waiter.WritableEvents) == 0 {
-		if err := w.Block(ctx, ch); err != nil {
+		if err := w.Block(sleep); err != nil {
 			if err == unix.EAGAIN {
 				return unix.ETIMEDOUT
 			}

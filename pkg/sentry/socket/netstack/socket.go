@@ -129,13 +129,13 @@ func (s *Socket) waitFor(ctx vfs.Context, w *transport.Wait, mask waiter.EventMa
 	if w.Nonblock {
 		return unix.EAGAIN
 	}
-	entry, ch := waiter.NewChannelEntry(mask | waiter.AlwaysReported)
+	entry, sleep := waiter.EntryFor(ctx, mask|waiter.AlwaysReported)
 	s.EventRegister(entry)
 	defer s.EventUnregister(entry)
 	if s.Readiness(mask|waiter.AlwaysReported) != 0 {
 		return nil
 	}
-	return w.Block(ctx, ch)
+	return w.Block(sleep)
 }
 
 // parse decodes a sockaddr for this socket's family.
@@ -208,7 +208,6 @@ func (s *Socket) Connect(ctx vfs.Context, addr []byte, w transport.Wait) error {
 			}
 		}
 	}
-	defer w.Stop()
 	e := s.ep.Connect(fa)
 	if _, started := e.(*tcpip.ErrConnectStarted); !started {
 		return errno(e)
@@ -256,7 +255,6 @@ func (s *Socket) Accept(ctx vfs.Context, w transport.Wait) (socket.Socket, error
 	if s.Type != unix.SOCK_STREAM {
 		return nil, unix.EOPNOTSUPP
 	}
-	defer w.Stop()
 	for {
 		ep, wq, e := s.ep.Accept(nil)
 		if e == nil {
@@ -323,7 +321,6 @@ func (s *Socket) SendMsg(ctx vfs.Context, data []byte, addr []byte, ctl transpor
 	opts.More = flags&unix.MSG_MORE != 0
 	opts.Atomic = s.Type != unix.SOCK_STREAM
 	w := s.SendWait(flags)
-	defer w.Stop()
 	done := 0
 	r := bytes.NewReader(data)
 	for {
@@ -365,7 +362,6 @@ func (s *Socket) RecvMsg(ctx vfs.Context, dst []byte, flags int) (socket.RecvRes
 	peek := flags&unix.MSG_PEEK != 0
 	opts := tcpip.ReadOptions{Peek: peek, NeedRemoteAddr: !stream}
 	w := s.RecvWait(flags)
-	defer w.Stop()
 	var res socket.RecvResult
 	for {
 		var out io.Writer

@@ -114,8 +114,10 @@ type Endpoint struct {
 	maxConn  int
 	// maxDgrams bounds the datagrams queued (records only).
 	maxDgrams int
-	dataCh    chan struct{}
-	roomCh    chan struct{}
+	// data is waited for by readers and accepters, room by writers and
+	// connecters.
+	data waiter.Cond
+	room waiter.Cond
 }
 
 // NewEndpoint returns an unconnected endpoint of the given socket type
@@ -153,7 +155,7 @@ func (e *Endpoint) SetSndBuf(v int) {
 func (e *Endpoint) SetRcvBuf(v int) {
 	e.rcvbuf.Store(int64(clampBuf(v, MinRcvBuf)))
 	e.mu.Lock()
-	wake(&e.roomCh)
+	e.room.Broadcast()
 	e.mu.Unlock()
 }
 
@@ -171,25 +173,9 @@ func (e *Endpoint) wakeRoomOfPeer() {
 	e.mu.Unlock()
 	if p != nil {
 		p.mu.Lock()
-		wake(&p.roomCh)
+		p.room.Broadcast()
 		p.mu.Unlock()
 	}
-}
-
-// wake closes *ch, waking everyone waiting on it. The owner's mu is held.
-func wake(ch *chan struct{}) {
-	if *ch != nil {
-		close(*ch)
-		*ch = nil
-	}
-}
-
-// waitCh returns the channel the next wake(ch) closes. The owner's mu is held.
-func waitCh(ch *chan struct{}) <-chan struct{} {
-	if *ch == nil {
-		*ch = make(chan struct{})
-	}
-	return *ch
 }
 
 // Wait describes how an operation may block.
@@ -200,42 +186,35 @@ type Wait struct {
 	// EAGAIN when it passes, and EINTR rather than a restart on a signal.
 	Timeout time.Duration
 
-	deadline <-chan time.Time
-	timer    *time.Timer
+	// deadline is when Timeout passes, set at the first sleep (one
+	// operation may sleep several times).
+	deadline time.Time
 }
 
-// block waits for ch, an interruption, or the timeout.
-func (w *Wait) block(ctx vfs.Context, ch <-chan struct{}) error {
-	if w.Timeout > 0 && w.timer == nil {
-		w.timer = time.NewTimer(w.Timeout)
-		w.deadline = w.timer.C
+// block takes the prepared sleep s, bounded by the timeout: nil, then
+// ERESTARTSYS (EINTR with a timeout) on an interruption, EAGAIN when the
+// timeout passes.
+func (w *Wait) block(s waiter.Sleep) error {
+	if w.Timeout > 0 && w.deadline.IsZero() {
+		w.deadline = time.Now().Add(w.Timeout)
 	}
-	select {
-	case <-ch:
+	switch err := s.Wait(w.deadline); err {
+	case nil:
 		return nil
-	case <-ctx.Interrupted():
+	case unix.ETIMEDOUT:
+		return unix.EAGAIN
+	default:
 		if w.Timeout > 0 {
 			return unix.EINTR
 		}
 		return syserr.ERESTARTSYS
-	case <-w.deadline:
-		return unix.EAGAIN
 	}
 }
 
-// Block waits for ch, an interruption of ctx, or the timeout: nil, then
-// ERESTARTSYS (EINTR with a timeout), then EAGAIN. Families whose data path
-// is not an Endpoint block with it; Stop must follow.
-func (w *Wait) Block(ctx vfs.Context, ch <-chan struct{}) error { return w.block(ctx, ch) }
-
-// Stop releases the timer of a Wait that Block used.
-func (w *Wait) Stop() { w.stop() }
-
-func (w *Wait) stop() {
-	if w.timer != nil {
-		w.timer.Stop()
-	}
-}
+// Block takes the prepared sleep s as the operation's wait allows (see
+// block). Families whose data path is not an Endpoint block with it, one
+// Wait per operation.
+func (w *Wait) Block(s waiter.Sleep) error { return w.block(s) }
 
 // SetDgramLimit sets how many datagrams the receive queue holds (UDP is
 // bounded by bytes only; Unix datagram sockets by max_dgram_qlen).
@@ -305,7 +284,6 @@ func (e *Endpoint) Listening() bool { return e.State() == Listening }
 // e for Accept. It fails with ECONNREFUSED if e is not listening; with a full
 // backlog it waits (Linux lets backlog+1 connections wait).
 func (e *Endpoint) Enqueue(ctx vfs.Context, client, server *Endpoint, w Wait) error {
-	defer w.stop()
 	e.mu.Lock()
 	for {
 		if e.state != Listening {
@@ -319,16 +297,16 @@ func (e *Endpoint) Enqueue(ctx vfs.Context, client, server *Endpoint, w Wait) er
 			e.mu.Unlock()
 			return unix.EAGAIN
 		}
-		ch := waitCh(&e.roomCh)
+		sleep := e.room.Prepare(ctx)
 		e.mu.Unlock()
-		if err := w.block(ctx, ch); err != nil {
+		if err := w.block(sleep); err != nil {
 			return err
 		}
 		e.mu.Lock()
 	}
 	Pair(client, server)
 	e.backlog = append(e.backlog, server)
-	wake(&e.dataCh)
+	e.data.Broadcast()
 	e.mu.Unlock()
 	e.Queue.Notify(waiter.ReadableEvents)
 	return nil
@@ -337,7 +315,6 @@ func (e *Endpoint) Enqueue(ctx vfs.Context, client, server *Endpoint, w Wait) er
 // Accept takes the oldest connection off a listener's backlog, waiting for
 // one as w allows.
 func (e *Endpoint) Accept(ctx vfs.Context, w Wait) (*Endpoint, error) {
-	defer w.stop()
 	e.mu.Lock()
 	for {
 		if e.state != Listening {
@@ -347,7 +324,7 @@ func (e *Endpoint) Accept(ctx vfs.Context, w Wait) (*Endpoint, error) {
 		if len(e.backlog) > 0 {
 			s := e.backlog[0]
 			e.backlog = e.backlog[1:]
-			wake(&e.roomCh)
+			e.room.Broadcast()
 			e.mu.Unlock()
 			return s, nil
 		}
@@ -355,9 +332,9 @@ func (e *Endpoint) Accept(ctx vfs.Context, w Wait) (*Endpoint, error) {
 			e.mu.Unlock()
 			return nil, unix.EAGAIN
 		}
-		ch := waitCh(&e.dataCh)
+		sleep := e.data.Prepare(ctx)
 		e.mu.Unlock()
-		if err := w.block(ctx, ch); err != nil {
+		if err := w.block(sleep); err != nil {
 			return nil, err
 		}
 		e.mu.Lock()
@@ -394,7 +371,6 @@ func (e *Endpoint) roomLocked(sndbuf, n int) (int, bool) {
 // larger than the send buffer. ctl is consumed (queued or released) unless
 // an error is returned before anything was queued.
 func (e *Endpoint) Write(ctx vfs.Context, to *Endpoint, data []byte, ctl Control, from any, w Wait) (int, error) {
-	defer w.stop()
 	e.mu.Lock()
 	if e.err != 0 && e.conn {
 		err := e.err
@@ -455,7 +431,7 @@ func (e *Endpoint) Write(ctx vfs.Context, to *Endpoint, data []byte, ctl Control
 			to.msgs = append(to.msgs, m)
 			to.rqBytes += n
 			done += n
-			wake(&to.dataCh)
+			to.data.Broadcast()
 			if done == len(data) {
 				to.mu.Unlock()
 				to.Queue.Notify(waiter.ReadableEvents)
@@ -470,12 +446,12 @@ func (e *Endpoint) Write(ctx vfs.Context, to *Endpoint, data []byte, ctl Control
 			}
 			return 0, unix.EAGAIN
 		}
-		ch := waitCh(&to.roomCh)
+		sleep := to.room.Prepare(ctx)
 		to.mu.Unlock()
 		if done > 0 {
 			to.Queue.Notify(waiter.ReadableEvents)
 		}
-		if err := w.block(ctx, ch); err != nil {
+		if err := w.block(sleep); err != nil {
 			if done > 0 {
 				return done, nil
 			}
@@ -526,7 +502,6 @@ type ReadResult struct {
 // rights; records return one message. At end of file Read returns 0; with
 // nothing to read it waits as o allows.
 func (e *Endpoint) Read(ctx vfs.Context, dst []byte, o ReadOptions) (ReadResult, error) {
-	defer o.stop()
 	var res ReadResult
 	e.mu.Lock()
 	for {
@@ -537,7 +512,7 @@ func (e *Endpoint) Read(ctx vfs.Context, dst []byte, o ReadOptions) (ReadResult,
 				e.readStreamLocked(dst, o, &res)
 			}
 			if !o.Peek {
-				wake(&e.roomCh)
+				e.room.Broadcast()
 			}
 			done := !o.WaitAll || e.record || res.N == len(dst) || res.HasControl && len(res.Control.Rights) > 0 || o.Peek
 			if done {
@@ -576,12 +551,12 @@ func (e *Endpoint) Read(ctx vfs.Context, dst []byte, o ReadOptions) (ReadResult,
 			e.mu.Unlock()
 			return res, unix.EAGAIN
 		}
-		ch := waitCh(&e.dataCh)
+		sleep := e.data.Prepare(ctx)
 		e.mu.Unlock()
 		if res.N > 0 {
 			e.notifyPeerWritable()
 		}
-		if err := o.block(ctx, ch); err != nil {
+		if err := o.block(sleep); err != nil {
 			if res.N > 0 {
 				return res, nil
 			}
@@ -714,8 +689,8 @@ func (e *Endpoint) Shutdown(rd, wr bool) error {
 	}
 	e.rcvShut = e.rcvShut || rd
 	e.sndShut = e.sndShut || wr
-	wake(&e.dataCh)
-	wake(&e.roomCh)
+	e.data.Broadcast()
+	e.room.Broadcast()
 	p := e.peer
 	e.mu.Unlock()
 	e.Queue.Notify(waiter.ReadableEvents | waiter.WritableEvents | waiter.EventRdHUp | waiter.EventHUp)
@@ -727,8 +702,8 @@ func (e *Endpoint) Shutdown(rd, wr bool) error {
 		if rd && !e.tcpLike {
 			p.sndShut = true
 		}
-		wake(&p.dataCh)
-		wake(&p.roomCh)
+		p.data.Broadcast()
+		p.room.Broadcast()
 		p.mu.Unlock()
 		p.Queue.Notify(waiter.ReadableEvents | waiter.WritableEvents | waiter.EventRdHUp | waiter.EventHUp)
 	}
@@ -752,8 +727,8 @@ func (e *Endpoint) close(abort bool) {
 	e.msgs, e.backlog, e.rqBytes = nil, nil, 0
 	e.state = Closed
 	e.rcvShut, e.sndShut = true, true
-	wake(&e.dataCh)
-	wake(&e.roomCh)
+	e.data.Broadcast()
+	e.room.Broadcast()
 	p := e.peer
 	e.mu.Unlock()
 	for _, s := range backlog {
@@ -772,8 +747,8 @@ func (e *Endpoint) close(abort bool) {
 				p.sndShut = true
 			}
 		}
-		wake(&p.dataCh)
-		wake(&p.roomCh)
+		p.data.Broadcast()
+		p.room.Broadcast()
 		p.mu.Unlock()
 		p.Queue.Notify(waiter.ReadableEvents | waiter.WritableEvents | waiter.EventRdHUp | waiter.EventHUp)
 	}
