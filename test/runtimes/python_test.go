@@ -145,6 +145,36 @@ PR_CAPBSET_READ = 23
 print([libc.prctl(PR_CAPBSET_READ, c, 0, 0, 0) >= 0 for c in (0, 1, 21, 40)])
 print(libc.prctl(PR_CAPBSET_READ, 64, 0, 0, 0), ctypes.get_errno())
 `},
+	// An event-driven server and its clients in one event loop (epoll
+	// underneath), and a subprocess that the loop reaps (through a pidfd
+	// where Python has one).
+	{"asyncio", `
+import asyncio, sys
+async def handle(reader, writer):
+    while line := await reader.readline():
+        writer.write(line.upper()); await writer.drain()
+    writer.close(); await writer.wait_closed()
+async def client(port, i):
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    out = []
+    for j in range(5):
+        w.write(f"c{i} m{j}\n".encode()); await w.drain()
+        out.append((await r.readline()).decode().strip())
+    w.close(); await w.wait_closed()
+    return out
+async def main():
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    async with srv:
+        res = await asyncio.gather(*(client(port, i) for i in range(20)))
+    print(len(res), res[0], res[-1])
+    assert all(res[i] == [f"C{i} M{j}" for j in range(5)] for i in range(20))
+    p = await asyncio.create_subprocess_exec(sys.executable, "-c", "print('sub'); exit(3)",
+                                             stdout=asyncio.subprocess.PIPE)
+    out, _ = await p.communicate()
+    print(out, p.returncode)
+asyncio.run(main())
+`},
 	{"select-poll", `
 import os, select
 r, w = os.pipe()
