@@ -125,6 +125,13 @@ func Run(a Args) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// The spec's pids limit is the Sentry's to enforce: the host cgroup's
+	// pids.max also counts the sandbox's own threads (see
+	// cgroup.HostPidsMax), and hitting it would fail the Sentry's thread
+	// creation, not the application's fork.
+	if r := spec.Linux; r != nil && r.Resources != nil && r.Resources.Pids != nil && r.Resources.Pids.Limit != nil {
+		k.SetTaskLimit(*r.Resources.Pids.Limit)
+	}
 	netStack := a.Network
 	if netStack == nil {
 		if netStack, err = NewNetworkStack(a.Config.Network, false); err != nil {

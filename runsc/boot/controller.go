@@ -44,6 +44,9 @@ const (
 	CmdReady = "ready"
 	// CmdStats reports the sandbox's usage as the Sentry counts it.
 	CmdStats = "stats"
+	// CmdPidsLimit sets the most tasks the sandbox may hold (runsc update's
+	// linux.resources.pids.limit; see kernel.SetTaskLimit).
+	CmdPidsLimit = "pids-limit"
 )
 
 // MaxControlMessage bounds one control packet.
@@ -57,6 +60,8 @@ type ControlRequest struct {
 	All    bool `json:"all,omitempty"`
 	// PID is for CmdWaitPID.
 	PID int32 `json:"pid,omitempty"`
+	// PidsLimit is for CmdPidsLimit: 0 or less is no limit.
+	PidsLimit int64 `json:"pidsLimit,omitempty"`
 	// Exec is for CmdExec.
 	Exec *ExecArgs `json:"exec,omitempty"`
 }
@@ -321,6 +326,13 @@ func (c *Controller) dispatch(req *ControlRequest, files []*os.File) ControlResp
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		return ControlResponse{Status: c.exitStatus}
+	case CmdPidsLimit:
+		k, _ := c.kernel()
+		if k == nil {
+			return ControlResponse{Error: "the sandbox's kernel is not built yet"}
+		}
+		k.SetTaskLimit(req.PidsLimit)
+		return ControlResponse{}
 	case CmdStats:
 		k, started := c.kernel()
 		st := &SandboxStats{}

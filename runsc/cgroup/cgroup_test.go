@@ -230,7 +230,7 @@ func TestApplyV1(t *testing.T) {
 	for d, want := range map[string]map[string]string{
 		mem:  {"memory.limit_in_bytes": "33554432", "memory.soft_limit_in_bytes": "16777216"},
 		cpu:  {"cpu.shares": "512", "cpu.cfs_quota_us": "20000", "cpu.cfs_period_us": "100000"},
-		pids: {"pids.max": "42"},
+		pids: {"pids.max": "424"}, // 42*HostThreadsPerTask + HostThreadsReserve
 	} {
 		got := readAll(t, d)
 		for k, v := range want {
@@ -294,7 +294,7 @@ func TestRealCgroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Pids.Limit != 17 || st.Memory.Usage.Limit != 48<<20 {
+	if st.Pids.Limit != uint64(HostPidsMax(17)) || st.Memory.Usage.Limit != 48<<20 {
 		t.Errorf("stats after apply: pids limit %d, memory limit %d", st.Pids.Limit, st.Memory.Usage.Limit)
 	}
 	if c.Frozen() {

@@ -247,12 +247,41 @@ func sharedSettings(r *specs.LinuxResources) []setting {
 	return ss
 }
 
-// pidsMax is pids.max for a spec's pids limit: 0 or less is unlimited.
+// The host threads a sandbox needs, for pids.max (see HostPidsMax).
+const (
+	// HostThreadsPerTask bounds what one task of the Sentry costs the
+	// host on either platform (ptrace, systrap): the Sentry thread its
+	// goroutine is locked to, its stub thread and, for a task that is a
+	// process of its own, its stub process's leader and (systrap) mapper
+	// thread.
+	HostThreadsPerTask = 4
+	// HostThreadsReserve is for the host threads no task accounts for:
+	// the Go runtimes of the Sentry and the Gofer (sysmon, GC workers,
+	// threads blocked in host system calls), the platform's stub factory
+	// and template.
+	HostThreadsReserve = 256
+)
+
+// HostPidsMax returns the pids.max a sandbox gets for the spec's pids
+// limit: limit*HostThreadsPerTask + HostThreadsReserve, or 0 (no limit)
+// for a limit of 0 or less. The host counts the sandbox's own threads,
+// not the application's tasks, so the spec's limit is enforced by the
+// Sentry on its tasks (clone fails with EAGAIN, as Linux's pids
+// controller does) and pids.max is only a backstop: reached, it would
+// fail the Sentry's thread creation, which the Go runtime makes fatal.
+func HostPidsMax(limit int64) int64 {
+	if limit <= 0 {
+		return 0
+	}
+	return limit*HostThreadsPerTask + HostThreadsReserve
+}
+
+// pidsMax is pids.max for a spec's pids limit (see HostPidsMax).
 func pidsMax(limit int64) string {
 	if limit <= 0 {
 		return "max"
 	}
-	return strconv.FormatInt(limit, 10)
+	return strconv.FormatInt(HostPidsMax(limit), 10)
 }
 
 // sharesToWeight maps v1 cpu.shares (2..262144) onto v2 cpu.weight

@@ -98,6 +98,12 @@ func pauseContainer(conf *config.Config, id string, paused bool) error {
 	if err != nil {
 		return err
 	}
+	if s := ctr.Spec; !paused && s != nil && s.Linux != nil && s.Linux.Resources != nil && s.Linux.Resources.Pids != nil && s.Linux.Resources.Pids.Limit != nil {
+		// An update while paused may have changed it (see updateContainer).
+		if err := setTaskLimit(ctr, *s.Linux.Resources.Pids.Limit); err != nil {
+			return err
+		}
+	}
 	ctr.State.Status = to
 	return ctr.Save()
 }

@@ -14,9 +14,11 @@ import (
 	"github.com/google/subcommands"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"bufferzone.dev/runsc/boot"
 	"bufferzone.dev/runsc/cgroup"
 	"bufferzone.dev/runsc/config"
 	"bufferzone.dev/runsc/container"
+	"bufferzone.dev/runsc/sandbox"
 )
 
 // Update is `runsc update`: it changes a container's resource limits.
@@ -235,6 +237,14 @@ func updateContainer(conf *config.Config, id string, r *specs.LinuxResources) er
 	if err := ctr.Cgroup.Apply(r); err != nil {
 		return err
 	}
+	// The Sentry enforces the pids limit on its tasks; pids.max, just
+	// written, has room for the sandbox's own threads above it. A paused
+	// Sentry cannot answer: resume hands it the limit recorded below.
+	if r.Pids != nil && r.Pids.Limit != nil && ctr.Status() != container.Paused {
+		if err := setTaskLimit(ctr, *r.Pids.Limit); err != nil {
+			return err
+		}
+	}
 	if ctr.Spec != nil {
 		if ctr.Spec.Linux == nil {
 			ctr.Spec.Linux = &specs.Linux{}
@@ -242,6 +252,15 @@ func updateContainer(conf *config.Config, id string, r *specs.LinuxResources) er
 		ctr.Spec.Linux.Resources = mergeResources(ctr.Spec.Linux.Resources, r)
 	}
 	return ctr.Save()
+}
+
+// setTaskLimit gives the container's Sentry its pids limit (see
+// kernel.SetTaskLimit).
+func setTaskLimit(ctr *container.Container, limit int64) error {
+	if _, err := sandbox.Call(ctr.ControlSocket(), &boot.ControlRequest{Cmd: boot.CmdPidsLimit, PidsLimit: limit}); err != nil {
+		return fmt.Errorf("setting the sandbox's task limit: %w", err)
+	}
+	return nil
 }
 
 // mergeResources returns old with every limit r sets replaced by r's.

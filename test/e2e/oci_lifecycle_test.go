@@ -16,6 +16,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"bufferzone.dev/runsc/cgroup"
 	"bufferzone.dev/test/e2e/runsctest"
 )
 
@@ -243,14 +244,25 @@ func TestOCICgroupLimits(t *testing.T) {
 		}
 	})
 	const fill = "dd if=/dev/zero of=/dev/shm/x bs=1M count=200 2>/dev/null && echo filled"
-	const spawn = "i=0; while [ $i -lt 60 ]; do sleep 30 & i=$((i+1)); done; echo spawned; kill $(jobs -p)"
+	// The fork loop runs as PID 1's only child-maker: under a limit of 40
+	// tasks it gets EAGAIN (not a dead sandbox) once it has 39 children.
+	forkLoop := forkLoopC(t)
+	data, err := os.ReadFile(forkLoop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.bundle, "rootfs", "bin", "forkloop"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
 
 	// Each limit must bite: the program that succeeds without it (the
 	// control run) fails under it, and the cgroup shows the limit.
 	for _, tc := range []struct {
 		name, controller, file, want, argv, done string
 		res                                      *specs.LinuxResources
-		after                                    func(dir string)
+		// limited, if set, is the whole output under the limit.
+		limited string
+		after   func(dir string)
 	}{
 		{
 			name: "memory", controller: "memory", file: "memory.limit_in_bytes|memory.max", want: "67108864",
@@ -263,9 +275,19 @@ func TestOCICgroupLimits(t *testing.T) {
 			},
 		},
 		{
-			name: "pids", controller: "pids", file: "pids.max", want: "40",
-			argv: spawn, done: "spawned",
-			res: &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptr[int64](40)}},
+			// The Sentry enforces the limit on its tasks; the cgroup has
+			// room above it for the sandbox's own host threads, and the
+			// host's limit never bites (pids.events counts its refusals).
+			name: "pids", controller: "pids", file: "pids.max",
+			want: strconv.FormatInt(cgroup.HostPidsMax(40), 10),
+			argv: "/bin/forkloop", done: "forked 100",
+			limited: "fork failed: EAGAIN after 39 children\n",
+			res:     &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptr[int64](40)}},
+			after: func(dir string) {
+				if got := readCgroupFile(t, dir, "pids.events", "max"); got != "0" {
+					t.Errorf("pids: the host's pids.max refused %s forks of the sandbox", got)
+				}
+			},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -281,6 +303,9 @@ func TestOCICgroupLimits(t *testing.T) {
 			})
 			if strings.Contains(out, tc.done) {
 				t.Errorf("the limit did not bite: %q", out)
+			}
+			if tc.limited != "" && out != tc.limited {
+				t.Errorf("under the limit: output %q, want %q", out, tc.limited)
 			}
 			if tc.after != nil {
 				tc.after(dir)
@@ -359,6 +384,20 @@ func TestOCICgroupLimits(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// forkLoopC builds testdata/forkloop.c statically.
+func forkLoopC(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("gcc not installed (apt-get install gcc)")
+	}
+	return built(t, "forkloop", func(out string) error {
+		if b, err := exec.Command("gcc", "-static", "-O1", "-o", out, "testdata/forkloop.c").CombinedOutput(); err != nil {
+			return fmt.Errorf("%v\n%s", err, b)
+		}
+		return nil
+	})
+}
 
 func TestOCIPauseResume(t *testing.T) {
 	ociRoot(t)
@@ -488,7 +527,7 @@ func TestOCIEvents(t *testing.T) {
 	})
 	e.mustRun("run", "--detach", "--bundle", e.bundle, "ev")
 	ev := e.stats("ev")
-	if ev.Type != "stats" || ev.ID != "ev" || ev.Data.Memory.Usage.Limit != 96<<20 || ev.Data.Pids.Limit != 200 ||
+	if ev.Type != "stats" || ev.ID != "ev" || ev.Data.Memory.Usage.Limit != 96<<20 || ev.Data.Pids.Limit != uint64(cgroup.HostPidsMax(200)) ||
 		ev.Data.Pids.Current == 0 || ev.Data.CPU.Usage.Total == 0 || ev.Data.Memory.Usage.Usage == 0 || ev.Data.Sandbox.Processes != 1 {
 		t.Errorf("stats event: %+v", ev)
 	}
@@ -553,7 +592,7 @@ func TestOCIUpdate(t *testing.T) {
 	pids, mem, cpu := cgroupDir(t, pid, "pids"), cgroupDir(t, pid, "memory"), cgroupDir(t, pid, "cpu")
 
 	e.mustRun("update", "--memory", "128m", "--pids-limit", "50", "u1")
-	if got := readCgroupFile(t, pids, "pids.max", ""); got != "50" {
+	if got := readCgroupFile(t, pids, "pids.max", ""); got != strconv.FormatInt(cgroup.HostPidsMax(50), 10) {
 		t.Errorf("pids.max after update = %s", got)
 	}
 	if got := readCgroupFile(t, mem, firstFile(mem, "memory.limit_in_bytes", "memory.max"), ""); got != "134217728" {
@@ -562,7 +601,7 @@ func TestOCIUpdate(t *testing.T) {
 	r := filepath.Join(t.TempDir(), "r.json")
 	os.WriteFile(r, []byte(`{"cpu":{"shares":300,"quota":30000,"period":100000},"pids":{"limit":70}}`), 0o644)
 	e.mustRun("update", "-r", r, "u1")
-	if got := readCgroupFile(t, pids, "pids.max", ""); got != "70" {
+	if got := readCgroupFile(t, pids, "pids.max", ""); got != strconv.FormatInt(cgroup.HostPidsMax(70), 10) {
 		t.Errorf("pids.max after update -r = %s", got)
 	}
 	if _, err := os.Stat(filepath.Join(cpu, "cpu.shares")); err == nil {
@@ -571,7 +610,7 @@ func TestOCIUpdate(t *testing.T) {
 		}
 	}
 	// The memory limit set before is kept, and events see the new limits.
-	if ev := e.stats("u1"); ev.Data.Pids.Limit != 70 || ev.Data.Memory.Usage.Limit != 128<<20 {
+	if ev := e.stats("u1"); ev.Data.Pids.Limit != uint64(cgroup.HostPidsMax(70)) || ev.Data.Memory.Usage.Limit != 128<<20 {
 		t.Errorf("stats after update: %+v", ev.Data)
 	}
 	for _, args := range [][]string{
@@ -586,7 +625,7 @@ func TestOCIUpdate(t *testing.T) {
 			t.Errorf("%v: exit %d, %q; want one error line", args, code, out)
 		}
 	}
-	if got := readCgroupFile(t, pids, "pids.max", ""); got != "70" {
+	if got := readCgroupFile(t, pids, "pids.max", ""); got != strconv.FormatInt(cgroup.HostPidsMax(70), 10) {
 		t.Errorf("pids.max changed by failed updates: %s", got)
 	}
 	e.mustRun("delete", "--force", "u1")

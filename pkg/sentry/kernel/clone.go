@@ -145,7 +145,13 @@ func (t *Task) Clone(a CloneArgs) (int32, error) {
 		nt.clearChildTID = a.ChildTID
 	}
 
-	tid := t.k.allocTID(nt)
+	tid, ok := t.k.allocCloneTID(nt)
+	if !ok {
+		// The spec's pids limit (SetTaskLimit), as Linux's pids
+		// controller refuses a fork.
+		nt.releaseResources()
+		return 0, unix.EAGAIN
+	}
 	nt.tid = tid
 	var tg *ThreadGroup
 	if f&cloneThread != 0 {

@@ -75,6 +75,9 @@ type Kernel struct {
 	domainname string
 	nextTID    int32
 	tasks      map[int32]*Task
+	// taskLimit, if positive, is the task count at which clone fails
+	// (see SetTaskLimit).
+	taskLimit int
 	// warned holds the syscall numbers already logged as unimplemented.
 	warned map[uintptr]bool
 	// exited is closed when the init thread group has exited.
@@ -161,6 +164,11 @@ func (k *Kernel) warnUnimplemented(sysno uintptr, name string) {
 func (k *Kernel) allocTID(t *Task) int32 {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	return k.allocTIDLocked(t)
+}
+
+// allocTIDLocked is allocTID with k.mu held.
+func (k *Kernel) allocTIDLocked(t *Task) int32 {
 	for {
 		tid := k.nextTID
 		k.nextTID++
@@ -172,6 +180,29 @@ func (k *Kernel) allocTID(t *Task) int32 {
 			return tid
 		}
 	}
+}
+
+// SetTaskLimit makes clone(2), fork(2) and vfork(2) fail with EAGAIN while
+// the kernel holds n tasks or more, as Linux's pids cgroup controller does
+// for pids.max: every thread counts, and a process counts until it is
+// reaped. n <= 0 removes the limit. Lowering the limit below the current
+// count kills nothing; it only refuses new tasks. Processes the runtime
+// creates (the first process, runsc exec) count but are not refused.
+func (k *Kernel) SetTaskLimit(n int64) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.taskLimit = int(max(n, 0))
+}
+
+// allocCloneTID is allocTID for a task clone makes: it returns false,
+// allocating nothing, if the kernel is at its task limit.
+func (k *Kernel) allocCloneTID(t *Task) (int32, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.taskLimit > 0 && len(k.tasks) >= k.taskLimit {
+		return 0, false
+	}
+	return k.allocTIDLocked(t), true
 }
 
 // TaskByTID returns the live task with the given thread ID, or nil.
