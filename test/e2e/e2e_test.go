@@ -74,27 +74,19 @@ func built(t *testing.T, name string, mk func(out string) error) string {
 	return b.path
 }
 
-func staticC(t *testing.T) string {
-	t.Helper()
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("gcc not installed (apt-get install gcc)")
-	}
-	return built(t, "static", func(out string) error {
-		b, err := exec.Command("gcc", "-static", "-O1", "-o", out, "testdata/static.c").CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%v\n%s", err, b)
-		}
-		return nil
-	})
-}
+func staticC(t *testing.T) string { return staticCProgram(t, "static", "static.c") }
 
-func goHello(t *testing.T) string {
+func goHello(t *testing.T) string { return goProgram(t, "gohello") }
+
+// goProgram builds the static Go program ./testdata/NAME once, or skips
+// without a go tool.
+func goProgram(t *testing.T, name string) string {
 	t.Helper()
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("no go tool (under Bazel, this test needs one)")
 	}
-	return built(t, "gohello", func(out string) error {
-		cmd := exec.Command("go", "build", "-o", out, "./testdata/gohello")
+	return built(t, name, func(out string) error {
+		cmd := exec.Command("go", "build", "-o", out, "./testdata/"+name)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		b, err := cmd.CombinedOutput()
 		if err != nil {

@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"net"
-	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,19 +13,7 @@ import (
 // host's own addresses (loopback and its interfaces' addresses), where
 // listeners of the test wait, never to another machine.
 
-func netprobe(t *testing.T) string {
-	t.Helper()
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("gcc not installed (apt-get install gcc)")
-	}
-	return built(t, "netprobe", func(out string) error {
-		b, err := exec.Command("gcc", "-static", "-O1", "-o", out, "testdata/netprobe.c").CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%v\n%s", err, b)
-		}
-		return nil
-	})
-}
+func netprobe(t *testing.T) string { return staticCProgram(t, "netprobe", "netprobe.c") }
 
 // hostListeners are a TCP listener (it greets and counts what it accepts)
 // and a UDP socket, on every address of the host, on ephemeral ports.

@@ -30,21 +30,7 @@ func staticCProgram(t *testing.T, name, src string) string {
 	})
 }
 
-func goProcs(t *testing.T) string {
-	t.Helper()
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("no go tool (under Bazel, this test needs one)")
-	}
-	return built(t, "goprocs", func(out string) error {
-		cmd := exec.Command("go", "build", "-o", out, "./testdata/goprocs")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		b, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%v\n%s", err, b)
-		}
-		return nil
-	})
-}
+func goProcs(t *testing.T) string { return goProgram(t, "goprocs") }
 
 // shellScripts are run by every shell under test. Each prints what it saw;
 // none uses sleep to synchronise (a sleeping child is only ever a victim).
