@@ -238,26 +238,55 @@ func (tk *Timekeeper) Update() {
 	tk.published = true
 }
 
-// sampleHost reads host clock id between two TSC reads, a few times, and
-// keeps the tightest pair: the TSC value is their midpoint. A zero TSC
-// value means the clock could not be read.
+// sampleTries is how many times sampleHost reads a clock before it gives
+// up, and maxSampleWindow the widest TSC interval around the clock read it
+// accepts (13 µs at 2.5 GHz; an undisturbed read takes a few hundred
+// ticks). A sample whose read was preempted or interrupted has a wide
+// window, and its midpoint can be hundreds of microseconds from the real
+// reading: one such sample in the calibration skews the TSC rate, and every
+// clock the vDSO computes with it, for a whole RateWindow. So a wide sample
+// is never used: the update that wanted it is skipped.
+const (
+	sampleTries     = 16
+	maxSampleWindow = 1 << 15
+)
+
+// sampleHost reads host clock id between two TSC reads (see bestSample).
+// A zero TSC value means the clock could not be read tightly enough.
 func sampleHost(id int32) Sample {
-	best := Sample{}
-	bestWindow := uint64(math.MaxUint64)
-	for try := 0; try < 4; try++ {
+	return bestSample(func() (uint64, int64, uint64, bool) {
 		var ts unix.Timespec
 		t1 := readTSC()
 		if err := unix.ClockGettime(id, &ts); err != nil {
-			continue
+			return 0, 0, 0, false
 		}
-		t2 := readTSC()
-		if t2 < t1 {
+		return t1, ts.Nano(), readTSC(), true
+	})
+}
+
+// bestSample calls read up to sampleTries times and keeps the reading with
+// the tightest TSC window (t1, t2) around the clock value ns, returning as
+// soon as one is tight enough to be trusted; the sample's TSC value is the
+// window's midpoint. It returns the zero Sample if no reading had a window
+// of at most maxSampleWindow ticks.
+func bestSample(read func() (t1 uint64, ns int64, t2 uint64, ok bool)) Sample {
+	best := Sample{}
+	bestWindow := uint64(math.MaxUint64)
+	for try := 0; try < sampleTries; try++ {
+		t1, ns, t2, ok := read()
+		if !ok || t2 < t1 {
 			continue
 		}
 		if w := t2 - t1; w < bestWindow {
 			bestWindow = w
-			best = Sample{NS: ts.Nano(), TSC: t1 + w/2}
+			best = Sample{NS: ns, TSC: t1 + w/2}
 		}
+		if bestWindow <= maxSampleWindow/8 {
+			break // as good as undisturbed reads get
+		}
+	}
+	if bestWindow > maxSampleWindow {
+		return Sample{}
 	}
 	return best
 }

@@ -400,3 +400,66 @@ func TestImageLive(t *testing.T) {
 		t.Errorf("want monotonic, MONOTONIC and BOOTTIME within 50 µs, REALTIME within 1 ms: %s", out)
 	}
 }
+
+// TestBestSample checks that a clock reading is trusted only with a tight
+// TSC window around it: a preempted read must never calibrate the TSC.
+func TestBestSample(t *testing.T) {
+	type reading struct {
+		t1   uint64
+		ns   int64
+		t2   uint64
+		fail bool
+	}
+	tight := uint64(maxSampleWindow / 16)
+	for _, tc := range []struct {
+		name     string
+		readings []reading
+		want     Sample
+	}{
+		{
+			name:     "first reading undisturbed",
+			readings: []reading{{t1: 1000, ns: 5, t2: 1000 + tight}},
+			want:     Sample{NS: 5, TSC: 1000 + tight/2},
+		},
+		{
+			name: "tightest of wide-but-acceptable readings",
+			readings: []reading{
+				{t1: 0, ns: 1, t2: maxSampleWindow},
+				{t1: 0, ns: 2, t2: maxSampleWindow / 2},
+				{t1: 0, ns: 3, t2: maxSampleWindow - 1},
+			},
+			want: Sample{NS: 2, TSC: maxSampleWindow / 4},
+		},
+		{
+			name:     "every reading preempted",
+			readings: []reading{{t1: 0, ns: 1, t2: 10 * maxSampleWindow}},
+			want:     Sample{},
+		},
+		{
+			name:     "clock errors and TSC going backwards are skipped",
+			readings: []reading{{fail: true}, {t1: 50, ns: 1, t2: 10}, {t1: 100, ns: 7, t2: 100 + tight}},
+			want:     Sample{NS: 7, TSC: 100 + tight/2},
+		},
+		{
+			name:     "nothing readable",
+			readings: []reading{{fail: true}},
+			want:     Sample{},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			got := bestSample(func() (uint64, int64, uint64, bool) {
+				// The last reading repeats for the remaining tries.
+				r := tc.readings[min(calls, len(tc.readings)-1)]
+				calls++
+				return r.t1, r.ns, r.t2, !r.fail
+			})
+			if got != tc.want {
+				t.Errorf("bestSample = %+v, want %+v", got, tc.want)
+			}
+			if calls > sampleTries {
+				t.Errorf("read %d times, want at most %d", calls, sampleTries)
+			}
+		})
+	}
+}
