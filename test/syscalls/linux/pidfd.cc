@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,6 +28,10 @@ int PidfdOpen(pid_t pid, unsigned flags) {
   return syscall(SYS_pidfd_open, pid, flags);
 }
 
+int PidfdGetfd(int pidfd, int targetfd, unsigned flags) {
+  return syscall(SYS_pidfd_getfd, pidfd, targetfd, flags);
+}
+
 int PidfdSendSignal(int pidfd, int sig, siginfo_t* info, unsigned flags) {
   return syscall(SYS_pidfd_send_signal, pidfd, sig, info, flags);
 }
@@ -45,6 +50,8 @@ short Revents(int fd, int timeout_ms) {
 struct Sleeper {
   Pipe p;
   pid_t pid = -1;
+  // The pipe's read end: open in the child only.
+  int child_fd = -1;
   Sleeper() {
     fflush(nullptr);
     pid = fork();
@@ -56,6 +63,7 @@ struct Sleeper {
       _exit(7);
     }
     EXPECT_GT(pid, 0) << strerror(errno);
+    child_fd = p.r.get();
     p.r.reset(-1);
   }
   void Release() { p.w.reset(-1); }
@@ -277,6 +285,52 @@ TEST(Pidfd, WaitidPidfdNotAChild) {
   ASSERT_OK(fd.get());
   siginfo_t si = {};
   EXPECT_ERRNO(ECHILD, waitid(static_cast<idtype_t>(P_PIDFD), fd.get(), &si, WEXITED | WNOHANG));
+}
+
+TEST(Pidfd, GetfdOwnDescriptor) {
+  FD fd(PidfdOpen(getpid(), 0));
+  ASSERT_OK(fd.get());
+  Pipe p;
+  FD dup(PidfdGetfd(fd.get(), p.w.get(), 0));
+  ASSERT_OK(dup.get());
+  EXPECT_NE(dup.get(), p.w.get());
+  EXPECT_EQ(fcntl(dup.get(), F_GETFD), FD_CLOEXEC);
+  ASSERT_EQ(write(dup.get(), "x", 1), 1);
+  char c = 0;
+  ASSERT_EQ(read(p.r.get(), &c, 1), 1);
+  EXPECT_EQ(c, 'x');
+}
+
+TEST(Pidfd, GetfdFromChild) {
+  Sleeper s;
+  FD fd(PidfdOpen(s.pid, 0));
+  ASSERT_OK(fd.get());
+  FD got(PidfdGetfd(fd.get(), s.child_fd, 0));
+  ASSERT_OK(got.get());
+  struct stat a, b;
+  ASSERT_OK(fstat(got.get(), &a));
+  ASSERT_OK(fstat(s.p.w.get(), &b));
+  EXPECT_EQ(a.st_ino, b.st_ino);
+  EXPECT_TRUE(S_ISFIFO(a.st_mode));
+}
+
+TEST(Pidfd, GetfdBadArguments) {
+  FD fd(PidfdOpen(getpid(), 0));
+  ASSERT_OK(fd.get());
+  Pipe p;
+  EXPECT_ERRNO(EINVAL, PidfdGetfd(fd.get(), p.r.get(), 1));
+  EXPECT_ERRNO(EBADF, PidfdGetfd(fd.get(), 12345, 0));
+  EXPECT_ERRNO(EBADF, PidfdGetfd(p.r.get(), p.r.get(), 0));
+  EXPECT_ERRNO(EBADF, PidfdGetfd(-1, p.r.get(), 0));
+}
+
+TEST(Pidfd, GetfdFromExitedIsESRCH) {
+  Sleeper s;
+  FD fd(PidfdOpen(s.pid, 0));
+  ASSERT_OK(fd.get());
+  s.Release();
+  EXPECT_EQ(Revents(fd.get(), -1) & POLLIN, POLLIN);
+  EXPECT_ERRNO(ESRCH, PidfdGetfd(fd.get(), 0, 0));
 }
 
 TEST(Pidfd, ReadIsInvalid) {

@@ -80,3 +80,56 @@ func PidfdSendSignal(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 	}
 	return 0, nil
 }
+
+// capSysPtrace is CAP_SYS_PTRACE.
+const capSysPtrace = 19
+
+// mayAttach reports whether t may take target's files: ptrace's attach
+// check on real credentials (PTRACE_MODE_ATTACH_REALCREDS): the same
+// process, CAP_SYS_PTRACE, or a dumpable process whose user and group IDs
+// all equal the caller's real ones.
+func mayAttach(t, target *kernel.Task) bool {
+	if t.ThreadGroup() == target.ThreadGroup() {
+		return true
+	}
+	c, tc := t.Credentials(), target.Credentials()
+	if c.HasCapability(capSysPtrace) {
+		return true
+	}
+	return target.ThreadGroup().Dumpable() != 0 &&
+		c.RealUID == tc.RealUID && c.RealUID == tc.EffectiveUID && c.RealUID == tc.SavedUID &&
+		c.RealGID == tc.RealGID && c.RealGID == tc.EffectiveGID && c.RealGID == tc.SavedGID
+}
+
+// PidfdGetfd implements pidfd_getfd(2): a close-on-exec duplicate, in the
+// caller, of descriptor targetfd of the pidfd's process.
+func PidfdGetfd(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
+	targetFD, flags := argInt(a[1]), argUint(a[2])
+	if flags != 0 {
+		return 0, unix.EINVAL
+	}
+	tg, _, err := pidfdThreadGroup(t, argInt(a[0]))
+	if err != nil {
+		return 0, err
+	}
+	// The leader's descriptor table, while the leader lives.
+	var leader *kernel.Task
+	for _, task := range tg.Tasks() {
+		if task.TID() == tg.PID() {
+			leader = task
+		}
+	}
+	if leader == nil {
+		return 0, unix.ESRCH
+	}
+	if !mayAttach(t, leader) {
+		return 0, unix.EPERM
+	}
+	f, _, err := leader.FDTable().Get(targetFD)
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	fd, err := t.NewFD(f, true)
+	return uintptr(fd), err
+}

@@ -248,6 +248,7 @@ var implemented = map[uintptr]kernel.SyscallFn{
 	// Process file descriptors (sys_pidfd.go).
 	sysno.PidfdOpen:       PidfdOpen,
 	sysno.PidfdSendSignal: PidfdSendSignal,
+	sysno.PidfdGetfd:      PidfdGetfd,
 }
 
 // Table returns the system call table for x86-64.
