@@ -246,7 +246,7 @@ func TestOCICgroupLimits(t *testing.T) {
 	const fill = "dd if=/dev/zero of=/dev/shm/x bs=1M count=200 2>/dev/null && echo filled"
 	// The fork loop runs as PID 1's only child-maker: under a limit of 40
 	// tasks it gets EAGAIN (not a dead sandbox) once it has 39 children.
-	forkLoop := forkLoopC(t)
+	forkLoop := staticCProgram(t, "forkloop", "forkloop.c")
 	data, err := os.ReadFile(forkLoop)
 	if err != nil {
 		t.Fatal(err)
@@ -384,20 +384,6 @@ func TestOCICgroupLimits(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// forkLoopC builds testdata/forkloop.c statically.
-func forkLoopC(t *testing.T) string {
-	t.Helper()
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("gcc not installed (apt-get install gcc)")
-	}
-	return built(t, "forkloop", func(out string) error {
-		if b, err := exec.Command("gcc", "-static", "-O1", "-o", out, "testdata/forkloop.c").CombinedOutput(); err != nil {
-			return fmt.Errorf("%v\n%s", err, b)
-		}
-		return nil
-	})
-}
 
 func TestOCIPauseResume(t *testing.T) {
 	ociRoot(t)
