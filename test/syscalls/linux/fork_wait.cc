@@ -1,6 +1,7 @@
 // fork, vfork, posix_spawn, execve and the wait family: exit statuses and
 // how they are decoded, waitid's siginfo, WNOHANG/WNOWAIT, waiting for one
 // pid or a process group, execve errors and close-on-exec.
+#include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -95,6 +96,16 @@ TEST(Fork, MemoryIsCopied) {
 
 TEST(Wait, KilledBySignal) {
   for (int sig : {SIGKILL, SIGTERM, SIGUSR1, SIGINT}) {
+    // The child inherits the dispositions and mask: a runner started in the
+    // background of a shell ignores SIGINT, and an ignored signal would
+    // leave the child blocked forever.
+    if (sig != SIGKILL) {
+      ASSERT_NE(signal(sig, SIG_DFL), SIG_ERR);
+      sigset_t set;
+      sigemptyset(&set);
+      sigaddset(&set, sig);
+      ASSERT_EQ(sigprocmask(SIG_UNBLOCK, &set, nullptr), 0);
+    }
     Pipe p;
     fflush(nullptr);
     pid_t pid = fork();
