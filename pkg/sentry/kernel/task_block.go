@@ -3,7 +3,9 @@ package kernel
 // Task sleep and wake-up.
 //
 // A task that waits in the Sentry (futex, poll, select, epoll_wait,
-// nanosleep, rt_sigtimedwait, pause, wait4/waitid, a vfork parent) sleeps on a futex word of its own,
+// nanosleep, rt_sigtimedwait, pause, wait4/waitid, a vfork parent, and
+// through waiter.Cond and waiter.EntryFor pipes, sockets, eventfd, timerfd,
+// signalfd, inotify, host files and terminals) sleeps on a futex word of its own,
 // Task.sleepState, with a host FUTEX_WAIT; whoever wakes it (an event it
 // registered for, Interrupt) stores to that word and, if the task sleeps or
 // is about to, FUTEX_WAKEs that one word.
