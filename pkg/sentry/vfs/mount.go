@@ -27,9 +27,12 @@ func (v *VFS) BindMount(src, at VirtualDentry, recursive bool) (*Mount, error) {
 	if src.Mount.detached() || at.Mount.detached() {
 		return nil, unix.EINVAL
 	}
+	// The mounts to copy are those that exist before the new one: m may
+	// sit inside src's subtree, and must not be copied onto itself.
+	before := append([]*Mount(nil), v.allMnts...)
 	m := v.bindLocked(src, at, src.Mount.ReadOnly)
 	if recursive {
-		v.copySubmountsLocked(src, m)
+		v.copySubmountsLocked(src, m, before)
 	}
 	return m, nil
 }
@@ -56,15 +59,16 @@ func (v *VFS) bindLocked(src, at VirtualDentry, readOnly bool) *Mount {
 }
 
 // copySubmountsLocked copies the mounts below src (a position in
-// src.Mount) onto the new mount dst, recursively, for MS_REC. Called with
-// mountMu.
-func (v *VFS) copySubmountsLocked(src VirtualDentry, dst *Mount) {
+// src.Mount) onto the new mount dst, recursively, for MS_REC. Only mounts
+// in existing (the tree before dst was made) are copied, so the copy ends
+// even when dst is inside src's subtree. Called with mountMu.
+func (v *VFS) copySubmountsLocked(src VirtualDentry, dst *Mount, existing []*Mount) {
 	type pair struct{ from, to *Mount }
 	work := []pair{{src.Mount, dst}}
 	for len(work) > 0 {
 		p := work[0]
 		work = work[1:]
-		for _, c := range append([]*Mount(nil), v.allMnts...) {
+		for _, c := range existing {
 			if c.parent != p.from || c.point == nil {
 				continue
 			}

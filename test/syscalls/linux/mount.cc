@@ -191,6 +191,25 @@ TEST_F(Mount, RecursiveBind) {
   ASSERT_OK(umount2(P("x/sub").c_str(), MNT_DETACH));
 }
 
+// A recursive bind of a tree onto a directory inside that tree copies the
+// mounts that were there before the call, not the new mount itself (Linux
+// copies the tree, then attaches it).
+TEST_F(Mount, RecursiveBindIntoItself) {
+  ASSERT_OK(mkdir(P("x").c_str(), 0755));
+  ASSERT_OK(mkdir(P("x/sub").c_str(), 0755));
+  ASSERT_OK(mkdir(P("x/in").c_str(), 0755));
+  ASSERT_OK(mount("none", P("x/sub").c_str(), "tmpfs", 0, nullptr));
+  FD f(open(P("x/sub/inner").c_str(), O_CREAT | O_RDWR, 0644));
+  ASSERT_OK(f.get());
+  ASSERT_OK(mount(P("x").c_str(), P("x/in").c_str(), nullptr, MS_BIND | MS_REC, nullptr));
+  EXPECT_TRUE(Exists(P("x/in/sub/inner")));
+  EXPECT_TRUE(Exists(P("x/in/in")));
+  EXPECT_FALSE(Exists(P("x/in/in/sub")));
+  ASSERT_OK(umount2(P("x/in").c_str(), MNT_DETACH));
+  EXPECT_FALSE(Exists(P("x/in/sub")));
+  ASSERT_OK(umount2(P("x/sub").c_str(), MNT_DETACH));
+}
+
 TEST_F(Mount, Proc) {
   ASSERT_OK(mkdir(P("proc").c_str(), 0755));
   ASSERT_OK(mount("proc", P("proc").c_str(), "proc", 0, nullptr));
