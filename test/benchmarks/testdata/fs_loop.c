@@ -16,16 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static long long now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static void die(const char* what) {
-  perror(what);
-  exit(1);
-}
+#include "bench_util.h"
 
 static int cmp(const void* a, const void* b) {
   long long x = *(const long long*)a, y = *(const long long*)b;

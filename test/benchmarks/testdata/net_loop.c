@@ -21,27 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 enum { kChunk = 64 << 10 };
-
-static long long now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static void die(const char* what) {
-  perror(what);
-  exit(1);
-}
-
-static void reap(pid_t pid) {
-  int status;
-  if (waitpid(pid, &status, 0) != pid) die("waitpid");
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    fprintf(stderr, "child status %#x\n", status);
-    exit(1);
-  }
-}
 
 // read_full reads exactly n bytes (0 at end of file).
 static int read_full(int fd, char* p, size_t n) {

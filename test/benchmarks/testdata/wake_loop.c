@@ -21,25 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static long long now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static void die(const char* what) {
-  perror(what);
-  exit(1);
-}
-
-static void reap(pid_t pid) {
-  int status;
-  if (waitpid(pid, &status, 0) != pid) die("waitpid");
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    fprintf(stderr, "child status %#x\n", status);
-    exit(1);
-  }
-}
+#include "bench_util.h"
 
 // sockets bounces a byte over a socketpair; with use_poll the parent polls
 // before each read.
