@@ -101,27 +101,26 @@ func (t *stubThread) exchange() error {
 		pol.handleEMA = ema(pol.handleEMA, int64(now.Sub(pol.eventAt)))
 	}
 	cpu := stubproc.CurrentCPU()
-	sleeping := t.stubSleeping.Load() != 0
-	spin := ncpu > 1
-	switch {
-	case pol.spin:
-		// A stub thread found asleep is moved here and woken locally.
-		spin = spin && !sleeping
-	default:
+	// A stub thread asleep now has not seen its reply within its spin
+	// budget (or was told not to spin): in spin mode it is woken where it
+	// is, on another CPU, and the exchange counts as a miss; the first
+	// exchange of a probe wakes it there too, and is not judged.
+	asleep := t.stubSleeping.Load() != 0
+	probing := false
+	if !pol.spin && ncpu > 1 {
 		// In block mode: probe now and then, if round trips are short.
 		if pol.probeAfter == 0 {
 			pol.probeAfter = probeEvery
 		}
 		pol.blockRounds++
-		probe := pol.blockRounds >= pol.probeAfter
-		if probe {
+		if pol.blockRounds >= pol.probeAfter {
 			pol.blockRounds = 0
+			if pol.blockEMA < int64(4*spinBudget) {
+				pol.spin, pol.history, probing = true, 0xff, true
+			}
 		}
-		spin = spin && probe && pol.blockEMA < int64(4*spinBudget)
 	}
-	if spin && spinners.Load() >= int32(ncpu-1) {
-		spin = false
-	}
+	spin := pol.spin && spinners.Load() < int32(ncpu-1)
 	if spin {
 		t.pinAway(cpu)
 		if pol.handleEMA < int64(spinBudget) {
@@ -133,11 +132,6 @@ func (t *stubThread) exchange() error {
 		t.pinTo(cpu)
 		t.setStubSpin(0)
 	}
-	probing := spin && !pol.spin
-	if probing {
-		pol.history = 0xff
-	}
-	pol.spin = spin
 
 	t.state.Store(stateRun) // XCHG: a full barrier before the load below
 	if t.stubSleeping.Load() != 0 {
@@ -145,15 +139,17 @@ func (t *stubThread) exchange() error {
 		futexWakeOne(t.state)
 	}
 
-	if spin && t.spinWait(cpu) {
+	switch {
+	case spin && !asleep && t.spinWait(cpu):
 		statSpinHits.Add(1)
 		pol.history = pol.history<<1 | 1
-	} else {
-		if spin {
+	default:
+		switch {
+		case !spin:
+			statBlocks.Add(1)
+		case !probing:
 			statSpinMisses.Add(1)
 			pol.history <<= 1
-		} else {
-			statBlocks.Add(1)
 		}
 		if err := t.blockWait(stateRun); err != nil {
 			return err
@@ -164,11 +160,9 @@ func (t *stubThread) exchange() error {
 	}
 	pol.eventAt = time.Now()
 	switch {
-	case probing && pol.history&1 == 0:
-		// The probe missed: back to blocking, and probe less often.
-		pol.spin = false
-		pol.probeAfter = min(2*pol.probeAfter, maxProbeAfter)
 	case pol.spin && missesIn(pol.history) >= 2:
+		// Spinning does not pay (a long-running application, a slow
+		// Sentry, a busy machine): block, and probe less often.
 		pol.spin = false
 		pol.probeAfter = min(2*pol.probeAfter, maxProbeAfter)
 	case pol.spin && pol.history == 0xff:

@@ -130,12 +130,17 @@
 //
 // A pair spins while the application comes back within the budget; two
 // misses in the last eight exchanges (a long-running application, a busy
-// machine) switch it to block mode; a stub thread found asleep is moved to
-// the Sentry's CPU before it is woken (never a cross-CPU wake) and that
-// exchange blocks. In block mode the round trip is timed, and after
-// probeAfter exchanges (32 at first), if the round trips were short and no
-// other thread spins, the pair tries spinning again; a probe that misses
-// doubles probeAfter (up to 16384), eight hits in a row reset it. With one
+// machine) switch it to block mode. A stub thread found asleep in spin mode
+// (the Sentry took longer than the stub's budget) is woken where it is and
+// the exchange counts as a miss. In block mode the round trip is timed,
+// and after probeAfter exchanges (32 at first), if the round trips were
+// short and no other thread spins, the pair tries spinning again: the
+// probe's first exchange wakes the stub thread on the other CPU and is not
+// judged (a cross-CPU wake of a sleeping thread alone costs more than the
+// budget; judging it made every probe fail, and a pair that once fell
+// back never spun again: getpid's median was 10–14 µs in runs where that
+// happened early); two misses among the next eight end the probe and
+// double probeAfter (up to 16384), eight hits in a row reset it. With one
 // usable CPU it never spins. The stub thread spins after an event only if
 // the Sentry's recent handling time fit in the budget (ctxStubSpin = 0
 // makes it sleep at once).
