@@ -33,6 +33,9 @@ var (
 	// stubSpinIters is the number of PAUSE loop iterations that take about
 	// spinBudget.
 	stubSpinIters uint64
+	// spinBudgetTicks is spinBudget in time stamp counter ticks: the
+	// policy's clock (see stubproc.Ticks).
+	spinBudgetTicks int64
 	// spinners counts Sentry threads spinning right now.
 	spinners atomic.Int32
 )
@@ -54,12 +57,19 @@ func initHandoff() {
 	ncpu = allowedCPUs.Count()
 	const n = 2000
 	best := time.Duration(1 << 62)
+	t0, c0 := time.Now(), stubproc.Ticks()
 	for i := 0; i < 5; i++ {
 		start := time.Now()
 		stubproc.PauseLoop(n)
 		if d := time.Since(start); d < best {
 			best = d
 		}
+	}
+	if ns, ticks := time.Since(t0), stubproc.Ticks()-c0; ns > 0 && ticks > 0 {
+		spinBudgetTicks = int64(float64(ticks) / float64(ns) * float64(spinBudget))
+	}
+	if spinBudgetTicks <= 0 {
+		spinBudgetTicks = int64(spinBudget) // a 1 GHz guess
 	}
 	if best <= 0 {
 		best = 1
@@ -83,22 +93,22 @@ type handoffPolicy struct {
 	// probeAfter is how many must pass before the next one (doubled after
 	// each failed probe, up to maxProbeAfter).
 	blockRounds, probeAfter int
-	// blockEMA is a moving average of block-mode round trips, in ns.
+	// blockEMA is a moving average of block-mode round trips, in ticks.
 	blockEMA int64
 	// handleEMA is a moving average of the Sentry's time between an event
-	// and the next exchange, in ns.
+	// and the next exchange, in ticks.
 	handleEMA int64
-	// eventAt is when the last event arrived.
-	eventAt time.Time
+	// eventAt is when the last event arrived (ticks), or 0.
+	eventAt uint64
 }
 
 // exchange posts stateRun to t and waits until t posts stateEvent: it
 // runs application code, whose history drives the mode.
 func (t *stubThread) exchange() error {
 	pol := &t.pol
-	now := time.Now()
-	if !pol.eventAt.IsZero() {
-		pol.handleEMA = ema(pol.handleEMA, int64(now.Sub(pol.eventAt)))
+	now := stubproc.Ticks()
+	if pol.eventAt != 0 {
+		pol.handleEMA = ema(pol.handleEMA, int64(now-pol.eventAt))
 	}
 	cpu := stubproc.CurrentCPU()
 	// A stub thread asleep now has not seen its reply within its spin
@@ -115,7 +125,7 @@ func (t *stubThread) exchange() error {
 		pol.blockRounds++
 		if pol.blockRounds >= pol.probeAfter {
 			pol.blockRounds = 0
-			if pol.blockEMA < int64(4*spinBudget) {
+			if pol.blockEMA < 4*spinBudgetTicks {
 				pol.spin, pol.history, probing = true, 0xff, true
 			}
 		}
@@ -123,7 +133,7 @@ func (t *stubThread) exchange() error {
 	spin := pol.spin && spinners.Load() < int32(ncpu-1)
 	if spin {
 		t.pinAway(cpu)
-		if pol.handleEMA < int64(spinBudget) {
+		if pol.handleEMA < spinBudgetTicks {
 			t.setStubSpin(stubSpinIters)
 		} else {
 			t.setStubSpin(0)
@@ -155,10 +165,10 @@ func (t *stubThread) exchange() error {
 			return err
 		}
 		if !spin {
-			pol.blockEMA = ema(pol.blockEMA, int64(time.Since(now)))
+			pol.blockEMA = ema(pol.blockEMA, int64(stubproc.Ticks()-now))
 		}
 	}
-	pol.eventAt = time.Now()
+	pol.eventAt = stubproc.Ticks()
 	switch {
 	case pol.spin && missesIn(pol.history) >= 2:
 		// Spinning does not pay (a long-running application, a slow
@@ -196,14 +206,14 @@ func (t *stubThread) spinWait(cpu int) bool {
 		return false
 	}
 	defer spinners.Add(-1)
-	start := time.Now()
+	start := stubproc.Ticks()
 	for i := 0; ; i++ {
 		if t.state.Load() == stateEvent {
 			return true
 		}
 		stubproc.Relax()
 		if i&31 == 31 {
-			if time.Since(start) > spinBudget || stubproc.CurrentCPU() != cpu {
+			if int64(stubproc.Ticks()-start) > spinBudgetTicks || stubproc.CurrentCPU() != cpu {
 				return t.state.Load() == stateEvent
 			}
 		}

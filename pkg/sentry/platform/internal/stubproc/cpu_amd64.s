@@ -41,3 +41,11 @@ TEXT ·rdtscpAux(SB),NOSPLIT|NOFRAME,$0-4
 	BYTE	$0x0f; BYTE $0x01; BYTE $0xf9 // rdtscp
 	MOVL	CX, ret+0(FP)
 	RET
+
+// func Ticks() uint64
+TEXT ·Ticks(SB),NOSPLIT|NOFRAME,$0-8
+	RDTSC
+	SHLQ	$32, DX
+	ORQ	DX, AX
+	MOVQ	AX, ret+0(FP)
+	RET

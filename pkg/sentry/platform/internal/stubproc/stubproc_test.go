@@ -5,6 +5,7 @@ package stubproc
 import (
 	"runtime"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -91,4 +92,18 @@ func BenchmarkCurrentCPU(b *testing.B) {
 			getcpuSyscall()
 		}
 	})
+}
+
+// TestTicks: the time stamp counter moves forward, and at a rate within a
+// factor of 100 of 1 GHz (any x86-64 CPU made this century).
+func TestTicks(t *testing.T) {
+	t0, c0 := time.Now(), Ticks()
+	PauseLoop(100000)
+	ns, ticks := time.Since(t0), Ticks()-c0
+	if int64(ticks) <= 0 {
+		t.Fatalf("Ticks went from %d by %d", c0, int64(ticks))
+	}
+	if r := float64(ticks) / float64(ns); r < 0.01 || r > 100 {
+		t.Errorf("%d ticks in %v: %.3f per ns", ticks, ns, r)
+	}
 }
