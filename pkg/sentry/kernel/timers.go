@@ -19,20 +19,14 @@ type cpuTimes struct {
 
 func (c cpuTimes) add(o cpuTimes) cpuTimes { return cpuTimes{c.User + o.User, c.Sys + o.Sys} }
 
-// accountUser and accountSys add to the task's times and run the
-// process's CPU-time interval timers.
-func (t *Task) accountUser(d time.Duration) {
+// account adds user and system time to the task's times and runs the
+// process's CPU-time interval timers down by them.
+func (t *Task) account(user, sys time.Duration) {
 	t.cpuMu.Lock()
-	t.cpu.User += d
+	t.cpu.User += user
+	t.cpu.Sys += sys
 	t.cpuMu.Unlock()
-	t.tg.itimers.chargeCPU(t.tg, d, true)
-}
-
-func (t *Task) accountSys(d time.Duration) {
-	t.cpuMu.Lock()
-	t.cpu.Sys += d
-	t.cpuMu.Unlock()
-	t.tg.itimers.chargeCPU(t.tg, d, false)
+	t.tg.itimers.chargeCPU(t.tg, user, sys)
 }
 
 // CPUTime returns the task's user and system time.
@@ -166,22 +160,23 @@ func (tg *ThreadGroup) realTimerFired(gen uint64) {
 	tg.SendSignal(SignalInfo{Signo: int32(unix.SIGALRM), Code: SIKernel})
 }
 
-// chargeCPU runs the CPU-time timers down by d.
-func (it *itimers) chargeCPU(tg *ThreadGroup, d time.Duration, user bool) {
+// chargeCPU runs the CPU-time timers down: ITIMER_VIRTUAL by user time,
+// ITIMER_PROF by both.
+func (it *itimers) chargeCPU(tg *ThreadGroup, user, sys time.Duration) {
 	it.mu.Lock()
 	if it.virtLeft == 0 && it.profLeft == 0 {
 		it.mu.Unlock()
 		return
 	}
 	var fire []unix.Signal
-	if user && it.virtLeft > 0 {
-		if it.virtLeft -= d; it.virtLeft <= 0 {
+	if it.virtLeft > 0 && user > 0 {
+		if it.virtLeft -= user; it.virtLeft <= 0 {
 			fire = append(fire, unix.SIGVTALRM)
 			it.virtLeft = it.virtInterval
 		}
 	}
-	if it.profLeft > 0 {
-		if it.profLeft -= d; it.profLeft <= 0 {
+	if it.profLeft > 0 && user+sys > 0 {
+		if it.profLeft -= user + sys; it.profLeft <= 0 {
 			fire = append(fire, unix.SIGPROF)
 			it.profLeft = it.profInterval
 		}
