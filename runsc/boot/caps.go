@@ -68,9 +68,13 @@ func capabilityMask(names []string) (uint64, error) {
 	return m, nil
 }
 
-// applyCapabilities gives c exactly the capability sets of the spec's
-// process.capabilities, as runc does; with none given, c keeps what
-// auth.NewUser gave it (every capability for root).
+// applyCapabilities gives c the capability sets of the spec's
+// process.capabilities, as runc sets them before it executes the
+// process's program; with none given, c keeps what auth.NewUser gave it
+// (every capability for root). An ambient capability that is not both
+// permitted and inheritable cannot be raised and is left out, as runc
+// does (with a warning). The kernel applies execve's transformation to the
+// result (kernel.CreateProcessArgs.Credentials).
 func applyCapabilities(c *auth.Credentials, caps *specs.LinuxCapabilities) error {
 	if caps == nil {
 		return nil
@@ -91,5 +95,6 @@ func applyCapabilities(c *auth.Credentials, caps *specs.LinuxCapabilities) error
 		}
 		*s.set = m
 	}
+	c.Ambient &= c.Permitted & c.Inheritable
 	return nil
 }

@@ -23,11 +23,17 @@ func TestApplyCapabilities(t *testing.T) {
 		{
 			name: "exact sets",
 			caps: &specs.LinuxCapabilities{
-				Bounding:  []string{"CAP_CHOWN", "CAP_KILL", "CAP_CHECKPOINT_RESTORE"},
-				Effective: []string{"CAP_KILL"},
-				Ambient:   []string{"CAP_NET_RAW"},
+				Bounding:    []string{"CAP_CHOWN", "CAP_KILL", "CAP_CHECKPOINT_RESTORE"},
+				Effective:   []string{"CAP_KILL"},
+				Permitted:   []string{"CAP_KILL", "CAP_NET_RAW", "CAP_CHOWN"},
+				Inheritable: []string{"CAP_NET_RAW", "CAP_KILL"},
+				Ambient:     []string{"CAP_NET_RAW", "CAP_CHOWN"},
 			},
 			eff: 1 << 5, bnd: 1<<0 | 1<<5 | 1<<40, amb: 1 << 13,
+		},
+		{
+			name: "ambient not permitted and inheritable is left out",
+			caps: &specs.LinuxCapabilities{Ambient: []string{"CAP_NET_RAW"}, Permitted: []string{"CAP_NET_RAW"}},
 		},
 		{name: "empty sets drop everything", caps: &specs.LinuxCapabilities{}, eff: 0, bnd: 0},
 		{name: "unknown name", caps: &specs.LinuxCapabilities{Effective: []string{"CAP_FLY"}}, wantErr: true},

@@ -83,6 +83,8 @@ type ExecArgs struct {
 	// Capabilities are the process's capability sets (all of them for
 	// root if nil).
 	Capabilities *specs.LinuxCapabilities `json:"capabilities,omitempty"`
+	// NoNewPrivileges is the process's noNewPrivileges.
+	NoNewPrivileges bool `json:"noNewPrivileges,omitempty"`
 }
 
 // ControlResponse answers a ControlRequest. Error is empty on success.
@@ -481,6 +483,7 @@ func (c *Controller) exec(a *ExecArgs, files []*os.File) ControlResponse {
 		Envv:             a.Env,
 		WorkingDirectory: cwd,
 		Credentials:      creds,
+		NoNewPrivs:       a.NoNewPrivileges,
 		Umask:            umask,
 		Files:            stdio,
 	})

@@ -26,9 +26,14 @@ type CreateProcessArgs struct {
 	Envv     []string
 	// WorkingDirectory is an absolute path in the sandbox.
 	WorkingDirectory string
-	Credentials      *auth.Credentials
-	Umask            uint32
-	Limits           *Limits
+	// Credentials are the process's credentials before it executes
+	// Filename: it starts with what execve makes of them, as a process
+	// that a runtime set up and that then executed its program.
+	Credentials *auth.Credentials
+	// NoNewPrivs sets PR_SET_NO_NEW_PRIVS before the program is executed.
+	NoNewPrivs bool
+	Umask      uint32
+	Limits     *Limits
 	// Files are installed as descriptors 0, 1, 2, …; the kernel takes
 	// over the caller's references.
 	Files []*vfs.FileDescription
@@ -47,6 +52,7 @@ func (k *Kernel) createProcess(a CreateProcessArgs, init bool) (*Task, error) {
 	if creds == nil {
 		creds = rootCredentials()
 	}
+	creds = creds.Exec(a.NoNewPrivs)
 	root := k.VFS.Root()
 	limits := a.Limits
 	if limits == nil {
@@ -57,6 +63,7 @@ func (k *Kernel) createProcess(a CreateProcessArgs, init bool) (*Task, error) {
 		startTime: time.Now(), exited: make(chan struct{})}
 	t := &Task{k: k, tg: tg, interrupt: make(chan struct{}, 1), fdTable: NewFDTable(), startTime: time.Now()}
 	t.creds.Store(creds)
+	t.noNewPrivs.Store(a.NoNewPrivs)
 	t.fs = NewFSContext(root, root, a.Umask)
 	cwd := a.WorkingDirectory
 	if cwd == "" {
@@ -81,7 +88,7 @@ func (k *Kernel) createProcess(a CreateProcessArgs, init bool) (*Task, error) {
 		return nil, err
 	}
 	t.pctx = pctx
-	m, res, err := k.load(t, a.Filename, a.Argv, a.Envv)
+	m, res, err := k.load(t, a.Filename, a.Argv, a.Envv, creds)
 	if err != nil {
 		pctx.Release()
 		return nil, &ExecError{Path: a.Filename, Op: "executing", Err: err}
@@ -118,7 +125,8 @@ func (e *ExecError) Unwrap() error { return e.Err }
 // registers are set for the new program and the caller must not write a
 // return value (ErrNoReturn).
 func (t *Task) Exec(filename string, argv, envv []string) error {
-	m, res, err := t.k.load(t, filename, argv, envv)
+	creds := t.Credentials().Exec(t.NoNewPrivs())
+	m, res, err := t.k.load(t, filename, argv, envv, creds)
 	if err != nil {
 		return err
 	}
@@ -140,6 +148,7 @@ func (t *Task) Exec(filename string, argv, envv []string) error {
 		old.DecUsers()
 	}
 	t.fdTable.CloseOnExec()
+	t.SetCredentials(creds)
 	// Handled signals revert to their default action; ignored stay ignored.
 	t.tg.mu.Lock()
 	t.tg.notDumpable = 0
@@ -176,14 +185,14 @@ func (t *Task) resetRegs(res loader.LoadResult) {
 	t.regs.Eflags = initialFlags
 }
 
-// load creates a fresh address space and loads filename into it.
-func (k *Kernel) load(t *Task, filename string, argv, envv []string) (*mm.MemoryManager, loader.LoadResult, error) {
+// load creates a fresh address space and loads filename into it, for a
+// task that will have creds once it runs the program.
+func (k *Kernel) load(t *Task, filename string, argv, envv []string, creds *auth.Credentials) (*mm.MemoryManager, loader.LoadResult, error) {
 	m, err := mm.New(k.Platform, k.MemoryFile)
 	if err != nil {
 		return nil, loader.LoadResult{}, err
 	}
 	m.SetStackLimit(t.tg.limits.Get(unix.RLIMIT_STACK).Cur)
-	creds := t.Credentials()
 	res, err := loader.Load(m, loader.LoadArgs{
 		Filename: filename,
 		Open:     func(p string) (loader.Executable, error) { return k.openExecutable(t, p) },

@@ -18,9 +18,6 @@ const pageSize = 4096
 // clockTicks is USER_HZ: the unit of times in stat files.
 const clockTicks = 100
 
-// allCaps is every capability up to CAP_LAST_CAP (40).
-const allCaps = uint64(1)<<41 - 1
-
 // memStats summarises an address space for status and statm.
 type memStats struct {
 	Size, RSS, Data, Stack, Exe, Lib uint64 // bytes
@@ -70,6 +67,7 @@ type taskSnapshot struct {
 	ExitCode                       int
 	Umask                          uint32
 	Creds                          *auth.Credentials
+	NoNewPrivs                     bool
 	FDSize                         int
 	NumCPU                         int
 }
@@ -166,14 +164,16 @@ func formatStatus(s *taskSnapshot) string {
 	mask("SigBlk", s.SigBlk)
 	mask("SigIgn", s.SigIgn)
 	mask("SigCgt", s.SigCgt)
-	// The kernel keeps only the effective set; the permitted set is the
-	// same, and the bounding set is full as in a root container.
-	mask("CapInh", 0)
-	mask("CapPrm", c.Effective)
+	mask("CapInh", c.Inheritable)
+	mask("CapPrm", c.Permitted)
 	mask("CapEff", c.Effective)
-	mask("CapBnd", allCaps)
-	mask("CapAmb", 0)
-	kv("NoNewPrivs", "0")
+	mask("CapBnd", c.Bounding)
+	mask("CapAmb", c.Ambient)
+	nnp := "0"
+	if s.NoNewPrivs {
+		nnp = "1"
+	}
+	kv("NoNewPrivs", nnp)
 	kv("Seccomp", "0")
 	kv("Seccomp_filters", "0")
 	kv("Speculation_Store_Bypass", "thread vulnerable")

@@ -88,7 +88,9 @@ func snapshotForTest() *taskSnapshot {
 		SigBlk: 1 << 1, SigIgn: 1 << 12, SigCgt: 1<<1 | 1<<16, ShdPnd: 1 << 9,
 		SigLimit: 63469, ExitSignal: 17, Umask: 0o022, FDSize: 64, NumCPU: 4,
 		Creds: &auth.Credentials{RealUID: 1000, EffectiveUID: 1001, SavedUID: 1002, FSUID: 1003,
-			RealGID: 100, EffectiveGID: 101, SavedGID: 102, FSGID: 103, ExtraGIDs: []uint32{4, 24}},
+			RealGID: 100, EffectiveGID: 101, SavedGID: 102, FSGID: 103, ExtraGIDs: []uint32{4, 24},
+			Inheritable: 1 << 13, Permitted: 1<<13 | 1<<5, Effective: 1 << 5, Bounding: auth.AllCapabilities, Ambient: 1 << 13},
+		NoNewPrivs: true,
 	}
 }
 
@@ -128,8 +130,9 @@ func TestFormatStatus(t *testing.T) {
 		"TracerPid:\t0\n", "Uid:\t1000\t1001\t1002\t1003\n", "Gid:\t100\t101\t102\t103\n", "FDSize:\t64\n",
 		"Groups:\t4 24 \n", "VmSize:\t    8192 kB\n", "VmStk:\t     132 kB\n", "Threads:\t2\n", "SigQ:\t0/63469\n",
 		"SigPnd:\t0000000000000000\n", "ShdPnd:\t0000000000000200\n", "SigBlk:\t0000000000000002\n",
-		"SigIgn:\t0000000000001000\n", "SigCgt:\t0000000000010002\n", "CapBnd:\t000001ffffffffff\n",
-		"NoNewPrivs:\t0\n", "Seccomp:\t0\n", "Cpus_allowed:\tf\n", "Cpus_allowed_list:\t0-3\n",
+		"SigIgn:\t0000000000001000\n", "SigCgt:\t0000000000010002\n",
+		"CapInh:\t0000000000002000\n", "CapPrm:\t0000000000002020\n", "CapEff:\t0000000000000020\n",
+		"CapBnd:\t000001ffffffffff\n", "CapAmb:\t0000000000002000\n", "NoNewPrivs:\t1\n", "Seccomp:\t0\n", "Cpus_allowed:\tf\n", "Cpus_allowed_list:\t0-3\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("status lacks %q:\n%s", want, got)

@@ -259,6 +259,7 @@ func (r procRef) snapshot(ctx vfs.Context) (*taskSnapshot, error) {
 		Comm:       named.Name(),
 		NumThreads: tg.NumThreads(),
 		Creds:      named.Credentials(),
+		NoNewPrivs: named.NoNewPrivs(),
 		Umask:      named.FSContext().Umask(),
 		ExitSignal: int(tg.ExitSignal()),
 		NumCPU:     k.NumCPU(),

@@ -12,6 +12,10 @@ type Credentials struct {
 	// Effective, Permitted, Inheritable, Bounding and Ambient are the
 	// capability sets, as bit masks of CAP_*.
 	Effective, Permitted, Inheritable, Bounding, Ambient uint64
+	// KeepCapabilities is PR_SET_KEEPCAPS (SECBIT_KEEP_CAPS): a change
+	// of every user ID away from 0 keeps the permitted set. execve
+	// clears it.
+	KeepCapabilities bool
 }
 
 // Capability numbers used by permission checks.
@@ -20,7 +24,11 @@ const (
 	CapDACOverride    = 1
 	CapDACReadSearch  = 2
 	CapFowner         = 3
+	capFSetID         = 4
+	capLinuxImmutable = 9
 	CapSysAdmin       = 21
+	capMknod          = 27
+	capMACOverride    = 32
 	allCapabilities   = (uint64(1) << 41) - 1
 	rootUID, rootGID  = 0, 0
 	accessRead        = 4
@@ -56,12 +64,16 @@ func (c *Credentials) Copy() *Credentials {
 
 // FixCapabilities applies Linux's capability rules for a change of user
 // IDs from old to c (capabilities(7), "Effect of user ID changes on
-// capabilities").
+// capabilities"): when no ID is 0 any more the ambient set is cleared, and
+// the permitted and effective sets too unless KeepCapabilities is set.
 func (c *Credentials) FixCapabilities(old *Credentials) {
 	wasRoot := old.RealUID == 0 || old.EffectiveUID == 0 || old.SavedUID == 0
 	isRoot := c.RealUID == 0 || c.EffectiveUID == 0 || c.SavedUID == 0
 	if wasRoot && !isRoot {
-		c.Permitted, c.Effective, c.Ambient = 0, 0, 0
+		if !c.KeepCapabilities {
+			c.Permitted, c.Effective = 0, 0
+		}
+		c.Ambient = 0
 	}
 	if old.EffectiveUID == 0 && c.EffectiveUID != 0 {
 		c.Effective = 0
@@ -69,7 +81,8 @@ func (c *Credentials) FixCapabilities(old *Credentials) {
 	if old.EffectiveUID != 0 && c.EffectiveUID == 0 {
 		c.Effective = c.Permitted
 	}
-	const fsMask = 1<<CapChown | 1<<CapDACOverride | 1<<CapDACReadSearch | 1<<CapFowner | 1<<4 | 1<<9 | 1<<27
+	const fsMask = 1<<CapChown | 1<<CapDACOverride | 1<<CapDACReadSearch | 1<<CapFowner |
+		1<<capFSetID | 1<<capLinuxImmutable | 1<<capMknod | 1<<capMACOverride
 	if old.FSUID == 0 && c.FSUID != 0 {
 		c.Effective &^= fsMask
 	}

@@ -9,9 +9,8 @@ import (
 
 // Capabilities checked here.
 const (
-	capSetGID  = 6
-	capSetUID  = 7
-	capSetPCap = 8
+	capSetGID = auth.CapSetGID
+	capSetUID = auth.CapSetUID
 )
 
 // noChange is the -1 that leaves an ID unchanged.
@@ -235,6 +234,9 @@ const (
 	capV3 = 0x20080522
 )
 
+// capHeader reads a capget/capset header and returns it with the number
+// of capUserData words its version uses. An unknown version is EINVAL, and
+// the preferred version is written back to the header, as Linux does.
 func capHeader(t *kernel.Task, addr uintptr) (capUserHeader, int, error) {
 	var h capUserHeader
 	if err := copyInObj(t, addr, &h); err != nil {
@@ -246,30 +248,35 @@ func capHeader(t *kernel.Task, addr uintptr) (capUserHeader, int, error) {
 	case capV2, capV3:
 		return h, 2, nil
 	}
-	// Unknown version: report the preferred one, as Linux does.
 	h.Version = capV3
-	copyOutObj(t, addr, &h)
+	if err := copyOutObj(t, addr, &h.Version); err != nil {
+		return h, 0, err
+	}
 	return h, 0, unix.EINVAL
 }
 
-// Capget implements capget(2).
+// Capget implements capget(2): the effective, permitted and inheritable
+// sets of the thread the header's pid names (0: the caller).
 func Capget(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 	h, words, err := capHeader(t, a[0])
-	if err != nil {
-		if a[1] == 0 && err == unix.EINVAL {
-			return 0, nil // version probe
+	if a[1] == 0 {
+		// A version probe: a null data pointer is not an error.
+		if err == unix.EINVAL {
+			return 0, nil
 		}
 		return 0, err
 	}
+	if err != nil {
+		return 0, err
+	}
+	if h.PID < 0 {
+		return 0, unix.EINVAL
+	}
 	target := t
 	if h.PID != 0 && h.PID != t.TID() {
-		target = t.Kernel().TaskByTID(h.PID)
-		if target == nil {
+		if target = t.Kernel().TaskByTID(h.PID); target == nil {
 			return 0, unix.ESRCH
 		}
-	}
-	if a[1] == 0 {
-		return 0, nil
 	}
 	c := target.Credentials()
 	for i := 0; i < words; i++ {
@@ -281,7 +288,9 @@ func Capget(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 	return 0, nil
 }
 
-// Capset implements capset(2) for the calling thread.
+// Capset implements capset(2) for the calling thread, with the rules of
+// auth.Credentials.SetCapabilities. A v1 header sets only the low 32
+// capabilities and clears the others.
 func Capset(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 	h, words, err := capHeader(t, a[0])
 	if err != nil {
@@ -300,22 +309,10 @@ func Capset(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 		perm |= uint64(d.Permitted) << (32 * i)
 		inh |= uint64(d.Inheritable) << (32 * i)
 	}
-	return setIDs(t, func(o, n *auth.Credentials) error {
-		// No new permitted capabilities; effective within permitted;
-		// inheritable within old inheritable|permitted (or bounding with
-		// CAP_SETPCAP).
-		if perm&^o.Permitted != 0 || eff&^perm != 0 {
-			return unix.EPERM
-		}
-		limit := o.Inheritable | o.Permitted
-		if o.HasCapability(capSetPCap) {
-			limit = o.Inheritable | o.Bounding
-		}
-		if inh&^limit != 0 {
-			return unix.EPERM
-		}
-		n.Effective, n.Permitted, n.Inheritable = eff, perm, inh
-		n.Ambient &= perm & inh
-		return nil
-	})
+	n, err := t.Credentials().SetCapabilities(eff, perm, inh)
+	if err != nil {
+		return 0, err
+	}
+	t.SetCredentials(n)
+	return 0, nil
 }

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"bufferzone.dev/pkg/sentry/kernel"
+	"bufferzone.dev/pkg/sentry/kernel/auth"
 )
 
 func utsField(s string) (f [65]byte) {
@@ -271,21 +272,30 @@ func ExitGroup(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 
 // prctl options handled here.
 const (
-	prSetPdeathsig = 1
-	prGetPdeathsig = 2
-	prGetDumpable  = 3
-	prSetDumpable  = 4
-	prSetName      = 15
-	prGetName      = 16
-	prGetSeccomp   = 21
-	prCapbsetRead  = 23
-	prCapbsetDrop  = 24
-	// lastCap is CAP_LAST_CAP (CAP_CHECKPOINT_RESTORE).
-	lastCap             = 40
+	prSetPdeathsig      = 1
+	prGetPdeathsig      = 2
+	prGetDumpable       = 3
+	prSetDumpable       = 4
+	prSetName           = 15
+	prGetName           = 16
+	prGetKeepCaps       = 7
+	prSetKeepCaps       = 8
+	prGetSeccomp        = 21
+	prCapbsetRead       = 23
+	prCapbsetDrop       = 24
 	prSetChildSubreaper = 36
 	prGetChildSubreaper = 37
 	prSetNoNewPrivs     = 38
 	prGetNoNewPrivs     = 39
+	prCapAmbient        = 47
+)
+
+// PR_CAP_AMBIENT operations.
+const (
+	prCapAmbientIsSet    = 1
+	prCapAmbientRaise    = 2
+	prCapAmbientLower    = 3
+	prCapAmbientClearAll = 4
 )
 
 // Prctl implements the prctl(2) options a single process needs; the rest
@@ -321,30 +331,28 @@ func Prctl(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 		if a[1] != 0 || a[2] != 0 || a[3] != 0 || a[4] != 0 {
 			return 0, unix.EINVAL
 		}
-		if t.NoNewPrivs() {
-			return 1, nil
-		}
-		return 0, nil
+		return boolResult(t.NoNewPrivs()), nil
 	case prCapbsetRead:
-		c := argInt(a[1])
-		if c < 0 || c > lastCap {
+		if !auth.ValidCapability(uint64(a[1])) {
 			return 0, unix.EINVAL
 		}
-		if t.Credentials().Bounding&(1<<uint(c)) != 0 {
-			return 1, nil
-		}
-		return 0, nil
+		return boolResult(t.Credentials().Bounding&(1<<a[1]) != 0), nil
 	case prCapbsetDrop:
-		c := argInt(a[1])
-		if c < 0 || c > lastCap {
+		n, err := t.Credentials().DropBounding(uint64(a[1]))
+		if err != nil {
+			return 0, err
+		}
+		t.SetCredentials(n)
+		return 0, nil
+	case prCapAmbient:
+		return capAmbient(t, a)
+	case prGetKeepCaps:
+		return boolResult(t.Credentials().KeepCapabilities), nil
+	case prSetKeepCaps:
+		if a[1] > 1 {
 			return 0, unix.EINVAL
 		}
-		if !t.Credentials().HasCapability(8) { // CAP_SETPCAP
-			return 0, unix.EPERM
-		}
-		n := t.Credentials().Copy()
-		n.Bounding &^= 1 << uint(c)
-		t.SetCredentials(n)
+		t.SetCredentials(t.Credentials().WithKeepCapabilities(a[1] == 1))
 		return 0, nil
 	case prSetName:
 		name, err := t.CopyInString(a[1], 16)
@@ -374,6 +382,45 @@ func Prctl(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 		t.ThreadGroup().SetDumpable(int32(a[1]))
 		return 0, nil
 	case prGetSeccomp:
+		return 0, nil
+	}
+	return 0, unix.EINVAL
+}
+
+// boolResult is the 0 or 1 a prctl query returns.
+func boolResult(b bool) uintptr {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// capAmbient implements prctl(PR_CAP_AMBIENT, op, cap, 0, 0).
+func capAmbient(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
+	c := t.Credentials()
+	if a[1] == prCapAmbientClearAll {
+		if a[2]|a[3]|a[4] != 0 {
+			return 0, unix.EINVAL
+		}
+		t.SetCredentials(c.WithAmbient(0))
+		return 0, nil
+	}
+	cp := uint64(a[2])
+	if !auth.ValidCapability(cp) || a[3]|a[4] != 0 {
+		return 0, unix.EINVAL
+	}
+	switch a[1] {
+	case prCapAmbientIsSet:
+		return boolResult(c.Ambient&(1<<cp) != 0), nil
+	case prCapAmbientRaise:
+		n, err := c.RaiseAmbient(cp)
+		if err != nil {
+			return 0, err
+		}
+		t.SetCredentials(n)
+		return 0, nil
+	case prCapAmbientLower:
+		t.SetCredentials(c.WithAmbient(c.Ambient &^ (1 << cp)))
 		return 0, nil
 	}
 	return 0, unix.EINVAL
