@@ -125,7 +125,11 @@ func (t *stubThread) exchange() error {
 		pol.blockRounds++
 		if pol.blockRounds >= pol.probeAfter {
 			pol.blockRounds = 0
-			if pol.blockEMA < 4*spinBudgetTicks {
+			// Only if both sides would spin: a stub thread told not to
+			// spin (the Sentry's handling is long) is asleep at every
+			// exchange, and waking it across CPUs costs more than
+			// blocking.
+			if pol.blockEMA < 4*spinBudgetTicks && pol.handleEMA < spinBudgetTicks {
 				pol.spin, pol.history, probing = true, 0xff, true
 			}
 		}
