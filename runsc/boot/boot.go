@@ -16,11 +16,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"bufferzone.dev/pkg/sentry/fsimpl/dev"
 	"bufferzone.dev/pkg/sentry/fsimpl/gofer"
 	"bufferzone.dev/pkg/sentry/fsimpl/overlay"
-	"bufferzone.dev/pkg/sentry/fsimpl/proc"
-	"bufferzone.dev/pkg/sentry/fsimpl/sys"
 	"bufferzone.dev/pkg/sentry/fsimpl/tmpfs"
 	"bufferzone.dev/pkg/sentry/kernel"
 	"bufferzone.dev/pkg/sentry/kernel/auth"
@@ -85,13 +82,6 @@ func Run(a Args) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := mountDev(v, root, mf); err != nil {
-		return 0, err
-	}
-	pts, err := mountDevpts(v, root)
-	if err != nil {
-		return 0, err
-	}
 
 	var tracer kernel.SyscallTracer
 	if a.Config.Strace {
@@ -139,12 +129,11 @@ func Run(a Args) (int, error) {
 		}
 	}
 	linux.SetNetworkStack(k, netStack)
-	if err := mountProcSys(k, root); err != nil {
+	pts, err := mountContainer(k, root, spec, a.MountConns)
+	if err != nil {
 		return 0, err
 	}
-	if err := mountSpecMounts(k, root, spec.Mounts, a.MountConns); err != nil {
-		return 0, err
-	}
+	sandboxPts.Store(pts)
 	var files []*vfs.FileDescription
 	if a.Terminal && len(a.Stdio) > 0 {
 		files, err = terminalStdio(v, pts, a.Stdio[0])
@@ -220,47 +209,6 @@ func mountRoot(a Args, v *vfs.VFS, mf *memory.File) (*vfs.Mount, error) {
 		return nil, fmt.Errorf("making the root overlay: %w", err)
 	}
 	return v.MountRoot(v.NewFilesystemInstance(ov), "overlay", false), nil
-}
-
-// mountDev mounts the sandbox's /dev over the root's /dev directory (or a
-// placeholder when the root has none).
-func mountDev(v *vfs.VFS, root *vfs.Mount, mf *memory.File) error {
-	ctx := &bootContext{creds: auth.NewUser(0, 0, nil)}
-	rootVD := vfs.VirtualDentry{Mount: root, Dentry: root.Root()}
-	devMount, err := v.MountAtName(ctx, rootVD, "dev", v.NewFilesystemInstance(dev.New()), "none", false)
-	if err != nil {
-		return fmt.Errorf("mounting /dev: %w", err)
-	}
-	// /dev/shm is a writable tmpfs (POSIX shared memory, sem_open), as on
-	// Linux.
-	devVD := vfs.VirtualDentry{Mount: devMount, Dentry: devMount.Root()}
-	shm := tmpfs.New(mf, tmpfs.Options{Mode: 0o1777})
-	if _, err := v.MountAtName(ctx, devVD, "shm", v.NewFilesystemInstance(shm), "shm", false); err != nil {
-		return fmt.Errorf("mounting /dev/shm: %w", err)
-	}
-	return nil
-}
-
-// mountProcSys mounts the sandbox's own /proc and /sys over the root's
-// /proc and /sys directories, so that the host's are never visible (the
-// Gofer refuses to serve them; a placeholder directory carries the mount
-// then, as it does when the root has no such directory).
-func mountProcSys(k *kernel.Kernel, root *vfs.Mount) error {
-	v := k.VFS
-	ctx := &bootContext{creds: auth.NewUser(0, 0, nil)}
-	rootVD := vfs.VirtualDentry{Mount: root, Dentry: root.Root()}
-	for _, m := range []struct {
-		name, source string
-		fs           vfs.Filesystem
-	}{
-		{"proc", "proc", proc.New(k)},
-		{"sys", "sysfs", sys.New(k.NumCPU())},
-	} {
-		if _, err := v.MountAtName(ctx, rootVD, m.name, v.NewFilesystemInstance(m.fs), m.source, false); err != nil {
-			return fmt.Errorf("mounting /%s: %w", m.name, err)
-		}
-	}
-	return nil
 }
 
 // AnnotationKernelRelease is the OCI annotation that sets the kernel

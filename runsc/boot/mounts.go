@@ -1,5 +1,13 @@
 package boot
 
+// The container's mount tree, made from the OCI spec in the Sentry's VFS
+// the way runc makes it in a mount namespace: the spec's mounts in spec
+// order (so /proc/self/mountinfo lists them as runc's containers do), then
+// the device nodes and links of /dev, then linux.maskedPaths and
+// linux.readonlyPaths. The sandbox always has its own /proc, /sys, /dev,
+// /dev/pts and /dev/shm: those the spec leaves out are added where runc's
+// default spec has them, so that the host's are never visible.
+
 import (
 	"fmt"
 	"os"
@@ -9,6 +17,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"bufferzone.dev/pkg/sentry/fsimpl/dev"
+	"bufferzone.dev/pkg/sentry/fsimpl/devpts"
 	"bufferzone.dev/pkg/sentry/fsimpl/gofer"
 	"bufferzone.dev/pkg/sentry/fsimpl/proc"
 	"bufferzone.dev/pkg/sentry/fsimpl/sys"
@@ -30,37 +40,103 @@ func IsBindMount(m specs.Mount) bool {
 	return false
 }
 
-// mountSpecMounts makes the OCI spec's mounts, in order, over the root:
-// proc, sysfs and tmpfs are the Sentry's own file systems; bind mounts
+// sandboxMounts are the mounts every sandbox has, in the order of runc's
+// default spec: withSandboxMounts adds those a spec lacks.
+var sandboxMounts = []specs.Mount{
+	{Destination: "/proc", Type: "proc", Source: "proc"},
+	{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"mode=755"}},
+	{Destination: "/dev/pts", Type: "devpts", Source: "devpts"},
+	{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"mode=1777"}},
+	{Destination: "/sys", Type: "sysfs", Source: "sysfs"},
+}
+
+// withSandboxMounts returns mounts with each of sandboxMounts that no
+// mount of mounts has as destination, inserted after the last mount of an
+// ancestor directory of its destination (at the start if there is none),
+// so that it neither covers the spec's mounts below it nor is covered.
+func withSandboxMounts(mounts []specs.Mount) []specs.Mount {
+	out := append([]specs.Mount(nil), mounts...)
+	for _, sm := range sandboxMounts {
+		at, present := 0, false
+		for i, m := range out {
+			dest := path.Clean("/" + m.Destination)
+			if dest == sm.Destination {
+				present = true
+				break
+			}
+			if strings.HasPrefix(sm.Destination, strings.TrimSuffix(dest, "/")+"/") {
+				at = i + 1
+			}
+		}
+		if !present {
+			out = append(out[:at], append([]specs.Mount{sm}, out[at:]...)...)
+		}
+	}
+	return out
+}
+
+// mountContainer makes the container's mounts over root (mountSpecMounts),
+// populates /dev (makeDevices), and applies the spec's masked and
+// read-only paths. It returns the devpts mounted at /dev/pts, where the
+// container's terminals come from.
+func mountContainer(k *kernel.Kernel, root *vfs.Mount, spec *specs.Spec, conns []*os.File) (*devpts.Filesystem, error) {
+	if err := dev.Register(k.VFS); err != nil {
+		return nil, err
+	}
+	pts, err := mountSpecMounts(k, root, withSandboxMounts(spec.Mounts), conns)
+	if err != nil {
+		return nil, err
+	}
+	ctx := &bootContext{creds: auth.NewUser(0, 0, nil)}
+	rootVD := vfs.VirtualDentry{Mount: root, Dentry: root.Root()}
+	var lx specs.Linux
+	if spec.Linux != nil {
+		lx = *spec.Linux
+	}
+	if err := makeDevices(ctx, k.VFS, rootVD, lx.Devices); err != nil {
+		return nil, err
+	}
+	if err := maskPaths(ctx, k, rootVD, lx.MaskedPaths); err != nil {
+		return nil, err
+	}
+	if err := readOnlyPaths(ctx, k.VFS, rootVD, lx.ReadonlyPaths); err != nil {
+		return nil, err
+	}
+	return pts, nil
+}
+
+// mountSpecMounts makes mounts, in order, over the root: proc, sysfs,
+// tmpfs and devpts are the Sentry's own file systems; bind mounts
 // (IsBindMount) are the Gofer's trees on conns, one per bind mount in
 // order, read-only with the "ro" option. A bind mount of a file goes over
-// a file. Mounts the sandbox cannot make yet (devpts, mqueue, cgroup) are
-// logged and skipped, so that engines that always pass them still start
-// the container.
-func mountSpecMounts(k *kernel.Kernel, root *vfs.Mount, mounts []specs.Mount, conns []*os.File) error {
+// a file. Mounts the sandbox cannot make (mqueue: the Sentry has no POSIX
+// message queues; cgroup) are logged and skipped, so that engines that
+// always pass them still start the container. It returns the devpts at
+// /dev/pts.
+func mountSpecMounts(k *kernel.Kernel, root *vfs.Mount, mounts []specs.Mount, conns []*os.File) (*devpts.Filesystem, error) {
 	v := k.VFS
 	ctx := &bootContext{creds: auth.NewUser(0, 0, nil)}
 	rootVD := vfs.VirtualDentry{Mount: root, Dentry: root.Root()}
+	var pts *devpts.Filesystem
 	for _, m := range mounts {
 		var conn *os.File
 		if IsBindMount(m) {
 			if len(conns) == 0 {
-				return fmt.Errorf("mount %s: no gofer connection for bind mount of %s", m.Destination, m.Source)
+				return nil, fmt.Errorf("mount %s: no gofer connection for bind mount of %s", m.Destination, m.Source)
 			}
 			conn, conns = conns[0], conns[1:]
 		}
 		dest := path.Clean("/" + m.Destination)
 		if dest == "/" {
-			return fmt.Errorf("mount %q: cannot mount over the root", m.Destination)
+			return nil, fmt.Errorf("mount %q: cannot mount over the root", m.Destination)
 		}
-		var fs vfs.Filesystem
 		readOnly := false
 		var opts []string
 		for _, o := range m.Options {
 			switch o {
 			case "ro":
 				readOnly = true
-			case "rw", "nosuid", "noexec", "nodev", "relatime", "strictatime":
+			case "rw", "nosuid", "noexec", "nodev", "relatime", "strictatime", "bind", "rbind":
 			case "private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable":
 				// Propagation: the sandbox's mounts share no peer group
 				// with the host's, so nothing propagates either way
@@ -73,11 +149,7 @@ func mountSpecMounts(k *kernel.Kernel, root *vfs.Mount, mounts []specs.Mount, co
 		if IsBindMount(m) {
 			typ = "bind"
 		}
-		// The sandbox always has its own /proc, /sys and /dev (with the
-		// devices runc would create in a /dev tmpfs).
-		if (dest == "/proc" && typ == "proc") || (dest == "/sys" && typ == "sysfs") || (dest == "/dev" && typ == "tmpfs") {
-			continue
-		}
+		var fs vfs.Filesystem
 		switch typ {
 		case "proc":
 			fs = proc.New(k)
@@ -86,48 +158,68 @@ func mountSpecMounts(k *kernel.Kernel, root *vfs.Mount, mounts []specs.Mount, co
 		case "tmpfs":
 			to, err := tmpfs.ParseOptions(strings.Join(opts, ","))
 			if err != nil {
-				return fmt.Errorf("mount %s: tmpfs options: %w", dest, err)
+				return nil, fmt.Errorf("mount %s: tmpfs options: %w", dest, err)
 			}
 			fs = tmpfs.New(k.MemoryFile, to)
+		case "devpts":
+			// Every devpts is a new instance (newinstance); its mode,
+			// gid and ptmxmode options are not modelled: slaves are
+			// 0620, the master multiplexer 0666.
+			p := devpts.New()
+			if dest == "/dev/pts" {
+				pts = p
+			}
+			fs = p
 		case "bind":
 			gfs, err := gofer.New(conn, "/")
 			if err != nil {
-				return fmt.Errorf("mount %s (bind of %s): %w", dest, m.Source, err)
+				return nil, fmt.Errorf("mount %s (bind of %s): %w", dest, m.Source, err)
 			}
 			gfs.EnablePageCache(k.MemoryFile)
 			fs = gfs
 		default:
-			k.Logf("mount %s (type %q, source %q): not supported in the sandbox yet; skipped", dest, typ, m.Source)
+			k.Logf("mount %s (type %q, source %q): not supported in the sandbox; skipped", dest, typ, m.Source)
 			continue
 		}
+		fi := v.NewFilesystemInstance(fs)
 		if typ == "bind" {
+			fi.Subtree = m.Source
 			// As in Linux, a bind mount goes over what its destination
 			// names, following a final symlink (/etc/resolv.conf often is
 			// one).
 			if at, err := v.GetDentry(ctx, vfs.Resolution{Root: rootVD, Start: rootVD, Path: dest, FollowFinal: true}); err == nil {
-				if err := mountBindAt(ctx, v, at, fs, sourceName(m), readOnly); err != nil {
-					return fmt.Errorf("mount %s (bind of %s): %w", dest, m.Source, err)
+				if err := mountBindAt(ctx, v, at, fi, sourceName(m), readOnly); err != nil {
+					return nil, fmt.Errorf("mount %s (bind of %s): %w", dest, m.Source, err)
 				}
 				continue
 			}
+		} else {
+			// As runc does, make the mount point where the file system
+			// under it allows (a tmpfs /dev gets its pts and shm
+			// directories); MountAtName puts a placeholder where it does
+			// not (a read-only root).
+			_ = mkdirAll(ctx, v, rootVD, dest)
 		}
 		// As runc does, make the destination's missing parents in the
 		// root (Podman mounts /run/.containerenv in images without /run).
 		if err := mkdirAll(ctx, v, rootVD, path.Dir(dest)); err != nil {
-			return fmt.Errorf("mount %s: making %s: %w", dest, path.Dir(dest), err)
+			return nil, fmt.Errorf("mount %s: making %s: %w", dest, path.Dir(dest), err)
 		}
 		parent, err := v.GetDentry(ctx, vfs.Resolution{Root: rootVD, Start: rootVD, Path: path.Dir(dest), FollowFinal: true})
 		if err != nil {
-			return fmt.Errorf("mount %s: finding %s: %w", dest, path.Dir(dest), err)
+			return nil, fmt.Errorf("mount %s: finding %s: %w", dest, path.Dir(dest), err)
 		}
-		if _, err := v.MountAtName(ctx, parent, path.Base(dest), v.NewFilesystemInstance(fs), sourceName(m), readOnly); err != nil {
+		if _, err := v.MountAtName(ctx, parent, path.Base(dest), fi, sourceName(m), readOnly); err != nil {
 			if err == unix.ENOTDIR {
-				return fmt.Errorf("mount %s: not a directory (or a file mounted over a directory)", dest)
+				return nil, fmt.Errorf("mount %s: not a directory (or a file mounted over a directory)", dest)
 			}
-			return fmt.Errorf("mount %s: %w", dest, err)
+			return nil, fmt.Errorf("mount %s: %w", dest, err)
 		}
 	}
-	return nil
+	if pts == nil {
+		return nil, fmt.Errorf("no devpts at /dev/pts")
+	}
+	return pts, nil
 }
 
 // mkdirAll makes dir and its missing parents (mode 0755) under root,
@@ -164,11 +256,11 @@ func sourceName(m specs.Mount) string {
 	return m.Type
 }
 
-// mountBindAt mounts fs over the existing file at, which must be a
-// directory if and only if fs's root is one (ENOTDIR otherwise, as in
+// mountBindAt mounts fi over the existing file at, which must be a
+// directory if and only if fi's root is one (ENOTDIR otherwise, as in
 // Linux).
-func mountBindAt(ctx vfs.Context, v *vfs.VFS, at vfs.VirtualDentry, fs vfs.Filesystem, source string, readOnly bool) error {
-	rootSt, err := fs.Root().Stat(ctx)
+func mountBindAt(ctx vfs.Context, v *vfs.VFS, at vfs.VirtualDentry, fi *vfs.FilesystemInstance, source string, readOnly bool) error {
+	rootSt, err := fi.FS.Root().Stat(ctx)
 	if err != nil {
 		return err
 	}
@@ -179,6 +271,6 @@ func mountBindAt(ctx vfs.Context, v *vfs.VFS, at vfs.VirtualDentry, fs vfs.Files
 	if (vfs.FileType(st.Mode) == unix.S_IFDIR) != (vfs.FileType(rootSt.Mode) == unix.S_IFDIR) {
 		return unix.ENOTDIR
 	}
-	_, err = v.Mount(v.NewFilesystemInstance(fs), at, source, readOnly)
+	_, err = v.Mount(fi, at, source, readOnly)
 	return err
 }

@@ -38,23 +38,6 @@ import (
 // controlling process, so no SIGWINCH tells it.
 const winsizePoll = 100 * time.Millisecond
 
-// mountDevpts mounts a devpts at /dev/pts (the /dev of mountDev links
-// /dev/ptmx to pts/ptmx) and returns it.
-func mountDevpts(v *vfs.VFS, root *vfs.Mount) (*devpts.Filesystem, error) {
-	ctx := &bootContext{creds: auth.NewUser(0, 0, nil)}
-	rootVD := vfs.VirtualDentry{Mount: root, Dentry: root.Root()}
-	dev, err := v.GetDentry(ctx, vfs.Resolution{Root: rootVD, Start: rootVD, Path: "/dev", FollowFinal: true})
-	if err != nil {
-		return nil, fmt.Errorf("finding /dev: %w", err)
-	}
-	fs := devpts.New()
-	if _, err := v.MountAtName(ctx, dev, "pts", v.NewFilesystemInstance(fs), "devpts", false); err != nil {
-		return nil, fmt.Errorf("mounting /dev/pts: %w", err)
-	}
-	sandboxPts.Store(fs)
-	return fs, nil
-}
-
 // sandboxPts is the sandbox's devpts, for terminals of exec'd processes.
 var sandboxPts atomic.Pointer[devpts.Filesystem]
 

@@ -9,6 +9,8 @@ package vfs
 // Lock order: VFS.mountMu is taken alone here (see vfs.go).
 
 import (
+	"strings"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -153,21 +155,22 @@ func (v *VFS) collectLocked(m *Mount, out *[]*Mount) {
 }
 
 // RootPath returns the path of the mount's root within its file system
-// ("/" unless it is a bind mount of a subdirectory), as mountinfo's
-// fourth field shows it.
+// ("/" unless it is a bind mount of a subdirectory, or the instance is a
+// subtree of another file system: FilesystemInstance.Subtree), as
+// mountinfo's fourth field shows it.
 func (m *Mount) RootPath() string {
 	treeMu.RLock()
-	defer treeMu.RUnlock()
 	var parts []string
 	for d := m.root; d != nil && d != m.fs.root; d = d.parent {
 		parts = append(parts, d.name)
 	}
-	if len(parts) == 0 {
-		return "/"
-	}
-	s := ""
+	treeMu.RUnlock()
+	s := strings.TrimSuffix(m.fs.Subtree, "/")
 	for i := len(parts) - 1; i >= 0; i-- {
 		s += "/" + parts[i]
+	}
+	if s == "" {
+		return "/"
 	}
 	return s
 }

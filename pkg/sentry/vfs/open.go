@@ -93,7 +93,12 @@ func (v *VFS) open(ctx Context, vd VirtualDentry, flags uint32, created bool) (*
 			return nil, unix.EROFS
 		}
 	}
-	impl, err := vd.Dentry.inode.Open(ctx, vd.Dentry, flags)
+	var impl FileImpl
+	if drv, ok := v.device(&st); ok && flags&unix.O_PATH == 0 {
+		impl, err = drv(ctx, flags)
+	} else {
+		impl, err = vd.Dentry.inode.Open(ctx, vd.Dentry, flags)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@
 //	  inodeStates.mu
 //	    inodeState.locks.mu > deadlock.mu
 //	    inodeState.watchMu
+//	VFS.devMu (a leaf)
 //
 // File system locks are taken below VFS.mutateMu and never call back into
 // vfs with their own locks held. Inotify sinks are called with no vfs lock
@@ -143,6 +144,12 @@ type FilesystemInstance struct {
 	// Dev is the device number reported by stat for files of this
 	// instance.
 	Dev uint32
+	// Subtree is the path, within the file system it comes from, of the
+	// directory this instance's root is ("" for that file system's own
+	// root): the host directory of a bind mount, which the Gofer serves as
+	// a tree of its own. mountinfo's root field starts with it, as Linux
+	// shows a bind mount's source directory there.
+	Subtree string
 }
 
 // Root returns the file system's root dentry.
@@ -198,6 +205,10 @@ type VFS struct {
 	// anon holds mounts that are in no mount tree (memfd's tmpfs), by
 	// name.
 	anon map[string]*Mount
+
+	// devMu protects devices, the registered device drivers (device.go).
+	devMu   sync.Mutex
+	devices map[deviceKey]DeviceOpener
 }
 
 // New returns an empty VFS.

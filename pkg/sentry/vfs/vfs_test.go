@@ -16,6 +16,8 @@ type memInode struct {
 	children map[string]*memInode
 	target   string
 	data     string
+	// rdev is a device node's number, major and minor.
+	rdev [2]uint32
 }
 
 func dir(children map[string]*memInode) *memInode {
@@ -27,7 +29,7 @@ func link(target string) *memInode {
 }
 
 func (m *memInode) Stat(Context) (unix.Statx_t, error) {
-	return unix.Statx_t{Mode: m.mode, Uid: m.uid, Size: uint64(len(m.data))}, nil
+	return unix.Statx_t{Mode: m.mode, Uid: m.uid, Size: uint64(len(m.data)), Rdev_major: m.rdev[0], Rdev_minor: m.rdev[1]}, nil
 }
 
 func (m *memInode) Lookup(_ Context, name string) (Inode, error) {
@@ -48,7 +50,11 @@ func (m *memInode) Readlink(Context) (string, error) {
 	return m.target, nil
 }
 
-func (m *memInode) Open(Context, *Dentry, uint32) (FileImpl, error) {
+func (m *memInode) Open(_ Context, _ *Dentry, flags uint32) (FileImpl, error) {
+	if ft := FileType(m.mode); (ft == unix.S_IFCHR || ft == unix.S_IFBLK) && flags&unix.O_PATH == 0 {
+		// A device node of a file system with no driver of its own.
+		return nil, unix.ENXIO
+	}
 	return &memFile{m: m}, nil
 }
 

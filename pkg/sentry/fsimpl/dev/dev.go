@@ -1,15 +1,16 @@
-// Package dev is the sandbox's /dev: a small in-memory directory of the
-// character devices programs expect (null, zero, full, random, urandom,
-// tty: the caller's controlling terminal, from devpts) and the
-// conventional links (fd, stdin, stdout, stderr, ptmx). Host devices are
-// never visible in the sandbox.
+// Package dev holds the Sentry's device drivers that every container's
+// /dev needs: the memory devices (null, zero, full, random, urandom) and
+// /dev/tty (the caller's controlling terminal, from devpts). Register
+// installs them in a VFS by device number, so that a device node with one
+// of these numbers opens the driver on whatever file system it is (the
+// tmpfs a container's /dev is, as under runc); a node of any other number
+// fails to open with ENXIO, as a Linux node with no driver does. Host
+// devices are never reachable from the sandbox.
 package dev
 
 import (
 	"crypto/rand"
-	"sort"
-	"sync/atomic"
-	"time"
+	"fmt"
 
 	"golang.org/x/sys/unix"
 
@@ -17,117 +18,39 @@ import (
 	"bufferzone.dev/pkg/sentry/vfs"
 )
 
-// Filesystem is one /dev instance.
-type Filesystem struct {
-	root *dirInode
+// Node is a device node of a container's /dev.
+type Node struct {
+	// Path is the node's absolute path in the container.
+	Path string
+	// Mode is the file type (unix.S_IFCHR, S_IFBLK or S_IFIFO) and the
+	// permission bits.
+	Mode uint32
+	// Major and Minor are the device number (unused for a FIFO).
+	Major, Minor uint32
+	// UID and GID own the node.
+	UID, GID uint32
 }
 
-var inoCounter atomic.Uint64
-
-func nextIno() uint64 { return inoCounter.Add(1) }
-
-// New returns a /dev with the standard devices.
-func New() *Filesystem {
-	now := time.Now()
-	ts := unix.StatxTimestamp{Sec: now.Unix(), Nsec: uint32(now.Nanosecond())}
-	mk := func(major, minor uint32, kind deviceKind) vfs.Inode {
-		return &charInode{major: major, minor: minor, kind: kind, ino: nextIno(), ts: ts}
-	}
-	link := func(target string) vfs.Inode { return &linkInode{target: target, ino: nextIno(), ts: ts} }
-	root := &dirInode{ino: nextIno(), ts: ts, children: map[string]vfs.Inode{
-		"null":    mk(1, 3, devNull),
-		"zero":    mk(1, 5, devZero),
-		"full":    mk(1, 7, devFull),
-		"random":  mk(1, 8, devRandom),
-		"urandom": mk(1, 9, devRandom),
-		"tty":     mk(5, 0, devTTY),
-		"fd":      link("/proc/self/fd"),
-		"stdin":   link("/proc/self/fd/0"),
-		"stdout":  link("/proc/self/fd/1"),
-		"stderr":  link("/proc/self/fd/2"),
-		"ptmx":    link("pts/ptmx"),
-	}}
-	root.children["shm"] = &dirInode{ino: nextIno(), ts: ts, children: map[string]vfs.Inode{}, mode: 0o1777}
-	return &Filesystem{root: root}
+// Standard are the device nodes every container's /dev has: the OCI
+// runtime spec's default devices with runc's modes and owner. /dev/ptmx
+// is not one of them: it is a link to pts/ptmx (Links).
+var Standard = []Node{
+	{Path: "/dev/null", Mode: unix.S_IFCHR | 0o666, Major: 1, Minor: 3},
+	{Path: "/dev/zero", Mode: unix.S_IFCHR | 0o666, Major: 1, Minor: 5},
+	{Path: "/dev/full", Mode: unix.S_IFCHR | 0o666, Major: 1, Minor: 7},
+	{Path: "/dev/random", Mode: unix.S_IFCHR | 0o666, Major: 1, Minor: 8},
+	{Path: "/dev/urandom", Mode: unix.S_IFCHR | 0o666, Major: 1, Minor: 9},
+	{Path: "/dev/tty", Mode: unix.S_IFCHR | 0o666, Major: 5, Minor: 0},
 }
 
-// Name implements vfs.Filesystem.
-func (fs *Filesystem) Name() string { return "tmpfs" }
-
-// Root implements vfs.Filesystem.
-func (fs *Filesystem) Root() vfs.Inode { return fs.root }
-
-// Statfs implements vfs.Filesystem.
-func (fs *Filesystem) Statfs(vfs.Context) (unix.Statfs_t, error) {
-	return unix.Statfs_t{Type: unix.TMPFS_MAGIC, Bsize: 4096, Frsize: 4096, Namelen: 255}, nil
-}
-
-type dirInode struct {
-	ino      uint64
-	ts       unix.StatxTimestamp
-	mode     uint16
-	children map[string]vfs.Inode
-}
-
-func (d *dirInode) Stat(vfs.Context) (unix.Statx_t, error) {
-	mode := d.mode
-	if mode == 0 {
-		mode = 0o755
-	}
-	return unix.Statx_t{Mask: unix.STATX_BASIC_STATS, Mode: unix.S_IFDIR | mode, Nlink: 2, Ino: d.ino,
-		Blksize: 4096, Atime: d.ts, Mtime: d.ts, Ctime: d.ts}, nil
-}
-
-func (d *dirInode) Lookup(_ vfs.Context, name string) (vfs.Inode, error) {
-	c, ok := d.children[name]
-	if !ok {
-		return nil, unix.ENOENT
-	}
-	return c, nil
-}
-
-func (d *dirInode) Readlink(vfs.Context) (string, error) { return "", unix.EINVAL }
-
-func (d *dirInode) Open(_ vfs.Context, dent *vfs.Dentry, flags uint32) (vfs.FileImpl, error) {
-	names := make([]string, 0, len(d.children))
-	for n := range d.children {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return &dirFile{d: d, dent: dent, names: names}, nil
-}
-
-type dirFile struct {
-	vfs.FileDefaults
-	d     *dirInode
-	dent  *vfs.Dentry
-	names []string
-}
-
-func (f *dirFile) Read(vfs.Context, []byte, int64) (int, error) { return 0, unix.EISDIR }
-
-func (f *dirFile) IterDirents(ctx vfs.Context, off int64, emit func(vfs.Dirent) bool) (int64, error) {
-	return vfs.IterStaticDirents(ctx, f.dent, off, f.names, func(name string) (uint64, uint8) {
-		c := f.d.children[name]
-		st, _ := c.Stat(ctx)
-		return st.Ino, vfs.DirentType(st.Mode)
-	}, emit)
-}
-
-type linkInode struct {
-	target string
-	ino    uint64
-	ts     unix.StatxTimestamp
-}
-
-func (l *linkInode) Stat(vfs.Context) (unix.Statx_t, error) {
-	return unix.Statx_t{Mask: unix.STATX_BASIC_STATS, Mode: unix.S_IFLNK | 0o777, Nlink: 1, Ino: l.ino,
-		Size: uint64(len(l.target)), Blksize: 4096, Atime: l.ts, Mtime: l.ts, Ctime: l.ts}, nil
-}
-func (l *linkInode) Lookup(vfs.Context, string) (vfs.Inode, error) { return nil, unix.ENOTDIR }
-func (l *linkInode) Readlink(vfs.Context) (string, error)          { return l.target, nil }
-func (l *linkInode) Open(vfs.Context, *vfs.Dentry, uint32) (vfs.FileImpl, error) {
-	return nil, unix.ELOOP
+// Links are the conventional symlinks of a container's /dev, path to
+// target, as the OCI runtime spec lists them.
+var Links = [][2]string{
+	{"/dev/fd", "/proc/self/fd"},
+	{"/dev/stdin", "/proc/self/fd/0"},
+	{"/dev/stdout", "/proc/self/fd/1"},
+	{"/dev/stderr", "/proc/self/fd/2"},
+	{"/dev/ptmx", "pts/ptmx"},
 }
 
 type deviceKind int
@@ -137,38 +60,39 @@ const (
 	devZero
 	devFull
 	devRandom
-	// devTTY is /dev/tty: opening it opens the controlling terminal.
-	devTTY
 )
 
-type charInode struct {
-	major, minor uint32
-	kind         deviceKind
-	ino          uint64
-	ts           unix.StatxTimestamp
-}
-
-func (c *charInode) Stat(vfs.Context) (unix.Statx_t, error) {
-	return unix.Statx_t{Mask: unix.STATX_BASIC_STATS, Mode: unix.S_IFCHR | 0o666, Nlink: 1, Ino: c.ino,
-		Rdev_major: c.major, Rdev_minor: c.minor, Blksize: 4096, Atime: c.ts, Mtime: c.ts, Ctime: c.ts}, nil
-}
-func (c *charInode) Lookup(vfs.Context, string) (vfs.Inode, error) { return nil, unix.ENOTDIR }
-func (c *charInode) Readlink(vfs.Context) (string, error)          { return "", unix.EINVAL }
-func (c *charInode) Open(ctx vfs.Context, _ *vfs.Dentry, _ uint32) (vfs.FileImpl, error) {
-	if c.kind == devTTY {
-		return devpts.OpenControllingTerminal(ctx)
+// Register installs the drivers of this package in v.
+func Register(v *vfs.VFS) error {
+	mem := func(kind deviceKind) vfs.DeviceOpener {
+		return func(vfs.Context, uint32) (vfs.FileImpl, error) { return &memFile{kind: kind}, nil }
 	}
-	return &deviceFile{kind: c.kind}, nil
+	for _, d := range []struct {
+		major, minor uint32
+		open         vfs.DeviceOpener
+	}{
+		{1, 3, mem(devNull)},
+		{1, 5, mem(devZero)},
+		{1, 7, mem(devFull)},
+		{1, 8, mem(devRandom)},
+		{1, 9, mem(devRandom)},
+		{5, 0, func(ctx vfs.Context, _ uint32) (vfs.FileImpl, error) { return devpts.OpenControllingTerminal(ctx) }},
+	} {
+		if err := v.RegisterDevice(unix.S_IFCHR, d.major, d.minor, d.open); err != nil {
+			return fmt.Errorf("dev: %w", err)
+		}
+	}
+	return nil
 }
 
-// deviceFile is an open memory device. Offsets are accepted and ignored,
-// as for the character devices of Linux.
-type deviceFile struct {
+// memFile is an open memory device. Offsets are accepted and ignored, as
+// for the character devices of Linux.
+type memFile struct {
 	vfs.FileDefaults
 	kind deviceKind
 }
 
-func (f *deviceFile) Read(_ vfs.Context, p []byte, _ int64) (int, error) {
+func (f *memFile) Read(_ vfs.Context, p []byte, _ int64) (int, error) {
 	switch f.kind {
 	case devNull:
 		return 0, nil
@@ -180,7 +104,7 @@ func (f *deviceFile) Read(_ vfs.Context, p []byte, _ int64) (int, error) {
 	return len(p), nil
 }
 
-func (f *deviceFile) Write(_ vfs.Context, p []byte, _ int64) (int, error) {
+func (f *memFile) Write(_ vfs.Context, p []byte, _ int64) (int, error) {
 	if f.kind == devFull {
 		return 0, unix.ENOSPC
 	}
