@@ -173,6 +173,7 @@ func Run(a Args) (int, error) {
 		Envv:             proc.Env,
 		WorkingDirectory: proc.Cwd,
 		Credentials:      creds,
+		NoNewPrivs:       proc.NoNewPrivileges,
 		Umask:            umask,
 		Limits:           limits,
 		Files:            files,

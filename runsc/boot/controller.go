@@ -402,10 +402,13 @@ func (c *Controller) signal(sig int, all bool) ControlResponse {
 		})
 		return ControlResponse{}
 	}
+	// runsc kill is the host: like runc's kill(2) from the parent PID
+	// namespace, it stops or kills init, and any other signal reaches init
+	// only if init handles it.
 	info := kernel.SignalInfo{Signo: int32(sig), Code: kernel.SIUser}
 	if all {
 		for _, tg := range k.ThreadGroups() {
-			tg.SendSignal(info)
+			tg.SendSignalFromHost(info)
 		}
 		return ControlResponse{}
 	}
@@ -413,7 +416,7 @@ func (c *Controller) signal(sig int, all bool) ControlResponse {
 	if tg == nil {
 		return ControlResponse{Error: "container is not running"}
 	}
-	tg.SendSignal(info)
+	tg.SendSignalFromHost(info)
 	return ControlResponse{}
 }
 

@@ -25,7 +25,8 @@ var forwardedSignals = []os.Signal{
 
 // ForwardSignals delivers host signals received by this process to the
 // sandbox's init process (or its process group, for terminal signals)
-// until stop is closed.
+// until stop is closed, as signals from outside the sandbox: init takes
+// only those it handles, as runc's container init does.
 func ForwardSignals(k *kernel.Kernel, stop <-chan struct{}) {
 	ch := make(chan os.Signal, 16)
 	signal.Notify(ch, forwardedSignals...)
@@ -41,13 +42,13 @@ func ForwardSignals(k *kernel.Kernel, stop <-chan struct{}) {
 				if terminalSignals[sig] {
 					for _, tg := range k.ThreadGroups() {
 						if tg.ProcessGroup() == 1 {
-							tg.SendSignal(info)
+							tg.SendSignalFromHost(info)
 						}
 					}
 					continue
 				}
 				if tg := k.ThreadGroupByPID(1); tg != nil {
-					tg.SendSignal(info)
+					tg.SendSignalFromHost(info)
 				}
 			}
 		}

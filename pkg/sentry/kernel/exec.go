@@ -101,6 +101,7 @@ func (k *Kernel) createProcess(a CreateProcessArgs, init bool) (*Task, error) {
 		k.treeMu.Lock()
 		k.initTG = tg
 		k.treeMu.Unlock()
+		tg.unkillable = true
 	}
 	t.SetName(path.Base(res.Path))
 	tg.setExecutablePath(t.canonicalPath(res.Path))

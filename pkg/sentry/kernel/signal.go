@@ -156,11 +156,12 @@ func defaultActionOf(sig unix.Signal) defaultAction {
 }
 
 // SendSignal queues a signal directed at this thread (tkill, tgkill,
-// faults) and wakes the thread if it can take it.
+// faults) by a task of the sandbox or the kernel, and wakes the thread if
+// it can take it.
 func (t *Task) SendSignal(info SignalInfo) {
 	tg := t.tg
 	tg.mu.Lock()
-	queue, continued := tg.prepareSignalLocked(info)
+	queue, continued := tg.prepareSignalLocked(info, info.Code == SIKernel)
 	if !queue {
 		tg.mu.Unlock()
 		if continued {
@@ -180,11 +181,26 @@ func (t *Task) SendSignal(info SignalInfo) {
 	}
 }
 
-// SendSignal queues a process-directed signal (kill) and wakes a thread
-// that does not block it.
+// SendSignal queues a process-directed signal (kill) sent by a task of the
+// sandbox or by the kernel (info.Code SIKernel), and wakes a thread that
+// does not block it.
 func (tg *ThreadGroup) SendSignal(info SignalInfo) {
+	tg.sendSignal(info, info.Code == SIKernel)
+}
+
+// SendSignalFromHost queues a process-directed signal sent from outside
+// the sandbox (runsc kill, a signal the host sent to the Sentry): as a
+// signal from an ancestor PID namespace, it may stop or kill the
+// sandbox's init, which ignores the same signal sent from inside.
+func (tg *ThreadGroup) SendSignalFromHost(info SignalInfo) {
+	tg.sendSignal(info, true)
+}
+
+// sendSignal queues a process-directed signal; force says it comes from
+// outside the sandbox or from the kernel (Linux's force argument).
+func (tg *ThreadGroup) sendSignal(info SignalInfo, force bool) {
 	tg.mu.Lock()
-	queue, continued := tg.prepareSignalLocked(info)
+	queue, continued := tg.prepareSignalLocked(info, force)
 	if continued {
 		defer tg.notifyStop(true, unix.SIGCONT)
 	}
@@ -208,12 +224,14 @@ func (tg *ThreadGroup) SendSignal(info SignalInfo) {
 	}
 }
 
-// prepareSignalLocked applies what happens at generation time: SIGKILL
-// kills at once, stop and continue signals cancel each other, and signals
-// whose disposition is to ignore them are discarded. It reports whether
-// the signal should be queued, and whether it continued a stopped process
-// (the caller tells the parent, without tg.mu held).
-func (tg *ThreadGroup) prepareSignalLocked(info SignalInfo) (queue, continued bool) {
+// prepareSignalLocked applies what happens at generation time: stop and
+// continue signals cancel each other, SIGKILL continues a stopped process,
+// and signals whose disposition is to ignore them are discarded (for the
+// sandbox's init, also those left to their default action; force lets
+// SIGKILL and SIGSTOP through, see unkillable). It reports whether the
+// signal should be queued, and whether it continued a stopped process (the
+// caller tells the parent, without tg.mu held).
+func (tg *ThreadGroup) prepareSignalLocked(info SignalInfo, force bool) (queue, continued bool) {
 	sig := unix.Signal(info.Signo)
 	if tg.exiting {
 		return false, false
@@ -228,16 +246,20 @@ func (tg *ThreadGroup) prepareSignalLocked(info SignalInfo) (queue, continued bo
 		continued = tg.stopped != nil
 		tg.continueLocked()
 	}
-	if sig == unix.SIGKILL {
-		tg.continueLocked()
-		return true, false
-	}
 	// A blocked signal is never discarded as ignored: its handler may
 	// change before it is unblocked, and sigwait/signalfd may take it.
+	// (SIGKILL and SIGSTOP cannot be blocked.)
 	if tg.blockedByAnyLocked(sig) {
 		return true, continued
 	}
 	act := tg.actions[sig-1]
+	if act.Handler == SigDefault && tg.unkillable && !(force && kernelOnly(sig)) {
+		return false, continued
+	}
+	if sig == unix.SIGKILL {
+		tg.continueLocked()
+		return true, continued
+	}
 	if act.Handler == SigIgnore || (act.Handler == SigDefault && defaultActionOf(sig) == actIgnore) {
 		return false, continued
 	}
@@ -246,6 +268,10 @@ func (tg *ThreadGroup) prepareSignalLocked(info SignalInfo) (queue, continued bo
 	}
 	return true, continued
 }
+
+// kernelOnly reports whether sig is SIGKILL or SIGSTOP, the signals no
+// process can catch, block or ignore.
+func kernelOnly(sig unix.Signal) bool { return sig == unix.SIGKILL || sig == unix.SIGSTOP }
 
 // blockedByAnyLocked reports whether a task of tg blocks sig.
 func (tg *ThreadGroup) blockedByAnyLocked(sig unix.Signal) bool {
@@ -305,6 +331,10 @@ func (t *Task) forceSignal(sig unix.Signal, code int32, addr uintptr) {
 	if act.Handler == SigIgnore || t.sigMask.Load()&sigBit(sig) != 0 {
 		act.Handler = SigDefault
 		t.sigMask.Store(t.sigMask.Load() &^ sigBit(sig))
+	}
+	if act.Handler == SigDefault {
+		// Even the sandbox's init dies of a fault it does not handle.
+		tg.unkillable = false
 	}
 	info := SignalInfo{Signo: int32(sig), Code: code}
 	info.SetAddr(addr)

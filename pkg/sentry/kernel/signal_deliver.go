@@ -29,6 +29,12 @@ func (t *Task) handleSignals() {
 		case SigIgnore:
 			continue
 		case SigDefault:
+			if !kernelOnly(sig) && t.tg.isUnkillable() {
+				// The sandbox's init takes no default action but
+				// SIGKILL's and SIGSTOP's (signals it had blocked when
+				// they were sent end here).
+				continue
+			}
 			switch defaultActionOf(sig) {
 			case actIgnore, actContinue:
 				continue
@@ -151,4 +157,12 @@ func (t *Task) RestartSyscall() (uintptr, error) {
 		return 0, unix.EINTR
 	}
 	return f(t)
+}
+
+// isUnkillable reports whether tg is the sandbox's init and has not taken
+// a fault it does not handle.
+func (tg *ThreadGroup) isUnkillable() bool {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return tg.unkillable
 }

@@ -55,6 +55,11 @@ type ThreadGroup struct {
 	status  WaitStatus
 	// pending holds process-directed signals.
 	pending pendingSignals
+	// unkillable is set for the init of the sandbox's PID namespace
+	// (Linux's SIGNAL_UNKILLABLE): signals whose action is the default
+	// one are discarded, except SIGKILL and SIGSTOP sent from outside the
+	// sandbox or by the kernel. A fault signal clears it (guarded by mu).
+	unkillable bool
 	// stopped is non-nil during a group stop; it is closed when the group
 	// continues.
 	stopped chan struct{}
