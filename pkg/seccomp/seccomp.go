@@ -94,48 +94,79 @@ func (f Filter) Program(deny uint32) ([]bpf.Instruction, error) {
 		nrs = append(nrs, s)
 	}
 	sort.Slice(nrs, func(i, j int) bool { return nrs[i] < nrs[j] })
-	// A linear dispatch: each number is followed by its own block; the
-	// block's conditional jumps stay short, and the far jumps to allow and
-	// deny are unconditional (32-bit offsets).
-	for _, s := range nrs {
-		after := fmt.Sprintf("after%d", s)
-		p.AddJump(bpf.Jmp|bpf.Jeq|bpf.K, uint32(s), "", after)
-		if f[s] == nil {
-			p.AddJumpTo("allow")
-			p.AddLabel(after)
-			continue
-		}
-		for i, r := range f[s] {
-			next := fmt.Sprintf("sys%d-rule%d", s, i+1)
-			for _, a := range r {
-				mask := a.Mask
-				if mask == 0 {
-					mask = ^uint64(0)
-				}
-				for half := 0; half < 2; half++ {
-					m, v := uint32(mask>>(32*half)), uint32(a.Value>>(32*half))
-					if m == 0 {
-						continue
-					}
-					p.AddStmt(bpf.Ld|bpf.W|bpf.Abs, uint32(offArgs+8*a.Index+4*half))
-					if m != ^uint32(0) {
-						p.AddStmt(bpf.Alu|bpf.And|bpf.K, m)
-					}
-					p.AddJump(bpf.Jmp|bpf.Jeq|bpf.K, v&m, "", next)
-				}
-			}
-			p.AddJumpTo("allow")
-			p.AddLabel(next)
-		}
-		p.AddJumpTo("deny")
-		p.AddLabel(after)
-	}
-	p.AddJumpTo("deny")
+	f.dispatch(p, nrs)
 	p.AddLabel("allow")
 	p.AddStmt(bpf.Ret|bpf.K, RetAllow)
 	p.AddLabel("deny")
 	p.AddStmt(bpf.Ret|bpf.K, deny)
 	return p.Instructions()
+}
+
+// leafSize is the most numbers dispatch compares one by one.
+const leafSize = 4
+
+// dispatch emits the search for the number in A among nrs (sorted): a
+// binary search, so that a call costs about log2(len(nrs)) comparisons
+// rather than up to len(nrs) (the Sentry's filter lists ~140 calls, and
+// every host system call of the Sentry and of systrap's stubs runs it: a
+// futex call paid ~200 ns for the linear scan). An interior node is a
+// conditional jump over an unconditional one to the upper half (a
+// conditional jump reaches only 255 instructions); a leaf compares its few
+// numbers in turn, each followed by its own block, which ends in a jump to
+// allow or deny. Every path ends in such a jump, so no block falls through
+// into the next.
+func (f Filter) dispatch(p *bpf.Program, nrs []uintptr) {
+	if len(nrs) <= leafSize {
+		for _, s := range nrs {
+			f.emitCall(p, s)
+		}
+		p.AddJumpTo("deny")
+		return
+	}
+	mid := nrs[len(nrs)/2]
+	upper, lower := fmt.Sprintf("ge%d", mid), fmt.Sprintf("lt%d", mid)
+	p.AddJump(bpf.Jmp|bpf.Jge|bpf.K, uint32(mid), "", lower)
+	p.AddJumpTo(upper)
+	p.AddLabel(lower)
+	f.dispatch(p, nrs[:len(nrs)/2])
+	p.AddLabel(upper)
+	f.dispatch(p, nrs[len(nrs)/2:])
+}
+
+// emitCall emits the comparison of A with s and, on a match, s's rules;
+// A still holds the number when s does not match.
+func (f Filter) emitCall(p *bpf.Program, s uintptr) {
+	after := fmt.Sprintf("after%d", s)
+	p.AddJump(bpf.Jmp|bpf.Jeq|bpf.K, uint32(s), "", after)
+	if f[s] == nil {
+		p.AddJumpTo("allow")
+		p.AddLabel(after)
+		return
+	}
+	for i, r := range f[s] {
+		next := fmt.Sprintf("sys%d-rule%d", s, i+1)
+		for _, a := range r {
+			mask := a.Mask
+			if mask == 0 {
+				mask = ^uint64(0)
+			}
+			for half := 0; half < 2; half++ {
+				m, v := uint32(mask>>(32*half)), uint32(a.Value>>(32*half))
+				if m == 0 {
+					continue
+				}
+				p.AddStmt(bpf.Ld|bpf.W|bpf.Abs, uint32(offArgs+8*a.Index+4*half))
+				if m != ^uint32(0) {
+					p.AddStmt(bpf.Alu|bpf.And|bpf.K, m)
+				}
+				p.AddJump(bpf.Jmp|bpf.Jeq|bpf.K, v&m, "", next)
+			}
+		}
+		p.AddJumpTo("allow")
+		p.AddLabel(next)
+	}
+	p.AddJumpTo("deny")
+	p.AddLabel(after)
 }
 
 // Data builds a struct seccomp_data for x86-64, for bpf.Exec.

@@ -269,3 +269,74 @@ func init() {
 		sysNames[s] = n
 	}
 }
+
+// allowsRef is the filter's meaning, straight from the map: the decision
+// every compiled program must reach.
+func allowsRef(f Filter, nr uintptr, args [6]uint64) bool {
+	rules, ok := f[nr]
+	if !ok {
+		return false
+	}
+	if rules == nil {
+		return true
+	}
+	for _, r := range rules {
+		match := true
+		for _, a := range r {
+			mask := a.Mask
+			if mask == 0 {
+				mask = ^uint64(0)
+			}
+			if args[a.Index]&mask != a.Value&mask {
+				match = false
+			}
+		}
+		if match {
+			return true
+		}
+	}
+	return false
+}
+
+// TestProgramSearch: the binary search reaches the map's decision for every
+// number up to 1023 (and its x32 twin, bit 30 set), with zero arguments and
+// with the arguments of each rule, in every filter runsc installs.
+func TestProgramSearch(t *testing.T) {
+	filters := map[string]Filter{
+		"sentry-ptrace":  SentryFilter(PlatformPtrace),
+		"sentry-systrap": SentryFilter(PlatformSystrap),
+		"gofer":          GoferFilter(false),
+		"gofer-ro":       GoferFilter(true),
+		"empty":          {},
+		"one":            {unix.SYS_READ: nil},
+	}
+	for name, f := range filters {
+		t.Run(name, func(t *testing.T) {
+			prog, err := f.Program(RetErrno | 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check := func(nr uintptr, args [6]uint64) {
+				got, err := bpf.Exec(prog, Data(nr, args[:]...))
+				want := uint32(RetErrno | 1)
+				if allowsRef(f, nr, args) {
+					want = RetAllow
+				}
+				if err != nil || got != want {
+					t.Errorf("call %d args %#x: %#x, %v; want %#x", nr, args, got, err, want)
+				}
+			}
+			for nr := uintptr(0); nr < 1024; nr++ {
+				check(nr, [6]uint64{})
+				check(nr|0x40000000, [6]uint64{})
+				for _, r := range f[nr] {
+					var args [6]uint64
+					for _, a := range r {
+						args[a.Index] = a.Value
+					}
+					check(nr, args)
+				}
+			}
+		})
+	}
+}
