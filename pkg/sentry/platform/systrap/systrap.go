@@ -146,21 +146,26 @@
 // makes it sleep at once).
 //
 // Measured with BenchmarkGetpidRoundTrip (one Switch per getpid) on the
-// reference VM while it was shared with other work (load average ~16 on 2
-// CPUs): spin mode median 4.2–6.7 µs (p90 12–16 µs) before probe backoff
-// existed; with backoff on that loaded machine the probes fail and the pair
-// blocks: median 13 µs against ptrace's 15.6–19.7 µs measured alongside.
-// The backoff exists because on the loaded machine unbounded probing made
-// `runsc do /bin/true` take 0.2–1.2 s (a stub moved to the other, busy, CPU
-// waited there for tens to hundreds of milliseconds); with it, 110–147 ms
-// against ptrace's 90–189 ms in the same minutes. With the per-thread
-// filters (an application system call now runs three filters: the
-// Sentry's own, inherited, the stub's and the thread's), at load average
-// ~14: block mode median 12.9 µs (p90 15.3 µs) against ptrace's 18.4 µs
-// (20.6 µs); in runsc (BenchmarkPlatforms in test/benchmarks) getpid
-// 17–22 µs against ptrace's 22–26 µs, and fork+exit+wait on par with
-// ptrace (2.0 ms) once stubs came from the template (7.0 ms when each was
-// forked from the Sentry). The 5 µs of spin mode needs an idle CPU.
+// reference VM with an idle second CPU: median 3.7–3.9 µs in most runs
+// (4.4–6.1 µs in some), p90 ~5 µs; with a single usable CPU (block mode
+// only) 12.4 µs against ptrace's 19 µs. In runsc (BenchmarkPlatforms:
+// the median of 20000 timed getpid calls, a Sentry system call path
+// included) 4.6–4.9 µs against ptrace's 19–21 µs on a quiet machine, and
+// 4.8 µs against 19.4 µs at load average 4. What the round trip is made
+// of (perf): the stub thread's SIGSYS delivery, signal frame and
+// rt_sigreturn (XSAVE to and from the frame, three seccomp filters) take
+// most of it; the Sentry's share is ~1 µs. Two lessons are in the policy
+// above: judging a probe by its first exchange (a cross-CPU wake of a
+// sleeping thread, 70–170 µs here) made every probe fail, and time.Now
+// (two vDSO clock reads, 40–75 ns each in this VM) five times per
+// exchange cost ~0.3 µs, hence the TSC. On a loaded machine (load average
+// 8–16) the pair blocks and a round trip takes 13 µs against ptrace's
+// 16–20 µs; unbounded probing there once made `runsc do /bin/true` take
+// 0.2–1.2 s (a stub moved to the other, busy, CPU waited there for tens
+// of milliseconds), hence the backoff. Blocking wake-ups between
+// processes (a pipe ping-pong: 4 exchanges and 2 Sentry wake-ups per round
+// trip) are bound by the host's wake-up latency and are on par with
+// ptrace (0.8–1.1× its time).
 //
 // # Known gaps
 //
