@@ -71,13 +71,6 @@ func (b *Boot) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 		return Usagef(args, "boot: --io-fd and --spec-fd are required")
 	}
 	conf := ConfigFrom(args)
-	specFile := os.NewFile(uintptr(b.specFD), "spec")
-	var spec specs.Spec
-	err := json.NewDecoder(specFile).Decode(&spec)
-	specFile.Close()
-	if err != nil {
-		return Fatalf(args, "boot: reading the spec: %v", err)
-	}
 	log, closeLog, err := openDebugLog(conf, "boot")
 	if err != nil {
 		return Fatalf(args, "boot: %v", err)
@@ -92,7 +85,7 @@ func (b *Boot) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 		stdio[i] = os.NewFile(uintptr(fd), "stdio")
 	}
 	// Isolated, the Sentry is in a network namespace of the sandbox's own
-	// (see sandbox.SentryCloneFlags and sandbox.StartSentry).
+	// or the spec's (see sandbox.Start).
 	netStack, err := boot.NewNetworkStack(conf.Network, b.isolate)
 	if err != nil {
 		return Fatalf(args, "boot: %v", err)
@@ -104,6 +97,16 @@ func (b *Boot) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 		if err := sandbox.InstallSentryFilter(string(conf.Platform), boot.NetworkFilter(netStack)); err != nil {
 			return Fatalf(args, "boot: %v", err)
 		}
+	}
+	// The spec comes once the Sentry is in the sandbox's cgroup, so that
+	// every process it forks is born there; confining needs no spec, and
+	// so overlaps the move (see sandbox.Start).
+	specFile := os.NewFile(uintptr(b.specFD), "spec")
+	var spec specs.Spec
+	err = json.NewDecoder(specFile).Decode(&spec)
+	specFile.Close()
+	if err != nil {
+		return Fatalf(args, "boot: reading the spec: %v", err)
 	}
 	bootArgs := boot.Args{
 		Config:    conf,

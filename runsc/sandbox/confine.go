@@ -1,12 +1,9 @@
 package sandbox
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -53,32 +50,9 @@ func Confine() error {
 
 // DropPrivileges sets no_new_privs and empties the bounding, ambient,
 // effective, permitted and inheritable capability sets of every thread of
-// the process.
-//
-// It needs syscall.AllThreadsSyscall, which works only in a binary built
-// with CGO_ENABLED=0, as runsc is.
+// the process (see limitPrivileges).
 func DropPrivileges() error {
-	if _, _, e := syscall.AllThreadsSyscall(unix.SYS_GETPID, 0, 0, 0); e == unix.ENOTSUP {
-		return errors.New("changing every thread's privileges needs a runsc built with CGO_ENABLED=0")
-	}
-	if _, _, e := syscall.AllThreadsSyscall6(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0); e != 0 {
-		return fmt.Errorf("setting no_new_privs: %w", e)
-	}
-	if _, _, e := syscall.AllThreadsSyscall6(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, 0); e != 0 && e != unix.EINVAL {
-		return fmt.Errorf("clearing ambient capabilities: %w", e)
-	}
-	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
-		_, _, e := syscall.AllThreadsSyscall6(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0, 0)
-		if e != 0 && e != unix.EINVAL {
-			return fmt.Errorf("dropping capability %d from the bounding set: %w", c, e)
-		}
-	}
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if _, _, e := syscall.AllThreadsSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); e != 0 {
-		return fmt.Errorf("dropping capabilities: %w", e)
-	}
-	return nil
+	return limitPrivileges(0)
 }
 
 // InSandboxRoot reports whether the process sees no host files (Confine

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -21,18 +20,8 @@ const GoferCloneFlags = syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLO
 // GoferRoot is where the served tree is found in a confined Gofer.
 const GoferRoot = "/root"
 
-// Capabilities the Gofer keeps (linux/capability.h numbers).
-const (
-	capChown        = 0
-	capDacOverride  = 1
-	capDacReadSrch  = 2
-	capFowner       = 3
-	capFsetid       = 4
-	capMknod        = 27
-	capsReadOnly    = 1 << capDacReadSrch
-	capsWritable    = capsReadOnly | 1<<capChown | 1<<capDacOverride | 1<<capFowner | 1<<capFsetid | 1<<capMknod
-	goferTmpfsFlags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
-)
+// goferTmpfsFlags are the mount flags of the Gofer's own root and /proc.
+const goferTmpfsFlags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 
 // GoferMount is a host path a confined Gofer serves besides its root: the
 // source of one bind mount of the container.
@@ -143,11 +132,11 @@ func ConfineGofer(root string, readOnly bool, mounts []GoferMount) (string, []st
 		return "", nil, fmt.Errorf("making the gofer's root read-only: %w", err)
 	}
 	readOnly = allReadOnly
-	caps := uint32(capsWritable)
+	caps := goferCapsWritable
 	if readOnly {
-		caps = capsReadOnly
+		caps = goferCapsReadOnly
 	}
-	if err := keepCapabilities(caps); err != nil {
+	if err := limitPrivileges(caps); err != nil {
 		return "", nil, err
 	}
 	if deny, ok := seccompDeny(); ok {
@@ -183,31 +172,4 @@ func cloneTree(path string, readOnly bool) (int, bool, error) {
 		return -1, false, fmt.Errorf("restricting the served tree %s: %w", path, err)
 	}
 	return tree, st.Mode&unix.S_IFMT == unix.S_IFDIR, nil
-}
-
-// keepCapabilities sets no_new_privs and reduces every thread's bounding,
-// effective and permitted sets to caps (capabilities 0..31), with empty
-// inheritable and ambient sets.
-func keepCapabilities(caps uint32) error {
-	if _, _, e := syscall.AllThreadsSyscall6(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0); e != 0 {
-		return fmt.Errorf("setting no_new_privs: %w", e)
-	}
-	if _, _, e := syscall.AllThreadsSyscall6(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, 0); e != 0 && e != unix.EINVAL {
-		return fmt.Errorf("clearing ambient capabilities: %w", e)
-	}
-	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
-		if c < 32 && caps&(1<<c) != 0 {
-			continue
-		}
-		_, _, e := syscall.AllThreadsSyscall6(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0, 0)
-		if e != 0 && e != unix.EINVAL {
-			return fmt.Errorf("dropping capability %d from the bounding set: %w", c, e)
-		}
-	}
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	data := [2]unix.CapUserData{{Effective: caps, Permitted: caps}}
-	if _, _, e := syscall.AllThreadsSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); e != 0 {
-		return fmt.Errorf("reducing capabilities: %w", e)
-	}
-	return nil
 }

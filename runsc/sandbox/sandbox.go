@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -116,27 +117,21 @@ func Start(o Options) (*Sandbox, error) {
 	gofer.ExtraFiles = append([]*os.File{goferEnd}, goferMountEnds...)
 	gofer.Stderr = os.Stderr
 	gofer.SysProcAttr = attr()
+	goferThread := forkThread{}
 	if o.Isolate {
 		gofer.SysProcAttr.Cloneflags = GoferCloneFlags
 		gofer.Args = append(gofer.Args, "--isolate")
 		if o.Rootless {
 			inUserNS(gofer.SysProcAttr)
+		} else {
+			goferThread.bounding = goferStartCaps
 		}
-	}
-	err = gofer.Start()
-	goferEnd.Close()
-	CloseFiles(goferMountEnds)
-	if err != nil {
-		return nil, fmt.Errorf("starting the gofer: %w", err)
-	}
-	if err := o.joinCgroup(gofer); err != nil {
-		killWait(gofer)
-		return nil, err
 	}
 
 	specR, specW, err := os.Pipe()
 	if err != nil {
-		killWait(gofer)
+		goferEnd.Close()
+		CloseFiles(goferMountEnds)
 		return nil, fmt.Errorf("creating the spec pipe: %w", err)
 	}
 	defer specW.Close()
@@ -164,23 +159,40 @@ func Start(o Options) (*Sandbox, error) {
 		sentry.Stdin, sentry.Stdout, sentry.Stderr = o.Stdio[0], o.Stdio[1], o.Stdio[2]
 	}
 	sentry.SysProcAttr = attr()
+	sentryThread := forkThread{}
 	if o.Isolate {
 		sentry.SysProcAttr.Cloneflags = SentryCloneFlags(o.Network)
 		sentry.Args = append(sentry.Args, "--isolate")
 		if o.Rootless {
 			inUserNS(sentry.SysProcAttr)
+		} else {
+			sentryThread.bounding = sentryStartCaps
+		}
+		if sentryThread.netns = sentryNetns(spec, o.Network); sentryThread.netns != "" {
+			sentry.SysProcAttr.Cloneflags &^= syscall.CLONE_NEWNET
 		}
 	}
-	err = StartSentry(sentry, spec, o.Network, o.Isolate)
+
+	// Both children are forked at once, each from a thread of its own
+	// (creating their namespaces takes milliseconds of the forking
+	// thread), and each joins the cgroup as soon as it exists: the first
+	// move into a cgroup waits for an RCU grace period, which the
+	// children's own start-up then hides. The Sentry reads its spec only
+	// once it has confined itself, and gets it only once it is in the
+	// cgroup, so that every process it forks is born there.
+	goferc := goferThread.start(gofer, o.Cgroup)
+	sentryc := sentryThread.start(sentry, o.Cgroup)
+	goferErr, sentryErr := <-goferc, <-sentryc
+	goferEnd.Close()
+	CloseFiles(goferMountEnds)
 	specR.Close()
-	if err != nil {
-		killWait(gofer)
-		return nil, fmt.Errorf("starting the sentry: %w", err)
-	}
-	if err := o.joinCgroup(sentry); err != nil {
+	if goferErr != nil || sentryErr != nil {
 		killWait(sentry)
 		killWait(gofer)
-		return nil, err
+		if goferErr != nil {
+			return nil, fmt.Errorf("starting the gofer: %w", goferErr)
+		}
+		return nil, fmt.Errorf("starting the sentry: %w", sentryErr)
 	}
 	if err := json.NewEncoder(specW).Encode(spec); err != nil {
 		killWait(sentry)
@@ -190,15 +202,92 @@ func Start(o Options) (*Sandbox, error) {
 	return &Sandbox{Gofer: gofer, Sentry: sentry}, nil
 }
 
-// joinCgroup puts a started child in o.Cgroup, if any.
-func (o *Options) joinCgroup(c *exec.Cmd) error {
-	if o.Cgroup == nil {
-		return nil
+// forkThread is what the thread that forks a sandbox process must be
+// first: the child inherits the network namespace and the credentials of
+// the thread that forks it, not of the whole process.
+type forkThread struct {
+	// netns, if set, is the path of a network namespace to enter.
+	netns string
+	// bounding, if nonzero, is the capability bounding set to reduce the
+	// thread's to: an isolated child then starts with only what it needs
+	// to confine itself, and drops the rest in a few calls
+	// (limitPrivileges) instead of one per capability.
+	bounding uint64
+}
+
+// start starts cmd from an OS thread of its own, made as t says, and then
+// puts it in cg, if set. It returns at once; the channel gets the result.
+// On error cmd.Process is set if the child was started.
+//
+// The thread is never given back to the Go scheduler, so no other
+// goroutine runs in its namespace or with its bounding set. The kernel
+// sends a child its Pdeathsig when the thread that forked it ends, so
+// for such a child the thread lives until the child has exited; other
+// threads end at once.
+func (t forkThread) start(cmd *exec.Cmd, cg *cgroup.Cgroup) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := t.enter(); err != nil {
+			errc <- err
+			return
+		}
+		if err := cmd.Start(); err != nil {
+			errc <- err
+			return
+		}
+		// Opened before anyone else knows the child, so that it names
+		// the child: nobody can have reaped it and reused its PID yet.
+		pidfd, pidfdErr := -1, error(nil)
+		if cmd.SysProcAttr.Pdeathsig != 0 {
+			pidfd, pidfdErr = unix.PidfdOpen(cmd.Process.Pid, 0)
+		}
+		var err error
+		if cg != nil {
+			if err = cg.Add(cmd.Process.Pid); err != nil {
+				err = fmt.Errorf("joining the cgroup: %w", err)
+			}
+		}
+		errc <- err
+		switch {
+		case pidfdErr != nil:
+			select {} // the child's life is unknown: hold the thread for good
+		case pidfd >= 0:
+			waitReadable(pidfd)
+			unix.Close(pidfd)
+		}
+	}()
+	return errc
+}
+
+// enter makes the calling thread what t says.
+func (t forkThread) enter() error {
+	if t.netns != "" {
+		ns, err := os.Open(t.netns)
+		if err != nil {
+			return fmt.Errorf("opening the spec's network namespace: %w", err)
+		}
+		err = unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET)
+		ns.Close()
+		if err != nil {
+			return fmt.Errorf("entering network namespace %s: %w", t.netns, err)
+		}
 	}
-	if err := o.Cgroup.Add(c.Process.Pid); err != nil {
-		return fmt.Errorf("joining the cgroup: %w", err)
+	if t.bounding != 0 {
+		return limitBoundingSet(t.bounding)
 	}
 	return nil
+}
+
+// waitReadable blocks the calling thread until fd is readable (a pidfd:
+// its process has exited) or polling it fails.
+func waitReadable(fd int) {
+	for {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, -1); err != unix.EINTR {
+			return
+		}
+	}
 }
 
 // Kill kills both processes and waits for them.
