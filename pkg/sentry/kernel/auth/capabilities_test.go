@@ -53,7 +53,7 @@ func TestSetCapabilities(t *testing.T) {
 			c:   user(0, bits(CapSetPCap), bits(CapSetPCap, capSysAdmin), 0, bits(CapSetPCap), 0),
 			eff: bits(CapSetPCap), perm: bits(CapSetPCap, capSysAdmin), inh: bits(capSysAdmin)},
 		{name: "ambient follows permitted and inheritable",
-			c:   user(1, 0, bits(capNetRaw, CapKill), bits(capNetRaw, CapKill), all, bits(capNetRaw, CapKill)),
+			c:    user(1, 0, bits(capNetRaw, CapKill), bits(capNetRaw, CapKill), all, bits(capNetRaw, CapKill)),
 			perm: bits(capNetRaw, CapKill), inh: bits(capNetRaw),
 			want: user(1, 0, bits(capNetRaw, CapKill), bits(capNetRaw), all, bits(capNetRaw))},
 		{name: "bits above CAP_LAST_CAP are ignored", c: user(0, all, all, 0, all, 0),
@@ -103,7 +103,10 @@ func TestBoundingAndAmbient(t *testing.T) {
 
 func TestExec(t *testing.T) {
 	all := AllCapabilities
-	setid := func(c *Credentials, euid uint32) *Credentials { c.EffectiveUID, c.SavedUID, c.FSUID = euid, euid, euid; return c }
+	setid := func(c *Credentials, euid uint32) *Credentials {
+		c.EffectiveUID, c.SavedUID, c.FSUID = euid, euid, euid
+		return c
+	}
 	for _, tc := range []struct {
 		name string
 		c    *Credentials
