@@ -87,7 +87,8 @@ func (c *Create) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcom
 		return Usagef(args, "create %s: %v", id, err)
 	}
 	conf := ConfigFrom(args)
-	if _, err := createContainer(conf, id, c.bundle, c.pidFile, true, terminalOptions{consoleSocket: c.consoleSocket}); err != nil {
+	req := createRequest{id: id, bundle: c.bundle, pidFile: c.pidFile, detach: true, terminal: terminalOptions{consoleSocket: c.consoleSocket}}
+	if _, err := createContainer(conf, req); err != nil {
 		return Fatalf(args, "create %s: %v", id, err)
 	}
 	return subcommands.ExitSuccess
@@ -101,12 +102,27 @@ type terminalOptions struct {
 	force bool
 }
 
-// createContainer creates container id from bundle and returns its state
-// and its sandbox. With detach the sandbox outlives this process;
-// otherwise it dies with it. A process with a terminal gets one as
-// topts says (see setupTerminal). On error nothing is left behind.
-func createContainer(conf *config.Config, id, bundle, pidFile string, detach bool, topts terminalOptions) (_ *created, retErr error) {
-	bundle, spec, err := loadBundle(bundle)
+// createRequest is a container for createContainer to make.
+type createRequest struct {
+	id, bundle string
+	// pidFile, if set, gets the sandbox's host PID.
+	pidFile string
+	// detach lets the sandbox outlive this process; otherwise it dies
+	// with it.
+	detach bool
+	// terminal says where the process's terminal, if any, goes.
+	terminal terminalOptions
+	// start starts the container's process too (runsc run); its
+	// poststart hooks are the caller's to run.
+	start bool
+}
+
+// createContainer creates the container req describes and returns its
+// state and its sandbox. A process with a terminal gets one as
+// req.terminal says (see setupTerminal). On error nothing is left behind.
+func createContainer(conf *config.Config, req createRequest) (_ *created, retErr error) {
+	id, topts, detach := req.id, req.terminal, req.detach
+	bundle, spec, err := loadBundle(req.bundle)
 	if err != nil {
 		return nil, err
 	}
@@ -207,26 +223,42 @@ func createContainer(conf *config.Config, id, bundle, pidFile string, detach boo
 		return nil, err
 	}
 	// Wait until the Sentry has built the kernel and found the program, so
-	// that errors are reported by create and start can follow at once.
-	if _, err := sandbox.Call(ctr.ControlSocket(), &boot.ControlRequest{Cmd: boot.CmdReady}); err != nil {
+	// that errors are reported by create and start can follow at once. A
+	// container to start at once with no hooks to run in between is
+	// started by the same request: the Sentry answers a start once the
+	// kernel is built and the process exists.
+	var hooks []specs.Hook
+	if spec.Hooks != nil {
+		//lint:ignore SA1019 Prestart is deprecated but still run, as runc does.
+		hooks = append(append(hooks, spec.Hooks.Prestart...), spec.Hooks.CreateRuntime...)
+	}
+	startNow := req.start && len(hooks) == 0
+	cmd, status := boot.CmdReady, container.Created
+	if startNow {
+		cmd, status = boot.CmdStart, container.Running
+	}
+	if _, err := sandbox.Call(ctr.ControlSocket(), &boot.ControlRequest{Cmd: cmd}); err != nil {
 		if errors.Is(err, sandbox.ErrNotReachable) {
 			return nil, errors.New("the sandbox exited while starting (see the error above)")
 		}
 		return nil, err
 	}
-	ctr.State.Status = container.Created
+	ctr.State.Status = status
 	if err := ctr.Save(); err != nil {
 		return nil, err
 	}
-	if spec.Hooks != nil {
-		//lint:ignore SA1019 Prestart is deprecated but still run, as runc does.
-		hooks := append(append([]specs.Hook(nil), spec.Hooks.Prestart...), spec.Hooks.CreateRuntime...)
+	if len(hooks) > 0 {
 		if err := container.RunHooks(hooks, ctr.OCIState()); err != nil {
 			return nil, err
 		}
 	}
-	if err := writePIDFile(pidFile, sb.Sentry.Process.Pid); err != nil {
+	if err := writePIDFile(req.pidFile, sb.Sentry.Process.Pid); err != nil {
 		return nil, err
+	}
+	if req.start && !startNow {
+		if err := startLocked(ctr); err != nil {
+			return nil, err
+		}
 	}
 	if detach {
 		sb.Release()

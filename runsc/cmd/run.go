@@ -66,30 +66,20 @@ func (r *Run) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomman
 		return Usagef(args, "run %s: %v", id, err)
 	}
 	conf := ConfigFrom(args)
-	store := storeFor(conf)
-	c, err := createContainer(conf, id, r.bundle, r.pidFile, r.detach, terminalOptions{consoleSocket: r.consoleSocket, force: r.tty})
+	req := createRequest{id: id, bundle: r.bundle, pidFile: r.pidFile, detach: r.detach, start: true,
+		terminal: terminalOptions{consoleSocket: r.consoleSocket, force: r.tty}}
+	c, err := createContainer(conf, req)
 	if err != nil {
 		return Fatalf(args, "run %s: %v", id, err)
 	}
-	// Forward the signals a terminal or supervisor sends to the container.
-	sigs := make(chan os.Signal, 16)
-	if !r.detach {
-		signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH)
-		defer signal.Stop(sigs)
-	}
-	if err := startContainer(conf, id, args); err != nil {
-		if !r.detach {
-			c.sb.Kill()
-		}
-		if c.restoreTerminal != nil {
-			c.restoreTerminal()
-		}
-		deleteContainer(store, id, true, args)
-		return Fatalf(args, "run %s: %v", id, err)
-	}
+	runPoststart(c.ctr, args)
 	if r.detach {
 		return subcommands.ExitSuccess
 	}
+	// Forward the signals a terminal or supervisor sends to the container.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH)
+	defer signal.Stop(sigs)
 	sock := c.ctr.ControlSocket()
 	go func() {
 		for s := range sigs {
@@ -104,7 +94,7 @@ func (r *Run) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomman
 		Fatalf(args, "run %s: %v", id, err)
 		code = 1
 	}
-	if err := deleteContainer(store, id, true, args); err != nil {
+	if err := deleteContainer(storeFor(conf), id, true, args); err != nil {
 		Fatalf(args, "run %s: %v", id, err)
 	}
 	exitWith(code)

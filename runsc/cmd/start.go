@@ -50,6 +50,16 @@ func startContainer(conf *config.Config, id string, args []any) error {
 		return err
 	}
 	defer unlock()
+	if err := startLocked(ctr); err != nil {
+		return err
+	}
+	runPoststart(ctr, args)
+	return nil
+}
+
+// startLocked starts ctr, a created container whose lock the caller
+// holds, and records it running.
+func startLocked(ctr *container.Container) error {
 	if st := ctr.Status(); st != container.Created {
 		return fmt.Errorf("container is %s, not created", st)
 	}
@@ -57,13 +67,16 @@ func startContainer(conf *config.Config, id string, args []any) error {
 		return err
 	}
 	ctr.State.Status = container.Running
-	if err := ctr.Save(); err != nil {
-		return err
+	return ctr.Save()
+}
+
+// runPoststart runs the poststart hooks of ctr, a started container. A
+// failure is only a warning, as the runtime spec says.
+func runPoststart(ctr *container.Container, args []any) {
+	if ctr.Spec == nil || ctr.Spec.Hooks == nil {
+		return
 	}
-	if ctr.Spec != nil && ctr.Spec.Hooks != nil {
-		if err := container.RunHooks(ctr.Spec.Hooks.Poststart, ctr.OCIState()); err != nil {
-			fmt.Fprintf(StreamsFrom(args).Stderr, "runsc: start %s: warning: poststart %v\n", id, err)
-		}
+	if err := container.RunHooks(ctr.Spec.Hooks.Poststart, ctr.OCIState()); err != nil {
+		fmt.Fprintf(StreamsFrom(args).Stderr, "runsc: start %s: warning: poststart %v\n", ctr.ID, err)
 	}
-	return nil
 }
