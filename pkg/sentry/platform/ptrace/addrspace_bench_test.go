@@ -27,12 +27,12 @@ func BenchmarkAddressSpaceLifecycle(b *testing.B) {
 
 func benchLifecycle(b *testing.B, noPool bool) {
 	a := newTestApp(b, apptest.Cat(apptest.MovEAX(39), apptest.Syscall))
-	a.p.noPool = noPool
+	a.Plat.noPool = noPool
 	var newT, mapT, switchT, ctxRelT, relT time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
-		as, err := a.p.NewAddressSpace()
+		as, err := a.Plat.NewAddressSpace()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -42,11 +42,11 @@ func benchLifecycle(b *testing.B, noPool bool) {
 		}
 		t2 := time.Now()
 		regs := apptest.InitialRegs()
-		if ev, err := a.ctx.Switch(as, &regs); err != nil || ev.Kind != platform.EventSyscall {
+		if ev, err := a.Context.Switch(as, &regs); err != nil || ev.Kind != platform.EventSyscall {
 			b.Fatalf("%+v %v", ev, err)
 		}
 		t3 := time.Now()
-		a.ctx.Release()
+		a.Context.Release()
 		t4 := time.Now()
 		as.Release()
 		t5 := time.Now()
@@ -71,8 +71,8 @@ func benchLifecycle(b *testing.B, noPool bool) {
 func BenchmarkSetRegs(b *testing.B) {
 	a := newTestApp(b, apptest.Cat(apptest.MovEAX(39), apptest.Syscall))
 	regs := apptest.InitialRegs()
-	a.switchOK(b, &regs)
-	tid := a.ctx.last.tid
+	a.SwitchOK(b, &regs)
+	tid := a.Context.last.tid
 	if err := getRegs(tid, &regs); err != nil {
 		b.Fatal(err)
 	}
@@ -102,15 +102,15 @@ func BenchmarkGetpidRegsAB(b *testing.B) {
 	// again: mov eax, 39; syscall; jmp again
 	a := newTestApp(b, apptest.Cat(apptest.MovEAX(39), apptest.Syscall, []byte{0xeb, 0xf7}))
 	regs := apptest.InitialRegs()
-	a.switchOK(b, &regs)
+	a.SwitchOK(b, &regs)
 	lat := [2][]time.Duration{make([]time.Duration, 0, b.N), make([]time.Duration, 0, b.N)}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		mode := i % 2
-		a.p.alwaysSetRegs = mode == 1
+		a.Plat.alwaysSetRegs = mode == 1
 		start := time.Now()
-		regs.Rax = uint64(a.as.pid)
-		ev, err := a.ctx.Switch(a.as, &regs)
+		regs.Rax = uint64(a.Space.pid)
+		ev, err := a.Context.Switch(a.Space, &regs)
 		if err != nil || ev.Kind != platform.EventSyscall {
 			b.Fatalf("%+v %v", ev, err)
 		}

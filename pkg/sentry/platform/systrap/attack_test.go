@@ -53,7 +53,7 @@ func stubMaps(t testing.TB, pid int) string {
 // must be a SIGSEGV-like fault at the stub address, with nothing done.
 func TestJumpIntoStubCode(t *testing.T) {
 	a := newTestApp(t, apptest.Cat(apptest.MovEAX(39), apptest.Syscall))
-	sites := stubSyscallSites(a.p)
+	sites := stubSyscallSites(a.Plat)
 	if len(sites) < 10 {
 		t.Fatalf("found only %d syscall sites in the stub code", len(sites))
 	}
@@ -61,23 +61,23 @@ func TestJumpIntoStubCode(t *testing.T) {
 	stubRegs := func(nr uint64) [6]uint64 {
 		switch nr {
 		case unix.SYS_MMAP:
-			return [6]uint64{target, pageSize, unix.PROT_READ | unix.PROT_WRITE, unix.MAP_SHARED | unix.MAP_FIXED, uint64(a.p.memfd), 0}
+			return [6]uint64{target, pageSize, unix.PROT_READ | unix.PROT_WRITE, unix.MAP_SHARED | unix.MAP_FIXED, uint64(a.Plat.memfd), 0}
 		case unix.SYS_MPROTECT:
-			return [6]uint64{uint64(a.p.stub.start), pageSize * 3, unix.PROT_READ | unix.PROT_WRITE | unix.PROT_EXEC}
+			return [6]uint64{uint64(a.Plat.stub.start), pageSize * 3, unix.PROT_READ | unix.PROT_WRITE | unix.PROT_EXEC}
 		case unix.SYS_MUNMAP:
-			return [6]uint64{uint64(a.p.stub.start), stubSize}
+			return [6]uint64{uint64(a.Plat.stub.start), stubSize}
 		case unix.SYS_MREMAP:
-			return [6]uint64{uint64(a.p.stub.start) + reqPageOff, pageSize, pageSize, 3 /* MAYMOVE|FIXED */, target}
+			return [6]uint64{uint64(a.Plat.stub.start) + reqPageOff, pageSize, pageSize, 3 /* MAYMOVE|FIXED */, target}
 		case unix.SYS_WRITE:
-			return [6]uint64{uint64(a.p.memfd) + 1, uint64(a.p.stub.start), 1}
+			return [6]uint64{uint64(a.Plat.memfd) + 1, uint64(a.Plat.stub.start), 1}
 		case unix.SYS_CLONE:
 			return [6]uint64{cloneFlags | unix.CLONE_FILES}
 		case unix.SYS_RT_SIGACTION:
 			return [6]uint64{uint64(unix.SIGSYS), 0, 0, 8}
 		case unix.SYS_RT_SIGPROCMASK:
-			return [6]uint64{unix.SIG_SETMASK, uint64(a.p.stub.start) + pageSize + dataHandlerAction + 24, 0, 8}
+			return [6]uint64{unix.SIG_SETMASK, uint64(a.Plat.stub.start) + pageSize + dataHandlerAction + 24, 0, 8}
 		case unix.SYS_FUTEX:
-			return [6]uint64{uint64(a.p.stub.start) + reqPageOff, 4 /* FUTEX_CMP_REQUEUE */, 1, 1, apptest.DataAddr}
+			return [6]uint64{uint64(a.Plat.stub.start) + reqPageOff, 4 /* FUTEX_CMP_REQUEUE */, 1, 1, apptest.DataAddr}
 		case unix.SYS_ARCH_PRCTL:
 			return [6]uint64{0x1001 /* ARCH_SET_GS */, 0}
 		}
@@ -88,10 +88,10 @@ func TestJumpIntoStubCode(t *testing.T) {
 		unix.SYS_SIGALTSTACK, sysCloseRange, sysSeccomp, unix.SYS_PRCTL, unix.SYS_KILL,
 		unix.SYS_TGKILL, unix.SYS_EXIT_GROUP, unix.SYS_DUP3, unix.SYS_PTRACE, unix.SYS_FUTEX,
 		unix.SYS_ARCH_PRCTL, unix.SYS_OPENAT}
-	if err := a.as.flush(); err != nil {
+	if err := a.Space.flush(); err != nil {
 		t.Fatal(err)
 	}
-	before := stubMaps(t, a.as.pid)
+	before := stubMaps(t, a.Space.pid)
 	for _, site := range sites {
 		for _, nr := range dangerous {
 			args := stubRegs(nr)
@@ -99,27 +99,27 @@ func TestJumpIntoStubCode(t *testing.T) {
 			regs.Rip = uint64(site)
 			regs.Rax = nr
 			regs.Rdi, regs.Rsi, regs.Rdx, regs.R10, regs.R8, regs.R9 = args[0], args[1], args[2], args[3], args[4], args[5]
-			ev, err := a.ctx.Switch(a.as, &regs)
+			ev, err := a.Context.Switch(a.Space, &regs)
 			if err != nil {
 				t.Fatalf("syscall %d at %#x: Switch: %v", nr, site, err)
 			}
-			if ev.Kind != platform.EventFault || !ev.Access.Execute || !a.p.stub.contains(ev.Addr) || ev.Signo != int32(unix.SIGSEGV) {
+			if ev.Kind != platform.EventFault || !ev.Access.Execute || !a.Plat.stub.contains(ev.Addr) || ev.Signo != int32(unix.SIGSEGV) {
 				t.Fatalf("syscall %d at %#x: got %+v, want an execute fault in the stub region", nr, site, ev)
 			}
 		}
 	}
-	if after := stubMaps(t, a.as.pid); after != before {
+	if after := stubMaps(t, a.Space.pid); after != before {
 		t.Errorf("stub mappings changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
-	if n := apptest.Tasks(a.as.pid); n != 2 {
+	if n := apptest.Tasks(a.Space.pid); n != 2 {
 		t.Errorf("stub has %d threads, want 2", n)
 	}
 	// The application and the mapper carry on.
 	regs := apptest.InitialRegs()
-	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventSyscall || regs.Orig_rax != 39 {
+	if ev := a.SwitchOK(t, &regs); ev.Kind != platform.EventSyscall || regs.Orig_rax != 39 {
 		t.Fatalf("afterwards: %+v", ev)
 	}
-	if err := a.as.MapFile(target, apptest.ExtraOff, pageSize, platform.ReadWrite); err != nil {
+	if err := a.Space.MapFile(target, apptest.ExtraOff, pageSize, platform.ReadWrite); err != nil {
 		t.Fatalf("MapFile afterwards: %v", err)
 	}
 }
@@ -130,20 +130,20 @@ func TestStubRegionProtected(t *testing.T) {
 	a := newTestApp(t, apptest.Cat(apptest.Store, apptest.Syscall))
 	first := apptest.InitialRegs()
 	first.Rip = apptest.CodeAddr + uint64(len(apptest.Store))
-	a.switchOK(t, &first)
-	th := a.ctx.threads[a.as]
+	a.SwitchOK(t, &first)
+	th := a.Context.threads[a.Space]
 	for _, tc := range []struct {
 		name   string
 		addr   uintptr
 		access platform.AccessType
 	}{
-		{"write code", a.p.stub.start + codeStart, platform.AccessType{Write: true}},
-		{"write data", a.p.stub.start + pageSize + dataAppFprog, platform.AccessType{Write: true}},
-		{"write request page", a.p.stub.start + reqPageOff + reqOps, platform.AccessType{Write: true}},
+		{"write code", a.Plat.stub.start + codeStart, platform.AccessType{Write: true}},
+		{"write data", a.Plat.stub.start + pageSize + dataAppFprog, platform.AccessType{Write: true}},
+		{"write request page", a.Plat.stub.start + reqPageOff + reqOps, platform.AccessType{Write: true}},
 	} {
 		regs := apptest.InitialRegs()
 		regs.Rdi, regs.Rsi = uint64(tc.addr), 0xdead
-		ev := a.switchOK(t, &regs)
+		ev := a.SwitchOK(t, &regs)
 		if ev.Kind != platform.EventFault || ev.Addr != tc.addr || ev.Access != tc.access {
 			t.Errorf("%s: got %+v, want a fault at %#x", tc.name, ev, tc.addr)
 		}
@@ -151,10 +151,10 @@ func TestStubRegionProtected(t *testing.T) {
 	// Executing the context page: a fault at the stub address.
 	regs := apptest.InitialRegs()
 	regs.Rip = uint64(th.stubBase)
-	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventFault || !ev.Access.Execute {
+	if ev := a.SwitchOK(t, &regs); ev.Kind != platform.EventFault || !ev.Access.Execute {
 		t.Errorf("exec context page: got %+v", ev)
 	}
-	if binary.LittleEndian.Uint32(a.mem[apptest.CodeOff:]) != binary.LittleEndian.Uint32(apptest.Cat(apptest.Store, apptest.Syscall)) {
+	if binary.LittleEndian.Uint32(a.Mem[apptest.CodeOff:]) != binary.LittleEndian.Uint32(apptest.Cat(apptest.Store, apptest.Syscall)) {
 		t.Error("test code changed")
 	}
 }
@@ -165,16 +165,16 @@ func TestStubRegionProtected(t *testing.T) {
 // application's.
 func TestSyscallAtStubEdge(t *testing.T) {
 	a := newTestApp(t, nil)
-	top := a.p.MaxUserAddress() - pageSize
+	top := a.Plat.MaxUserAddress() - pageSize
 	code := apptest.Cat(apptest.MovEAX(39), apptest.Syscall)
-	copy(a.mem[apptest.ExtraOff+pageSize-len(code):], code)
-	if err := a.as.MapFile(top, apptest.ExtraOff, pageSize, platform.ReadExec); err != nil {
+	copy(a.Mem[apptest.ExtraOff+pageSize-len(code):], code)
+	if err := a.Space.MapFile(top, apptest.ExtraOff, pageSize, platform.ReadExec); err != nil {
 		t.Fatal(err)
 	}
 	regs := apptest.InitialRegs()
 	regs.Rip = uint64(top) + pageSize - uint64(len(code))
-	ev := a.switchOK(t, &regs)
-	if ev.Kind != platform.EventSyscall || regs.Orig_rax != 39 || regs.Rip != uint64(a.p.MaxUserAddress()) {
+	ev := a.SwitchOK(t, &regs)
+	if ev.Kind != platform.EventSyscall || regs.Orig_rax != 39 || regs.Rip != uint64(a.Plat.MaxUserAddress()) {
 		t.Fatalf("got %+v orig_rax %d rip %#x, want getpid trapped with rip at the stub region", ev, regs.Orig_rax, regs.Rip)
 	}
 }
@@ -184,7 +184,7 @@ func TestSyscallAtStubEdge(t *testing.T) {
 func TestInt80(t *testing.T) {
 	a := newTestApp(t, apptest.Cat(apptest.MovEAX(20), []byte{0xcd, 0x80}))
 	regs := apptest.InitialRegs()
-	ev := a.switchOK(t, &regs)
+	ev := a.SwitchOK(t, &regs)
 	if ev.Kind != platform.EventSignal || ev.Signo != int32(unix.SIGSYS) {
 		t.Fatalf("got %+v, want SIGSYS", ev)
 	}
@@ -194,11 +194,11 @@ func TestInt80(t *testing.T) {
 // application's stack pointer is.
 func TestGarbageStackPointer(t *testing.T) {
 	a := newTestApp(t, apptest.Cat(apptest.MovEAX(39), apptest.Syscall))
-	for _, sp := range []uint64{0, 1, ^uint64(0), 0x8000_0000_0000_0000, uint64(a.p.stub.start) + pageSize,
-		uint64(a.p.stub.ctxArea()) + slotSize/2, uint64(a.p.stub.ctxArea()) + ctxSize} {
+	for _, sp := range []uint64{0, 1, ^uint64(0), 0x8000_0000_0000_0000, uint64(a.Plat.stub.start) + pageSize,
+		uint64(a.Plat.stub.ctxArea()) + slotSize/2, uint64(a.Plat.stub.ctxArea()) + ctxSize} {
 		regs := apptest.InitialRegs()
 		regs.Rsp = sp
-		if ev := a.switchOK(t, &regs); ev.Kind != platform.EventSyscall || regs.Orig_rax != 39 || regs.Rsp != sp {
+		if ev := a.SwitchOK(t, &regs); ev.Kind != platform.EventSyscall || regs.Orig_rax != 39 || regs.Rsp != sp {
 			t.Errorf("rsp %#x: got %+v orig_rax %d rsp %#x", sp, ev, regs.Orig_rax, regs.Rsp)
 		}
 	}
@@ -213,16 +213,16 @@ func TestOverwriteContextPages(t *testing.T) {
 	code := apptest.Cat([]byte{0x48, 0xc7, 0xc0, 0xff, 0xff, 0xff, 0xff}, apptest.Le32(0xb9, slotSize/8),
 		[]byte{0xf3, 0x48, 0xab}, apptest.MovEAX(39), apptest.Syscall)
 	a := newTestApp(t, code)
-	victim, _ := a.p.NewContext()
+	victim, _ := a.Plat.NewContext()
 	vregs := apptest.InitialRegs()
 	vregs.Rip = apptest.CodeAddr + uint64(len(code)) - 7 // mov eax, 39; syscall
-	if ev, err := victim.Switch(a.as, &vregs); err != nil || ev.Kind != platform.EventSyscall {
+	if ev, err := victim.Switch(a.Space, &vregs); err != nil || ev.Kind != platform.EventSyscall {
 		t.Fatalf("victim: %+v %v", ev, err)
 	}
-	vt := victim.(*Context).threads[a.as]
+	vt := victim.(*Context).threads[a.Space]
 	regs := apptest.InitialRegs()
 	regs.Rdi = uint64(vt.stubBase)
-	if ev := a.switchOK(t, &regs); ev.Kind != platform.EventSyscall {
+	if ev := a.SwitchOK(t, &regs); ev.Kind != platform.EventSyscall {
 		t.Fatalf("writer: %+v", ev)
 	}
 	if !bytes.Equal(vt.mem[ctxEnd:ctxEnd+8], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}) {
@@ -230,7 +230,7 @@ func TestOverwriteContextPages(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := victim.Switch(a.as, &vregs)
+		_, err := victim.Switch(a.Space, &vregs)
 		done <- err
 	}()
 	select {
@@ -245,13 +245,13 @@ func TestOverwriteContextPages(t *testing.T) {
 			t.Fatal("victim's Switch does not return")
 		}
 	}
-	if a.as.check() == nil {
+	if a.Space.check() == nil {
 		regs = apptest.InitialRegs()
 		regs.Rip = vregs.Rip
-		if ev, err := a.ctx.Switch(a.as, &regs); err != nil || ev.Kind != platform.EventSyscall {
+		if ev, err := a.Context.Switch(a.Space, &regs); err != nil || ev.Kind != platform.EventSyscall {
 			t.Errorf("writer afterwards: %+v %v", ev, err)
 		}
-		if err := a.as.MapFile(0x800000, apptest.ExtraOff, pageSize, platform.ReadWrite); err != nil {
+		if err := a.Space.MapFile(0x800000, apptest.ExtraOff, pageSize, platform.ReadWrite); err != nil {
 			t.Errorf("MapFile afterwards: %v", err)
 		}
 	}
@@ -307,30 +307,30 @@ func TestOwnSigreturn(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newTestApp(t, apptest.Cat(apptest.JmpSelf, apptest.MovEAX(39), apptest.Syscall))
-			th := a.ctx.threads[a.as]
+			th := a.Context.threads[a.Space]
 			if th == nil {
 				regs := apptest.InitialRegs()
 				regs.Rip = sys
-				a.switchOK(t, &regs)
-				th = a.ctx.threads[a.as]
+				a.SwitchOK(t, &regs)
+				th = a.Context.threads[a.Space]
 			}
 			ss := [3]uint64{uint64(th.stubBase) + ctxSize, 0, slotSize - ctxSize}
 			if tc.noStack {
 				ss = [3]uint64{0, 2 /* SS_DISABLE */, 0}
 			}
-			writeSigframe(a.mem, apptest.DataOff+frameOff, tc.rip, apptest.DataAddr+0x400, ss, tc.mask)
+			writeSigframe(a.Mem, apptest.DataOff+frameOff, tc.rip, apptest.DataAddr+0x400, ss, tc.mask)
 			regs := apptest.InitialRegs()
-			regs.Rip = uint64(restorerSite(a.p))
+			regs.Rip = uint64(restorerSite(a.Plat))
 			regs.Rax = unix.SYS_RT_SIGRETURN
 			regs.Rsp = apptest.DataAddr + frameOff
 			if tc.interrupt {
 				go func() {
 					time.Sleep(20 * time.Millisecond)
-					a.ctx.Interrupt()
+					a.Context.Interrupt()
 				}()
 			}
 			start := time.Now()
-			ev, err := a.ctx.Switch(a.as, &regs)
+			ev, err := a.Context.Switch(a.Space, &regs)
 			if !errors.Is(err, platform.ErrContextDead) {
 				t.Fatalf("got %+v %v, want ErrContextDead", ev, err)
 			}
@@ -363,23 +363,23 @@ func TestStubSignalMask(t *testing.T) {
 	regs := apptest.InitialRegs()
 	done := make(chan struct{})
 	go func() {
-		a.ctx.Switch(a.as, &regs)
+		a.Context.Switch(a.Space, &regs)
 		close(done)
 	}()
 	var th *stubThread
 	for th == nil {
-		a.ctx.mu.Lock()
-		th = a.ctx.running
-		a.ctx.mu.Unlock()
+		a.Context.mu.Lock()
+		th = a.Context.running
+		a.Context.mu.Unlock()
 		time.Sleep(time.Millisecond)
 	}
-	blocked, err := signalBlocked(a.as.pid, th.tid, interruptSignal)
+	blocked, err := signalBlocked(a.Space.pid, th.tid, interruptSignal)
 	if err != nil || blocked {
 		t.Errorf("signalBlocked = %v, %v; want false", blocked, err)
 	}
-	a.ctx.Interrupt()
+	a.Context.Interrupt()
 	<-done
-	status, _ := os.ReadFile("/proc/" + strconv.Itoa(a.as.pid) + "/task/" + strconv.Itoa(th.tid) + "/status")
+	status, _ := os.ReadFile("/proc/" + strconv.Itoa(a.Space.pid) + "/task/" + strconv.Itoa(th.tid) + "/status")
 	if !strings.Contains(string(status), "Seccomp_filters:\t2") {
 		t.Errorf("application thread does not have two filters:\n%s", status)
 	}
@@ -390,8 +390,8 @@ func TestStubSignalMask(t *testing.T) {
 func TestForgedFrame(t *testing.T) {
 	a := newTestApp(t, apptest.Cat(apptest.MovEAX(39), apptest.Syscall))
 	regs := apptest.InitialRegs()
-	a.switchOK(t, &regs)
-	th := a.ctx.threads[a.as]
+	a.SwitchOK(t, &regs)
+	th := a.Context.threads[a.Space]
 	mc := th.mem[th.uc+ucMcontext:]
 	for _, tc := range []struct {
 		cs, ss uint16

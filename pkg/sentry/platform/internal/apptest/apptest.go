@@ -1,9 +1,11 @@
 //go:build linux && amd64
 
-// Package apptest is what the ptrace and systrap platform tests share:
-// the layout of the tiny applications they run (code, data, read-only and
-// stack pages in a memory file, and a hole), machine code pieces to write
-// those applications with, and helpers to look at stub processes.
+// Package apptest is what the platforms' tests share: the conformance
+// suite every platform runs (RunConformance: the behaviour the Sentry's
+// kernel relies on, whatever the mechanism), the tiny applications it runs
+// (App: code, data, read-only and stack pages in a memory file, and a
+// hole), machine code pieces to write them with, and helpers to look at
+// stub processes. A platform's own test files keep only what is its own.
 package apptest
 
 import (
