@@ -20,6 +20,7 @@ import (
 	"bufferzone.dev/pkg/sentry/fsimpl/dev"
 	"bufferzone.dev/pkg/sentry/fsimpl/devpts"
 	"bufferzone.dev/pkg/sentry/fsimpl/gofer"
+	"bufferzone.dev/pkg/sentry/fsimpl/mqueue"
 	"bufferzone.dev/pkg/sentry/fsimpl/proc"
 	"bufferzone.dev/pkg/sentry/fsimpl/sys"
 	"bufferzone.dev/pkg/sentry/fsimpl/tmpfs"
@@ -108,11 +109,11 @@ func mountContainer(k *kernel.Kernel, root *vfs.Mount, spec *specs.Spec, conns [
 // mountSpecMounts makes mounts, in order, over the root: proc, sysfs,
 // tmpfs and devpts are the Sentry's own file systems; bind mounts
 // (IsBindMount) are the Gofer's trees on conns, one per bind mount in
-// order, read-only with the "ro" option. A bind mount of a file goes over
-// a file. Mounts the sandbox cannot make (mqueue: the Sentry has no POSIX
-// message queues; cgroup) are logged and skipped, so that engines that
-// always pass them still start the container. It returns the devpts at
-// /dev/pts.
+// order, read-only with the "ro" option; mqueue is the sandbox's message
+// queue file system. A bind mount of a file goes over a file. Mounts the
+// sandbox cannot make (cgroup) are logged and skipped, so that engines
+// that always pass them still start the container. It returns the devpts
+// at /dev/pts.
 func mountSpecMounts(k *kernel.Kernel, root *vfs.Mount, mounts []specs.Mount, conns []*os.File) (*devpts.Filesystem, error) {
 	v := k.VFS
 	ctx := &bootContext{creds: auth.NewUser(0, 0, nil)}
@@ -150,6 +151,7 @@ func mountSpecMounts(k *kernel.Kernel, root *vfs.Mount, mounts []specs.Mount, co
 			typ = "bind"
 		}
 		var fs vfs.Filesystem
+		var fi *vfs.FilesystemInstance
 		switch typ {
 		case "proc":
 			fs = proc.New(k)
@@ -177,11 +179,17 @@ func mountSpecMounts(k *kernel.Kernel, root *vfs.Mount, mounts []specs.Mount, co
 			}
 			gfs.EnablePageCache(k.MemoryFile)
 			fs = gfs
+		case "mqueue":
+			// The sandbox's one message queue file system, which the
+			// mq_* system calls use.
+			fi = mqueue.Instance(v).Filesystem()
 		default:
 			k.Logf("mount %s (type %q, source %q): not supported in the sandbox; skipped", dest, typ, m.Source)
 			continue
 		}
-		fi := v.NewFilesystemInstance(fs)
+		if fi == nil {
+			fi = v.NewFilesystemInstance(fs)
+		}
 		if typ == "bind" {
 			fi.Subtree = m.Source
 			// As in Linux, a bind mount goes over what its destination

@@ -249,6 +249,14 @@ var implemented = map[uintptr]kernel.SyscallFn{
 	sysno.PidfdOpen:       PidfdOpen,
 	sysno.PidfdSendSignal: PidfdSendSignal,
 	sysno.PidfdGetfd:      PidfdGetfd,
+
+	// POSIX message queues (sys_mqueue.go).
+	sysno.MqOpen:         MqOpen,
+	sysno.MqUnlink:       MqUnlink,
+	sysno.MqTimedsend:    MqTimedsend,
+	sysno.MqTimedreceive: MqTimedreceive,
+	sysno.MqNotify:       MqNotify,
+	sysno.MqGetsetattr:   MqGetsetattr,
 }
 
 // Table returns the system call table for x86-64.
