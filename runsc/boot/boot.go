@@ -174,6 +174,7 @@ func Run(a Args) (int, error) {
 		WorkingDirectory: proc.Cwd,
 		Credentials:      creds,
 		NoNewPrivs:       proc.NoNewPrivileges,
+		OOMScoreAdj:      oomScoreAdj(proc),
 		Umask:            umask,
 		Limits:           limits,
 		Files:            files,

@@ -2,6 +2,9 @@ package boot
 
 import (
 	"fmt"
+	"math"
+	"os"
+	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -96,5 +99,32 @@ func applyCapabilities(c *auth.Credentials, caps *specs.LinuxCapabilities) error
 		*s.set = m
 	}
 	c.Ambient &= c.Permitted & c.Inheritable
+	return nil
+}
+
+// oomScoreAdj returns the spec's process.oomScoreAdj for the container's
+// first process (0 when unset). Out-of-range values fail the process's
+// creation (kernel.CreateProcessArgs.OOMScoreAdj).
+func oomScoreAdj(proc *specs.Process) int32 {
+	if proc.OOMScoreAdj == nil {
+		return 0
+	}
+	return int32(max(min(*proc.OOMScoreAdj, math.MaxInt32), math.MinInt32))
+}
+
+// SetHostOOMScoreAdj gives the host process pid (the Sentry: the
+// container's processes as the host's OOM killer sees them) the spec's
+// process.oomScoreAdj, as runc gives it to the container's process. It is
+// run by the runtime on the host before the sandbox confines itself;
+// lowering the value needs CAP_SYS_RESOURCE there, and failing to set it
+// fails the container's creation, as with runc.
+func SetHostOOMScoreAdj(pid int, proc *specs.Process) error {
+	if proc == nil || proc.OOMScoreAdj == nil {
+		return nil
+	}
+	p := "/proc/" + strconv.Itoa(pid) + "/oom_score_adj"
+	if err := os.WriteFile(p, []byte(strconv.Itoa(*proc.OOMScoreAdj)), 0); err != nil {
+		return fmt.Errorf("setting the sandbox's oom_score_adj to %d: %w", *proc.OOMScoreAdj, err)
+	}
 	return nil
 }

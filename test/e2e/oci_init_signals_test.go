@@ -23,9 +23,10 @@ import (
 //
 // Every case also runs under runc when it is installed, as the oracle.
 
-// initSignalRuntimes returns the environments to run the cases in: runsc,
-// and runc over the same bundle when this machine has it.
-func initSignalRuntimes(t *testing.T, argv ...string) map[string]*ociEnv {
+// runscAndRunc returns the environments to run a case in: runsc, and runc
+// (the oracle) over the same bundle when this machine has it and we are
+// root.
+func runscAndRunc(t *testing.T, argv ...string) map[string]*ociEnv {
 	e := newOCIEnv(t, argv...)
 	envs := map[string]*ociEnv{"runsc": e}
 	if runc, err := exec.LookPath("runc"); err == nil && unix.Geteuid() == 0 {
@@ -122,7 +123,7 @@ func (e *ociEnv) exitStatus(id, runtime string) int {
 }
 
 func TestOCIInitSignalsWithoutHandler(t *testing.T) {
-	for name, env := range initSignalRuntimes(t, "/bin/sleep", "1000") {
+	for name, env := range runscAndRunc(t, "/bin/sleep", "1000") {
 		t.Run(name, func(t *testing.T) {
 			e := *env
 			e.t = t
@@ -158,7 +159,7 @@ func TestOCIInitSignalsWithoutHandler(t *testing.T) {
 func TestOCIInitSignalsWithHandler(t *testing.T) {
 	// The shell traps USR1 and TERM; `sleep & wait` lets a trap run at once.
 	script := `trap "exit 3" USR1; trap "exit 4" TERM; sleep 1000 & wait`
-	for name, env := range initSignalRuntimes(t, "/bin/sh", "-c", script) {
+	for name, env := range runscAndRunc(t, "/bin/sh", "-c", script) {
 		for _, tc := range []struct {
 			name   string
 			send   func(e *ociEnv, id string)

@@ -32,8 +32,12 @@ type CreateProcessArgs struct {
 	Credentials *auth.Credentials
 	// NoNewPrivs sets PR_SET_NO_NEW_PRIVS before the program is executed.
 	NoNewPrivs bool
-	Umask      uint32
-	Limits     *Limits
+	// OOMScoreAdj is the process's oom_score_adj, set as by a runtime with
+	// CAP_SYS_RESOURCE (it is also the lowest value the process may set
+	// without that capability).
+	OOMScoreAdj int32
+	Umask       uint32
+	Limits      *Limits
 	// Files are installed as descriptors 0, 1, 2, …; the kernel takes
 	// over the caller's references.
 	Files []*vfs.FileDescription
@@ -58,9 +62,13 @@ func (k *Kernel) createProcess(a CreateProcessArgs, init bool) (*Task, error) {
 	if limits == nil {
 		limits = DefaultLimits()
 	}
+	if a.OOMScoreAdj < OOMScoreAdjMin || a.OOMScoreAdj > OOMScoreAdjMax {
+		return nil, &ExecError{Path: a.Filename, Op: "setting oom_score_adj of", Err: unix.EINVAL}
+	}
 	tg := &ThreadGroup{k: k, tasks: make(map[*Task]struct{}), limits: limits,
 		children: make(map[*ThreadGroup]struct{}), exitSignal: unix.SIGCHLD,
-		startTime: time.Now(), exited: make(chan struct{})}
+		startTime: time.Now(), exited: make(chan struct{}),
+		oomScoreAdj: a.OOMScoreAdj, oomScoreAdjMin: a.OOMScoreAdj}
 	t := &Task{k: k, tg: tg, interrupt: make(chan struct{}, 1), fdTable: NewFDTable(), startTime: time.Now()}
 	t.creds.Store(creds)
 	t.noNewPrivs.Store(a.NoNewPrivs)

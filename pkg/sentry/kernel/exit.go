@@ -28,6 +28,7 @@ func (tg *ThreadGroup) forkGroup(nt *Task, shareSighand bool, exitSignal unix.Si
 	tg.mu.Lock()
 	ng.actions = tg.actions
 	ng.nice = tg.nice
+	ng.oomScoreAdj, ng.oomScoreAdjMin = tg.oomScoreAdj, tg.oomScoreAdjMin
 	ng.personality = tg.personality
 	ng.exePath = tg.exePath
 	tg.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"bufferzone.dev/pkg/sentry/kernel/auth"
 	"bufferzone.dev/pkg/sentry/waiter"
 )
 
@@ -63,6 +64,11 @@ type ThreadGroup struct {
 	// stopped is non-nil during a group stop; it is closed when the group
 	// continues.
 	stopped chan struct{}
+	// oomScoreAdj is /proc/[pid]/oom_score_adj, and oomScoreAdjMin the
+	// lowest value it may be set to without CAP_SYS_RESOURCE: the last
+	// value a task with CAP_SYS_RESOURCE set (guarded by mu; both are
+	// inherited across fork).
+	oomScoreAdj, oomScoreAdjMin int32
 	// nice is the scheduling nice value (guarded by mu).
 	nice int32
 	// maxRSS is the largest resident set seen (bytes, guarded by mu);
@@ -320,4 +326,38 @@ func (tg *ThreadGroup) ChildrenMaxRSS() uint64 {
 	tg.k.treeMu.Lock()
 	defer tg.k.treeMu.Unlock()
 	return tg.childrenMaxRSS
+}
+
+// The range of oom_score_adj (OOM_SCORE_ADJ_MIN, OOM_SCORE_ADJ_MAX).
+const (
+	OOMScoreAdjMin = -1000
+	OOMScoreAdjMax = 1000
+)
+
+// OOMScoreAdj returns the process's oom_score_adj.
+func (tg *ThreadGroup) OOMScoreAdj() int32 {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return tg.oomScoreAdj
+}
+
+// SetOOMScoreAdj sets the process's oom_score_adj to v on behalf of a task
+// with credentials c, as a write to /proc/[pid]/oom_score_adj does: EINVAL
+// outside [OOMScoreAdjMin, OOMScoreAdjMax], and EACCES below the last value
+// set with CAP_SYS_RESOURCE (initially 0) without that capability.
+func (tg *ThreadGroup) SetOOMScoreAdj(c *auth.Credentials, v int32) error {
+	if v < OOMScoreAdjMin || v > OOMScoreAdjMax {
+		return unix.EINVAL
+	}
+	privileged := c.HasCapability(auth.CapSysResource)
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	if v < tg.oomScoreAdjMin && !privileged {
+		return unix.EACCES
+	}
+	tg.oomScoreAdj = v
+	if privileged {
+		tg.oomScoreAdjMin = v
+	}
+	return nil
 }

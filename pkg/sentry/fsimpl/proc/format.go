@@ -1,9 +1,12 @@
 package proc
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"bufferzone.dev/pkg/sentry/kernel/auth"
 	"bufferzone.dev/pkg/sentry/mm"
@@ -318,4 +321,59 @@ func formatLimits(lim [][2]uint64) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// procNumBuf is PROC_NUMBUF: a number written to a /proc file is read
+// from its first procNumBuf-1 bytes.
+const procNumBuf = 13
+
+// parseOOMScoreAdj parses a value written to oom_score_adj as Linux's
+// kstrtoint with base 0 does, after stripping surrounding white space: an
+// optional sign, then hexadecimal after "0x", octal after "0", decimal
+// otherwise. A number beyond an int is ERANGE, anything else EINVAL.
+func parseOOMScoreAdj(p []byte) (int32, error) {
+	if len(p) > procNumBuf-1 {
+		p = p[:procNumBuf-1]
+	}
+	s := strings.TrimSpace(string(p))
+	neg := false
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		neg = s[0] == '-'
+		s = s[1:]
+	}
+	base := 10
+	switch {
+	case len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && isHexDigit(s[2]):
+		base, s = 16, s[2:]
+	case len(s) > 1 && s[0] == '0':
+		base, s = 8, s[1:]
+	}
+	// ParseUint takes no sign, prefix or underscore in an explicit base.
+	n, err := strconv.ParseUint(s, base, 64)
+	if errors.Is(err, strconv.ErrRange) || n > 1<<31 || (!neg && n == 1<<31) {
+		return 0, unix.ERANGE
+	}
+	if err != nil {
+		return 0, unix.EINVAL
+	}
+	if neg {
+		return int32(-int64(n)), nil
+	}
+	return int32(n), nil
+}
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// oomScore is /proc/[pid]/oom_score as Linux computes it (oom_badness and
+// proc_oom_score): the resident pages plus adj thousandths of all pages,
+// scaled into [0, 2000]; 0 for a process with no memory or with adj -1000,
+// which the OOM killer never picks.
+func oomScore(rssPages, totalPages uint64, adj int32, hasMM bool) uint64 {
+	if !hasMM || adj == -1000 || totalPages == 0 {
+		return 0
+	}
+	badness := int64(rssPages) + int64(adj)*int64(totalPages/1000)
+	return uint64((1000 + badness*1000/int64(totalPages)) * 2 / 3)
 }

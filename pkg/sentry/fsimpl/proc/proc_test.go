@@ -266,3 +266,46 @@ func TestFormatVersion(t *testing.T) {
 		t.Errorf("formatVersion = %q", got)
 	}
 }
+
+func TestParseOOMScoreAdj(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int32
+		err  error
+	}{
+		{"12", 12, nil}, {" -7\n", -7, nil}, {"+3", 3, nil}, {"0x1F", 31, nil}, {"-0x10", -16, nil},
+		{"017", 15, nil}, {"0", 0, nil}, {"-2147483648", -1 << 31, nil},
+		{"", 0, unix.EINVAL}, {"abc", 0, unix.EINVAL}, {"0x", 0, unix.EINVAL}, {"08", 0, unix.EINVAL},
+		{"1 2", 0, unix.EINVAL}, {"1_0", 0, unix.EINVAL}, {"0b1", 0, unix.EINVAL}, {"--1", 0, unix.EINVAL},
+		{"2147483648", 0, unix.ERANGE}, {"99999999999", 0, unix.ERANGE},
+		// Only the first 12 bytes count, as in Linux.
+		{"000000000000005", 0, nil},
+	} {
+		got, err := parseOOMScoreAdj([]byte(tc.in))
+		if got != tc.want || err != tc.err {
+			t.Errorf("parseOOMScoreAdj(%q) = %d, %v; want %d, %v", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+func TestOOMScore(t *testing.T) {
+	const total = 1 << 20 // pages: 4 GiB
+	for _, tc := range []struct {
+		name  string
+		rss   uint64
+		adj   int32
+		hasMM bool
+		want  uint64
+	}{
+		{"empty", 0, 0, true, 666},
+		{"half the memory", total / 2, 0, true, 1000},
+		{"adj 1000: thousandths of whole pages", 0, 1000, true, 1332},
+		{"adj -1000 is never picked", total, -1000, true, 0},
+		{"adj -999", 0, -999, true, 1},
+		{"no memory", 100, 0, false, 0},
+	} {
+		if got := oomScore(tc.rss, total, tc.adj, tc.hasMM); got != tc.want {
+			t.Errorf("%s: oomScore = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -197,7 +196,7 @@ func (r procRef) entries(base string) map[string]vfs.Inode {
 		"mountinfo": r.file(base, "mountinfo", 0o444, func(vfs.Context) ([]byte, error) { return r.genMounts(true) }),
 		"mounts":    r.file(base, "mounts", 0o444, func(vfs.Context) ([]byte, error) { return r.genMounts(false) }),
 		"ns":        r.nsDir(base + "/ns"),
-		"oom_score": r.file(base, "oom_score", 0o444, func(vfs.Context) ([]byte, error) { return []byte("0\n"), nil }),
+		"oom_score": r.file(base, "oom_score", 0o444, r.genOOMScore),
 		"oom_score_adj": &fileNode{fs: fs, ino: inoOf(base + "/oom_score_adj"), perm: 0o644, owner: r.owner,
 			gen:   r.genOOMScoreAdj,
 			write: r.writeOOMScoreAdj},
@@ -421,35 +420,46 @@ func (r procRef) writeComm(ctx vfs.Context, p []byte) error {
 	return nil
 }
 
-// oomScoreAdj holds the values written to oom_score_adj, by process. The
-// kernel does not use them; they are kept so that programs read back what
-// they wrote.
-var oomScoreAdj sync.Map // *kernel.ThreadGroup -> int
-
+// genOOMScoreAdj returns the process's oom_score_adj.
 func (r procRef) genOOMScoreAdj(vfs.Context) ([]byte, error) {
 	tg, _, _, err := r.resolve()
 	if err != nil {
 		return nil, err
 	}
-	v, _ := oomScoreAdj.Load(tg)
-	n, _ := v.(int)
-	return []byte(strconv.Itoa(n) + "\n"), nil
+	return []byte(strconv.Itoa(int(tg.OOMScoreAdj())) + "\n"), nil
 }
 
-func (r procRef) writeOOMScoreAdj(_ vfs.Context, p []byte) error {
+// writeOOMScoreAdj sets the process's oom_score_adj with the writer's
+// credentials (kernel.ThreadGroup.SetOOMScoreAdj).
+func (r procRef) writeOOMScoreAdj(ctx vfs.Context, p []byte) error {
 	tg, _, _, err := r.resolve()
 	if err != nil {
 		return err
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(p)))
-	if err != nil || n < -1000 || n > 1000 {
-		return unix.EINVAL
+	v, err := parseOOMScoreAdj(p)
+	if err != nil {
+		return err
 	}
-	if tg.IsZombie() {
-		return unix.ESRCH
+	return tg.SetOOMScoreAdj(ctx.Credentials(), v)
+}
+
+// genOOMScore returns the process's oom_score, computed as Linux does from
+// its resident set and oom_score_adj, with the sandbox's memory size as
+// the total.
+func (r procRef) genOOMScore(vfs.Context) ([]byte, error) {
+	tg, _, live, err := r.resolve()
+	if err != nil {
+		return nil, err
 	}
-	oomScoreAdj.Store(tg, n)
-	return nil
+	var rss uint64
+	hasMM := false
+	if live != nil {
+		if m := live.MemoryManager(); m != nil {
+			rss, hasMM = m.ResidentBytes(), true
+		}
+	}
+	total, _ := memInfo()
+	return []byte(strconv.FormatUint(oomScore(rss/pageSize, total/pageSize, tg.OOMScoreAdj(), hasMM), 10) + "\n"), nil
 }
 
 // genLimits returns the limits table.
