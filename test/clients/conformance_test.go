@@ -26,30 +26,12 @@ const runtimeToolsModule = "github.com/opencontainers/runtime-tools@v0.9.0"
 // on this machine and fail with runsc, and why. TestRuntimeTools fails when
 // another one fails, and when one of these passes (remove it then).
 var knownRuntimeToolsFailures = map[string]string{
-	// runtimetest, run inside the container, checks /proc/self/mountinfo
-	// against the spec's mounts, and /proc/self/status's capability sets.
-	// The sandbox makes its own /dev (source "none"), /dev/shm, /dev/pts,
-	// /proc and /sys before the spec's other mounts, in that order; it has
-	// no mqueue file system; a bind mount's root shows as "/"; and the
-	// Sentry's /proc/[pid]/status prints CapBnd as every capability and
-	// CapInh and CapAmb as none whatever the credentials hold
-	// (pkg/sentry/fsimpl/proc/format.go). Every program below but the last
-	// few fails on those alone, besides its own subject.
-	"default":               "mountinfo order and sources; CapBnd/CapInh/CapAmb in /proc/self/status",
-	"hostname":              "its inner runtimetest run fails as default's does",
-	"linux_devices":         "as default; linux.devices nodes are not created in the sandbox's /dev",
-	"linux_sysctl":          "as default",
-	"mounts":                "as default; bind mounts' roots show as / in mountinfo",
-	"process":               "as default",
-	"process_oom_score_adj": "as default; process.oomScoreAdj is not applied (/proc/self/oom_score_adj)",
-	"process_user":          "as default",
-	"root_readonly_true":    "as default",
-	"linux_masked_paths":    "linux.maskedPaths are not masked",
-	"linux_readonly_paths":  "linux.readonlyPaths are not made read-only",
-	"linux_ns_itype":        "the container's namespaces are the Sentry's own, never the caller's",
-	"linux_ns_path":         "namespaces given by path are not joined (only the network namespace is)",
-	"linux_ns_path_type":    "a namespace path of the wrong type is not refused",
-	"killsig":               "the container's signal handler writes a file into its root file system, which stays in runsc's memory overlay (--overlay=memory, the default)",
+	"linux_masked_paths":   "linux.maskedPaths are not masked",
+	"linux_readonly_paths": "linux.readonlyPaths are not made read-only",
+	"linux_ns_itype":       "the container's namespaces are the Sentry's own, never the caller's",
+	"linux_ns_path":        "namespaces given by path are not joined (only the network namespace is)",
+	"linux_ns_path_type":   "a namespace path of the wrong type is not refused",
+	"killsig":              "the container's signal handler writes a file into its root file system, which stays in runsc's memory overlay (--overlay=memory, the default)",
 }
 
 // racyRuntimeTools are validation programs whose outcome depends on timing,
