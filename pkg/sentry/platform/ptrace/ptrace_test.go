@@ -5,8 +5,6 @@ package ptrace
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -230,23 +228,8 @@ func BenchmarkGetRegs(b *testing.B) {
 
 // TestStubDisassembly checks the hand-assembled stub against objdump.
 func TestStubDisassembly(t *testing.T) {
-	objdump, err := exec.LookPath("objdump")
-	if err != nil {
-		t.Skip("no objdump")
-	}
 	code, labels := stubProgram(0x7f0000000000, 1234)
-	f := filepath.Join(t.TempDir(), "stub.bin")
-	if err := os.WriteFile(f, code, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(objdump, "-D", "-b", "binary", "-mi386:x86-64", "-M", "intel", f).CombinedOutput()
-	if err != nil {
-		t.Fatalf("objdump: %v\n%s", err, out)
-	}
-	text := string(out)
-	if strings.Contains(text, "(bad)") {
-		t.Errorf("undecodable instruction:\n%s", text)
-	}
+	text := apptest.Disassemble(t, code)
 	for _, want := range []string{
 		"movabs rax,0x9d",                 // prctl
 		"mov    rax,QWORD PTR [rdx+0xc0]", // sigcontext.err

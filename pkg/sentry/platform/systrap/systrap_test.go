@@ -5,8 +5,6 @@ package systrap
 import (
 	"errors"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -128,19 +126,8 @@ func TestQueuedMappings(t *testing.T) {
 }
 
 func TestStubDisassembly(t *testing.T) {
-	if _, err := exec.LookPath("objdump"); err != nil {
-		t.Skip("no objdump")
-	}
 	code, _ := stubProgram(0x7e0000000000, 1)
-	f := filepath.Join(t.TempDir(), "stub.bin")
-	os.WriteFile(f, code, 0o644)
-	out, err := exec.Command("objdump", "-D", "-b", "binary", "-m", "i386:x86-64", "-M", "intel", f).CombinedOutput()
-	if err != nil {
-		t.Fatalf("objdump: %v\n%s", err, out)
-	}
-	if strings.Contains(string(out), "(bad)") {
-		t.Errorf("objdump cannot decode the stub:\n%s", out)
-	}
+	apptest.Disassemble(t, code)
 	t.Logf("%d bytes", len(code))
 }
 

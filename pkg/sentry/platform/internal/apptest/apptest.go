@@ -11,6 +11,7 @@ package apptest
 import (
 	"encoding/binary"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -128,6 +129,29 @@ func Children(t testing.TB) []int {
 		}
 	}
 	return out
+}
+
+// Disassemble returns objdump's Intel-syntax disassembly of the x86-64
+// machine code, and fails t if objdump cannot decode an instruction; it
+// skips t without objdump.
+func Disassemble(t testing.TB, code []byte) string {
+	t.Helper()
+	objdump, err := exec.LookPath("objdump")
+	if err != nil {
+		t.Skip("no objdump")
+	}
+	f := filepath.Join(t.TempDir(), "code.bin")
+	if err := os.WriteFile(f, code, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(objdump, "-D", "-b", "binary", "-m", "i386:x86-64", "-M", "intel", f).CombinedOutput()
+	if err != nil {
+		t.Fatalf("objdump: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "(bad)") {
+		t.Errorf("undecodable instruction:\n%s", out)
+	}
+	return string(out)
 }
 
 // Tasks returns the number of threads of process pid, 0 if it is gone.

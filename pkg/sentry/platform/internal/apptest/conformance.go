@@ -163,12 +163,22 @@ func testEveryRegister(t *testing.T, tg Target) {
 }
 
 // testGarbageStackPointer: the platform needs nothing of the application's
-// stack to report a system call.
+// stack to report a system call, whether the application or the Sentry
+// set the stack pointer, even into the platform's own region.
 func testGarbageStackPointer(t *testing.T, tg Target) {
-	a := newApp(t, tg, FaultMode{}, Cat([]byte{0x48, 0x31, 0xe4}, Syscall)) // xor rsp, rsp; syscall
+	// xor rsp, rsp; then at CodeAddr+3: mov eax, 39; syscall
+	a := newApp(t, tg, FaultMode{}, Cat([]byte{0x48, 0x31, 0xe4}, MovEAX(39), Syscall))
 	regs := InitialRegs()
-	if ev := a.SwitchOK(t, &regs); ev.Kind != platform.EventSyscall || regs.Rsp != 0 {
-		t.Fatalf("got %+v rsp %#x", ev, regs.Rsp)
+	if ev := a.SwitchOK(t, &regs); ev.Kind != platform.EventSyscall || regs.Orig_rax != 39 || regs.Rsp != 0 {
+		t.Fatalf("got %+v orig_rax %d rsp %#x, want getpid with rsp 0", ev, regs.Orig_rax, regs.Rsp)
+	}
+	maxUser := uint64(a.P.MaxUserAddress())
+	for _, sp := range []uint64{0, 1, ^uint64(0), 1 << 63, maxUser, maxUser + PageSize + 8} {
+		regs := InitialRegs()
+		regs.Rip, regs.Rsp = CodeAddr+3, sp
+		if ev := a.SwitchOK(t, &regs); ev.Kind != platform.EventSyscall || regs.Orig_rax != 39 || regs.Rsp != sp {
+			t.Errorf("rsp %#x: got %+v orig_rax %d rsp %#x", sp, ev, regs.Orig_rax, regs.Rsp)
+		}
 	}
 }
 
