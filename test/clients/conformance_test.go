@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,12 +27,11 @@ const runtimeToolsModule = "github.com/opencontainers/runtime-tools@v0.9.0"
 // on this machine and fail with runsc, and why. TestRuntimeTools fails when
 // another one fails, and when one of these passes (remove it then).
 var knownRuntimeToolsFailures = map[string]string{
-	"linux_masked_paths":   "linux.maskedPaths are not masked",
-	"linux_readonly_paths": "linux.readonlyPaths are not made read-only",
-	"linux_ns_itype":       "the container's namespaces are the Sentry's own, never the caller's",
-	"linux_ns_path":        "namespaces given by path are not joined (only the network namespace is)",
-	"linux_ns_path_type":   "a namespace path of the wrong type is not refused",
-	"killsig":              "the container's signal handler writes a file into its root file system, which stays in runsc's memory overlay (--overlay=memory, the default)",
+	"linux_sysctl":       "linux.sysctl is not applied and the Sentry has no /proc/sys/net: runtimetest's read of net.ipv4.ip_forward fails and its TAP stream ends early, without its plan",
+	"linux_ns_itype":     "the container's namespaces are the Sentry's own, never the caller's",
+	"linux_ns_path":      "namespaces given by path are not joined (only the network namespace is)",
+	"linux_ns_path_type": "a namespace path of the wrong type is not refused",
+	"killsig":            "the container's signal handler writes a file into its root file system, which stays in runsc's memory overlay (--overlay=memory, the default)",
 }
 
 // racyRuntimeTools are validation programs whose outcome depends on timing,
@@ -45,28 +45,42 @@ type tapResult struct {
 	pass, fail, skip int
 	// status is the program's exit status (-1: it did not run).
 	status int
-	// failures are the "not ok" lines.
+	// planned is the count of the plan line ("1..N"), -1 without one.
+	planned int
+	// failures are the "not ok" lines, and a missing or unmet plan.
 	failures []string
 }
 
 // passed says whether the program ran, exited 0 and had only passing or
-// skipped assertions, at least one passing.
-func (r tapResult) passed() bool { return r.status == 0 && r.fail == 0 && r.pass > 0 }
+// skipped assertions, at least one passing, as many as its plan says (a
+// stream that ends early, as runtimetest's does when one of its checks
+// fails with an error, has no plan).
+func (r tapResult) passed() bool {
+	return r.status == 0 && r.fail == 0 && r.pass > 0 && r.planned == r.pass+r.fail+r.skip
+}
 
 func (r tapResult) String() string {
 	return fmt.Sprintf("%d/%d", r.pass, r.pass+r.fail)
 }
 
 // parseTAP counts a TAP stream's results: "ok N" and "not ok N" lines,
-// with "# SKIP" and "# TODO" directives counted as skipped. Indented lines
-// are not results: runtime-tools quotes runtimetest's own TAP output, run
-// inside the container, in its indented YAML diagnostics.
+// with "# SKIP" and "# TODO" directives counted as skipped, and reads its
+// plan line ("1..N"). Indented lines are not results: runtime-tools
+// quotes runtimetest's own TAP output, run inside the container, in its
+// indented YAML diagnostics.
 func parseTAP(out []byte) tapResult {
-	var r tapResult
+	r := tapResult{planned: -1}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {
 		line := strings.TrimRight(sc.Text(), " \t")
+		if n, found := strings.CutPrefix(line, "1.."); found {
+			n, _, _ = strings.Cut(n, " ")
+			if v, err := strconv.Atoi(n); err == nil {
+				r.planned = v
+			}
+			continue
+		}
 		ok := strings.HasPrefix(line, "ok ")
 		notOK := strings.HasPrefix(line, "not ok ")
 		if !ok && !notOK {
@@ -84,6 +98,11 @@ func parseTAP(out []byte) tapResult {
 			r.failures = append(r.failures, line)
 		}
 	}
+	if n := r.pass + r.fail + r.skip; r.planned < 0 {
+		r.failures = append(r.failures, fmt.Sprintf("no plan line after %d results: the stream ended early", n))
+	} else if r.planned != n {
+		r.failures = append(r.failures, fmt.Sprintf("plan 1..%d but %d results", r.planned, n))
+	}
 	return r
 }
 
@@ -92,17 +111,25 @@ func TestParseTAP(t *testing.T) {
 	for _, tc := range []struct {
 		name, in         string
 		pass, fail, skip int
+		passed           bool
 	}{
-		{"empty", "", 0, 0, 0},
-		{"plan and results", "TAP version 13\nok 1 - a\nnot ok 2 - b\nok 3 - c\n1..3\n", 2, 1, 0},
-		{"skip and todo", "ok 1 # SKIP no cgroup\nnot ok 2 # TODO later\nok 3 # skip lower case\n", 0, 0, 3},
-		{"yaml diagnostics ignored", "not ok 1 - x\n  ---\n  ok: not a result\n  ...\n", 0, 1, 0},
-		{"indented lines are not results", "    ok 1 - inner\n  not ok 2 - inner\nok 1 - outer\n", 1, 0, 0},
+		{"empty", "", 0, 0, 0, false},
+		{"plan and results", "TAP version 13\nok 1 - a\nnot ok 2 - b\nok 3 - c\n1..3\n", 2, 1, 0, false},
+		{"all pass", "TAP version 13\nok 1 - a\nok 2 # SKIP b\n1..2\n", 1, 0, 1, true},
+		{"plan first", "1..1\nok 1 - a\n", 1, 0, 0, true},
+		{"no plan: ended early", "ok 1 - a\nok 2 - b\n", 2, 0, 0, false},
+		{"plan unmet", "ok 1 - a\n1..2\n", 1, 0, 0, false},
+		{"skip and todo", "ok 1 # SKIP no cgroup\nnot ok 2 # TODO later\nok 3 # skip lower case\n1..3\n", 0, 0, 3, false},
+		{"yaml diagnostics ignored", "not ok 1 - x\n  ---\n  ok: not a result\n  1..9\n  ...\n1..1\n", 0, 1, 0, false},
+		{"indented lines are not results", "    ok 1 - inner\n  not ok 2 - inner\n    1..2\nok 1 - outer\n1..1\n", 1, 0, 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := parseTAP([]byte(tc.in))
 			if r.pass != tc.pass || r.fail != tc.fail || r.skip != tc.skip {
 				t.Errorf("parseTAP: pass %d fail %d skip %d, want %d %d %d", r.pass, r.fail, r.skip, tc.pass, tc.fail, tc.skip)
+			}
+			if got := r.passed(); got != tc.passed {
+				t.Errorf("parseTAP(...).passed() = %v, want %v (%+v)", got, tc.passed, r)
 			}
 		})
 	}
