@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -71,6 +70,16 @@ func (b *Boot) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 		return Usagef(args, "boot: --io-fd and --spec-fd are required")
 	}
 	conf := ConfigFrom(args)
+	// The spec is decoded while the Sentry confines itself, and used once
+	// the runtime has set up the sandbox on the host (see
+	// sandbox.ReceiveSpec).
+	specc := make(chan specResult, 1)
+	go func() {
+		f := os.NewFile(uintptr(b.specFD), "spec")
+		spec, err := sandbox.ReceiveSpec(f)
+		f.Close()
+		specc <- specResult{spec, err}
+	}()
 	log, closeLog, err := openDebugLog(conf, "boot")
 	if err != nil {
 		return Fatalf(args, "boot: %v", err)
@@ -98,19 +107,13 @@ func (b *Boot) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 			return Fatalf(args, "boot: %v", err)
 		}
 	}
-	// The spec comes once the Sentry is in the sandbox's cgroup, so that
-	// every process it forks is born there; confining needs no spec, and
-	// so overlaps the move (see sandbox.Start).
-	specFile := os.NewFile(uintptr(b.specFD), "spec")
-	var spec specs.Spec
-	err = json.NewDecoder(specFile).Decode(&spec)
-	specFile.Close()
-	if err != nil {
-		return Fatalf(args, "boot: reading the spec: %v", err)
+	spec := <-specc
+	if spec.err != nil {
+		return Fatalf(args, "boot: %v", spec.err)
 	}
 	bootArgs := boot.Args{
 		Config:    conf,
-		Spec:      &spec,
+		Spec:      spec.spec,
 		GoferConn: os.NewFile(uintptr(b.ioFD), "gofer"),
 		Stdio:     stdio,
 		Terminal:  b.terminal,
@@ -141,4 +144,10 @@ func (b *Boot) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 	}
 	os.Exit(code)
 	return subcommands.ExitSuccess
+}
+
+// specResult is a spec read from the spec pipe, or why it could not be.
+type specResult struct {
+	spec *specs.Spec
+	err  error
 }

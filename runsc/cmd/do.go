@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -242,12 +241,12 @@ func runSandbox(globalFlags []string, network config.Network, spec *specs.Spec, 
 		return 0, fmt.Errorf("starting the sentry: %w", err)
 	}
 	specR.Close()
-	err = json.NewEncoder(specW).Encode(spec)
+	err = sandbox.SendSpec(specW, spec)
 	specW.Close()
 	if err != nil {
 		boot.Process.Kill()
 		boot.Wait()
-		return 0, fmt.Errorf("sending the spec to the sentry: %w", err)
+		return 0, err
 	}
 	// The caller's signals are the sandbox's: pass them on to the Sentry,
 	// which delivers them inside.

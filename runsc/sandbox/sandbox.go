@@ -134,7 +134,11 @@ func Start(o Options) (*Sandbox, error) {
 		CloseFiles(goferMountEnds)
 		return nil, fmt.Errorf("creating the spec pipe: %w", err)
 	}
+	// The spec is written at once, for the Sentry to decode while it
+	// starts, and specGo once the Sentry is in the cgroup (see specGo).
 	defer specW.Close()
+	sent := make(chan error, 1)
+	go func() { sent <- writeSpec(specW, spec) }()
 	extra := []*os.File{sentryEnd, specR}
 	bootArgs := append(append([]string(nil), o.GlobalFlags...), "boot", "--io-fd", "3", "--spec-fd", "4")
 	if o.Control != nil {
@@ -177,9 +181,9 @@ func Start(o Options) (*Sandbox, error) {
 	// (creating their namespaces takes milliseconds of the forking
 	// thread), and each joins the cgroup as soon as it exists: the first
 	// move into a cgroup waits for an RCU grace period, which the
-	// children's own start-up then hides. The Sentry reads its spec only
-	// once it has confined itself, and gets it only once it is in the
-	// cgroup, so that every process it forks is born there.
+	// children's own start-up then hides. The Sentry uses its spec only
+	// once it has confined itself and specGo has come, so that every
+	// process it forks is born in the cgroup.
 	goferc := goferThread.start(gofer, o.Cgroup)
 	sentryc := sentryThread.start(sentry, o.Cgroup)
 	goferErr, sentryErr := <-goferc, <-sentryc
@@ -194,10 +198,14 @@ func Start(o Options) (*Sandbox, error) {
 		}
 		return nil, fmt.Errorf("starting the sentry: %w", sentryErr)
 	}
-	if err := json.NewEncoder(specW).Encode(spec); err != nil {
+	err = <-sent
+	if err == nil {
+		err = writeSpecGo(specW)
+	}
+	if err != nil {
 		killWait(sentry)
 		killWait(gofer)
-		return nil, fmt.Errorf("sending the spec to the sentry: %w", err)
+		return nil, err
 	}
 	return &Sandbox{Gofer: gofer, Sentry: sentry}, nil
 }
