@@ -102,13 +102,34 @@ func RunConformance(t *testing.T, tg Target) {
 	}
 }
 
-// newApp is NewApp on tg's platform, in fault mode m.
+// watchdogTimeout is how long a test may run its application before the
+// watchdog kills the stub: a Switch that never returns (a lost interrupt)
+// then fails the test instead of hanging it.
+const watchdogTimeout = time.Minute
+
+// newApp is NewApp on tg's platform, in fault mode m, with a watchdog.
 func newApp(t *testing.T, tg Target, m FaultMode, code []byte) *App {
 	t.Helper()
 	a := NewApp(t, tg.New, code)
 	if m.Set != nil {
 		m.Set(a.P)
 	}
+	var mu sync.Mutex
+	ended := false
+	timer := time.AfterFunc(watchdogTimeout, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !ended {
+			t.Errorf("still running after %v: killing the stub", watchdogTimeout)
+			unix.Kill(tg.StubPID(a.AS), unix.SIGKILL)
+		}
+	})
+	t.Cleanup(func() {
+		mu.Lock()
+		ended = true
+		mu.Unlock()
+		timer.Stop()
+	})
 	return a
 }
 
