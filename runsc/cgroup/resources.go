@@ -9,12 +9,16 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// cpuList matches a cpuset list: "0-3,5,7-8".
-var cpuList = regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`)
+// cpuList matches a cpuset list: "0-3,5,7-8". It is compiled on first
+// use, not in every runsc process's start-up.
+var cpuList = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`)
+})
 
 // Validate rejects resources no cgroup can apply, before anything is
 // created: negative limits other than -1 (unlimited), a memory+swap limit
@@ -43,10 +47,10 @@ func Validate(r *specs.LinuxResources) error {
 		if c.Quota != nil && *c.Quota < -1 {
 			return fmt.Errorf("linux.resources.cpu.quota %d: must be -1 (unlimited) or positive", *c.Quota)
 		}
-		if c.Cpus != "" && !cpuList.MatchString(c.Cpus) {
+		if c.Cpus != "" && !cpuList().MatchString(c.Cpus) {
 			return fmt.Errorf("linux.resources.cpu.cpus %q: want a list such as 0-3,5", c.Cpus)
 		}
-		if c.Mems != "" && !cpuList.MatchString(c.Mems) {
+		if c.Mems != "" && !cpuList().MatchString(c.Mems) {
 			return fmt.Errorf("linux.resources.cpu.mems %q: want a list such as 0-1", c.Mems)
 		}
 	}

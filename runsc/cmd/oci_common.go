@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -75,12 +76,15 @@ func loadBundle(bundle string) (string, *specs.Spec, error) {
 
 // ociVersion matches the spec versions runsc reads: every 1.x release,
 // with or without a patch number, pre-release or build suffix (1.0,
-// 1.0.2-dev, 1.1.0-rc.1, 1.2.0).
-var ociVersion = regexp.MustCompile(`^1\.[0-9]+(\.[0-9]+)?([-+][0-9A-Za-z.+-]*)?$`)
+// 1.0.2-dev, 1.1.0-rc.1, 1.2.0). It is compiled on first use, not in
+// every runsc process's start-up.
+var ociVersion = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^1\.[0-9]+(\.[0-9]+)?([-+][0-9A-Za-z.+-]*)?$`)
+})
 
 // checkSpec rejects a spec runsc cannot run, before anything is created.
 func checkSpec(bundle string, spec *specs.Spec) error {
-	if !ociVersion.MatchString(spec.Version) {
+	if !ociVersion().MatchString(spec.Version) {
 		return fmt.Errorf("unsupported ociVersion %q (want 1.x, such as %s)", spec.Version, specs.Version)
 	}
 	if spec.Root == nil || spec.Root.Path == "" {

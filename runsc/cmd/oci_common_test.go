@@ -20,7 +20,7 @@ func TestOCIVersion(t *testing.T) {
 		{"", false}, {"1", false}, {"1.", false}, {"1.x", false}, {"2.0.0", false}, {"0.9.0", false},
 		{"10.0.0", false}, {" 1.0.0", false}, {"1.0.0\n", false},
 	} {
-		if got := ociVersion.MatchString(tc.v); got != tc.ok {
+		if got := ociVersion().MatchString(tc.v); got != tc.ok {
 			t.Errorf("ociVersion %q: accepted %v, want %v", tc.v, got, tc.ok)
 		}
 	}

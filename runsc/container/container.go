@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -58,7 +59,11 @@ var ErrNotExist = errors.New("container does not exist")
 // ErrExist is returned when creating a container whose ID is taken.
 var ErrExist = errors.New("container already exists")
 
-var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_+.-]*$`)
+// validID matches a container ID. It is compiled on first use, not in
+// every runsc process's start-up.
+var validID = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_+.-]*$`)
+})
 
 // ValidateID checks a container ID: letters, digits and _ + . -, not
 // starting with a punctuation character (so never "." or ".."), at most
@@ -67,7 +72,7 @@ func ValidateID(id string) error {
 	if id == "" {
 		return errors.New("container ID must not be empty")
 	}
-	if len(id) > 1024 || !validID.MatchString(id) {
+	if len(id) > 1024 || !validID().MatchString(id) {
 		return fmt.Errorf("invalid container ID %q: use letters, digits and _+.- (not first)", id)
 	}
 	return nil
