@@ -120,3 +120,29 @@ func TestOCIProcessCredentials(t *testing.T) {
 		})
 	}
 }
+
+// TestOCIExecOOMScoreAdj checks that an exec'd process gets the
+// container's process.oomScoreAdj, even after init changed its own, as
+// with runc.
+func TestOCIExecOOMScoreAdj(t *testing.T) {
+	for name, env := range runscAndRunc(t, "/bin/sleep", "1000") {
+		t.Run(name, func(t *testing.T) {
+			e := *env
+			e.t = t
+			adj := 500
+			e.editSpec(func(s *specs.Spec) { s.Process.OOMScoreAdj = &adj })
+			id := "oom-exec-" + name
+			e.mustRun("run", "--detach", "--bundle", e.bundle, id)
+			if got := e.mustRun("exec", id, "cat", "/proc/self/oom_score_adj"); got != "500\n" {
+				t.Errorf("exec'd process: oom_score_adj %q, want 500", got)
+			}
+			e.mustRun("exec", id, "sh", "-c", "echo 700 > /proc/1/oom_score_adj")
+			if got := e.mustRun("exec", id, "cat", "/proc/1/oom_score_adj", "/proc/self/oom_score_adj"); got != "700\n500\n" {
+				t.Errorf("after init's change: init's and an exec'd process's oom_score_adj %q, want 700 and 500", got)
+			}
+			e.mustRun("kill", id, "KILL")
+			e.waitStatus(id, specs.StateStopped)
+			e.mustRun("delete", id)
+		})
+	}
+}

@@ -34,7 +34,7 @@ type CreateProcessArgs struct {
 	NoNewPrivs bool
 	// OOMScoreAdj is the process's oom_score_adj, set as by a runtime with
 	// CAP_SYS_RESOURCE (it is also the lowest value the process may set
-	// without that capability).
+	// without that capability). CreateExecProcess ignores it.
 	OOMScoreAdj int32
 	Umask       uint32
 	Limits      *Limits
@@ -108,6 +108,7 @@ func (k *Kernel) createProcess(a CreateProcessArgs, init bool) (*Task, error) {
 	if init {
 		k.treeMu.Lock()
 		k.initTG = tg
+		k.containerOOMScoreAdj = a.OOMScoreAdj
 		k.treeMu.Unlock()
 		tg.unkillable = true
 	}

@@ -14,8 +14,13 @@ import (
 // sandbox (its PPID is 0), it is in a session and process group of its
 // own, and its exit does not end the sandbox. Its exit status is collected
 // with WaitExecProcess, which also frees its PID; nothing in the sandbox
-// can reap it.
+// can reap it. Its oom_score_adj is the one the first process was created
+// with, whatever either has set since, as runc gives an exec'd process the
+// container's process.oomScoreAdj.
 func (k *Kernel) CreateExecProcess(a CreateProcessArgs) (*ThreadGroup, error) {
+	k.treeMu.Lock()
+	a.OOMScoreAdj = k.containerOOMScoreAdj
+	k.treeMu.Unlock()
 	t, err := k.createProcess(a, false)
 	if err != nil {
 		return nil, err

@@ -67,6 +67,10 @@ type Kernel struct {
 	treeMu sync.Mutex
 	// initTG is the sandbox's first process (PID 1).
 	initTG *ThreadGroup
+	// containerOOMScoreAdj is the oom_score_adj the first process was
+	// created with, which processes started from outside the sandbox get
+	// too (guarded by treeMu).
+	containerOOMScoreAdj int32
 
 	mu         sync.Mutex
 	release    string
