@@ -136,7 +136,11 @@ func Run(a Args) (int, error) {
 	sandboxPts.Store(pts)
 	var files []*vfs.FileDescription
 	if a.Terminal && len(a.Stdio) > 0 {
-		files, err = terminalStdio(v, pts, a.Stdio[0])
+		if files, err = terminalStdio(v, pts, a.Stdio[0]); err == nil {
+			if err = bindConsole(v, files[0]); err != nil {
+				releaseFiles(files)
+			}
+		}
 	} else {
 		files, err = hostStdio(a.Stdio)
 	}

@@ -13,6 +13,7 @@ import (
 	"bufferzone.dev/pkg/sentry/fsimpl/dev"
 	"bufferzone.dev/pkg/sentry/fsimpl/tmpfs"
 	"bufferzone.dev/pkg/sentry/kernel"
+	"bufferzone.dev/pkg/sentry/kernel/auth"
 	"bufferzone.dev/pkg/sentry/vfs"
 )
 
@@ -53,8 +54,7 @@ func specDevice(d specs.LinuxDevice) (dev.Node, error) {
 // has no driver in the Sentry exists with its type, number, mode and
 // owner, and opening it fails with ENXIO, as a node with no driver does
 // in Linux (under runc the device cgroup refuses the open instead, with
-// EPERM). There is no /dev/console: runc binds the terminal's slave
-// there, which this sandbox does not do yet.
+// EPERM). /dev/console comes with a terminal (bindConsole).
 func makeDevices(ctx vfs.Context, v *vfs.VFS, root vfs.VirtualDentry, devices []specs.LinuxDevice) error {
 	nodes := append([]dev.Node(nil), dev.Standard...)
 	for _, d := range devices {
@@ -107,6 +107,26 @@ func lookupReachable(ctx vfs.Context, v *vfs.VFS, root vfs.VirtualDentry, p stri
 		return vd, false, nil
 	}
 	return vd, err == nil, err
+}
+
+// bindConsole makes /dev/console the container's terminal, as runc does:
+// the terminal's slave (a /dev/pts/N open in slave) is bound over an empty
+// file /dev/console, made if missing.
+func bindConsole(v *vfs.VFS, slave *vfs.FileDescription) error {
+	ctx := &bootContext{creds: auth.NewUser(0, 0, nil)}
+	root := v.Root()
+	r := vfs.Resolution{Root: root, Start: root, Path: "/dev/console"}
+	if err := v.MknodAt(ctx, r, unix.S_IFREG|0o666, 0); err != nil && err != unix.EEXIST {
+		return fmt.Errorf("making /dev/console: %w", err)
+	}
+	at, err := v.GetDentry(ctx, r)
+	if err != nil {
+		return fmt.Errorf("/dev/console: %w", err)
+	}
+	if _, err := v.BindMount(slave.VirtualDentry(), at, false); err != nil {
+		return fmt.Errorf("binding the terminal to /dev/console: %w", err)
+	}
+	return nil
 }
 
 // maskPaths hides each of paths (linux.maskedPaths) as runc does: /dev/null

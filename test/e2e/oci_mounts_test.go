@@ -216,3 +216,23 @@ func TestOCIMqueueMount(t *testing.T) {
 		"removed",
 	)
 }
+
+// TestOCIConsole checks that with process.terminal /dev/console is the
+// container's terminal, as runc makes it: the terminal's slave bound over
+// /dev/console, so that what is written there reaches the console socket's
+// master.
+func TestOCIConsole(t *testing.T) {
+	e := newOCIEnv(t, script(
+		"busybox stat -c '%n %F %t:%T' /dev/console /dev/pts/0",
+		"echo to-console > /dev/console",
+	)...)
+	e.editSpec(func(s *specs.Spec) { s.Process.Terminal = true })
+	sock, masters := consoleSocket(t)
+	master := e.createWithConsole("console", sock, masters)
+	defer master.Close()
+	e.mustRun("start", "console")
+	s := newTerminalSession(t, master)
+	s.expect("/dev/console character special file 88:0\r\n/dev/pts/0 character special file 88:0\r\nto-console\r\n")
+	e.waitStatus("console", specs.StateStopped)
+	e.mustRun("delete", "console")
+}

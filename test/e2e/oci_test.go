@@ -461,6 +461,20 @@ func consoleSocket(t *testing.T) (string, <-chan *os.File) {
 	return path, ch
 }
 
+// createWithConsole creates container id with --console-socket sock and
+// returns the terminal master that arrives on masters.
+func (e *ociEnv) createWithConsole(id, sock string, masters <-chan *os.File) *os.File {
+	e.t.Helper()
+	e.mustRun("create", "--bundle", e.bundle, "--console-socket", sock, id)
+	select {
+	case master := <-masters:
+		return master
+	case <-time.After(10 * time.Second):
+		e.t.Fatal("no terminal master on the console socket")
+		return nil
+	}
+}
+
 // terminalSession drives a terminal master: it writes input and waits for
 // output containing a string.
 type terminalSession struct {
@@ -525,13 +539,7 @@ func TestOCITerminal(t *testing.T) {
 		s.Process.Env = append(s.Process.Env, "PS1=$ ")
 	})
 	sock, masters := consoleSocket(t)
-	e.mustRun("create", "--bundle", e.bundle, "--console-socket", sock, "t1")
-	var master *os.File
-	select {
-	case master = <-masters:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no terminal master on the console socket")
-	}
+	master := e.createWithConsole("t1", sock, masters)
 	defer master.Close()
 	if err := unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 33, Col: 77}); err != nil {
 		t.Fatal(err)
