@@ -201,13 +201,8 @@ func mountSpecMounts(k *kernel.Kernel, root *vfs.Mount, mounts []specs.Mount, co
 				}
 				continue
 			}
-		} else {
-			// As runc does, make the mount point where the file system
-			// under it allows (a tmpfs /dev gets its pts and shm
-			// directories); MountAtName puts a placeholder where it does
-			// not (a read-only root).
-			_ = mkdirAll(ctx, v, rootVD, dest)
 		}
+		makeMountPoint(ctx, v, rootVD, dest, fi)
 		// As runc does, make the destination's missing parents in the
 		// root (Podman mounts /run/.containerenv in images without /run).
 		if err := mkdirAll(ctx, v, rootVD, path.Dir(dest)); err != nil {
@@ -228,6 +223,22 @@ func mountSpecMounts(k *kernel.Kernel, root *vfs.Mount, mounts []specs.Mount, co
 		return nil, fmt.Errorf("no devpts at /dev/pts")
 	}
 	return pts, nil
+}
+
+// makeMountPoint makes dest, as runc does, where the file system under it
+// allows (a tmpfs /dev gets its pts, shm and mqueue directories, and the
+// file a bind mount of /dev/shm or of a file goes over): a directory, or
+// an empty file when fi's root is not a directory. Where it cannot (a
+// read-only root), MountAtName puts a placeholder instead, so errors are
+// left to it.
+func makeMountPoint(ctx vfs.Context, v *vfs.VFS, root vfs.VirtualDentry, dest string, fi *vfs.FilesystemInstance) {
+	if st, err := fi.FS.Root().Stat(ctx); err == nil && vfs.FileType(st.Mode) != unix.S_IFDIR {
+		if mkdirAll(ctx, v, root, path.Dir(dest)) == nil {
+			_ = v.MknodAt(ctx, vfs.Resolution{Root: root, Start: root, Path: dest}, unix.S_IFREG|0o644, 0)
+		}
+		return
+	}
+	_ = mkdirAll(ctx, v, root, dest)
 }
 
 // mkdirAll makes dir and its missing parents (mode 0755) under root,

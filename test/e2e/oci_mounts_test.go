@@ -236,3 +236,32 @@ func TestOCIConsole(t *testing.T) {
 	e.waitStatus("console", specs.StateStopped)
 	e.mustRun("delete", "console")
 }
+
+// TestOCIBindMountPoints checks that a bind mount's missing mount point is
+// made where the file system under it is writable, as runc makes it: a
+// directory for Docker's /dev/shm bind and a file for a bound file, both
+// listed in the /dev tmpfs.
+func TestOCIBindMountPoints(t *testing.T) {
+	e := newOCIEnv(t, script("ls /dev | busybox grep -x -e shm -e extra", "cat /dev/extra /dev/shm/f")...)
+	dir := runsctest.SharedDir(t)
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("in shm\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(runsctest.SharedDir(t), "extra")
+	if err := os.WriteFile(file, []byte("a file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.editSpec(func(s *specs.Spec) {
+		var mounts []specs.Mount
+		for _, m := range s.Mounts {
+			if m.Destination != "/dev/shm" {
+				mounts = append(mounts, m)
+			}
+		}
+		s.Mounts = append(mounts,
+			specs.Mount{Destination: "/dev/shm", Type: "bind", Source: dir, Options: []string{"rbind", "nosuid", "noexec", "nodev"}},
+			specs.Mount{Destination: "/dev/extra", Type: "bind", Source: file, Options: []string{"rbind", "ro"}},
+		)
+	})
+	e.expectRun("binds", 0, "extra", "shm", "a file", "in shm")
+}
