@@ -41,6 +41,14 @@ func IsBindMount(m specs.Mount) bool {
 	return false
 }
 
+// mountFlagOptions are the spec's mount options that set or clear a
+// mount's MS_NOSUID, MS_NODEV and MS_NOEXEC flags.
+var mountFlagOptions = map[string]struct{ set, clear uint32 }{
+	"nosuid": {set: unix.MS_NOSUID}, "suid": {clear: unix.MS_NOSUID},
+	"nodev": {set: unix.MS_NODEV}, "dev": {clear: unix.MS_NODEV},
+	"noexec": {set: unix.MS_NOEXEC}, "exec": {clear: unix.MS_NOEXEC},
+}
+
 // sandboxMounts are the mounts every sandbox has, in the order of runc's
 // default spec: withSandboxMounts adds those a spec lacks.
 var sandboxMounts = []specs.Mount{
@@ -132,12 +140,17 @@ func mountSpecMounts(k *kernel.Kernel, root *vfs.Mount, mounts []specs.Mount, co
 			return nil, fmt.Errorf("mount %q: cannot mount over the root", m.Destination)
 		}
 		readOnly := false
+		var flags uint32
 		var opts []string
 		for _, o := range m.Options {
+			if f, ok := mountFlagOptions[o]; ok {
+				flags = flags&^f.clear | f.set
+				continue
+			}
 			switch o {
 			case "ro":
 				readOnly = true
-			case "rw", "nosuid", "noexec", "nodev", "relatime", "strictatime", "bind", "rbind":
+			case "rw", "relatime", "strictatime", "bind", "rbind":
 			case "private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable":
 				// Propagation: the sandbox's mounts share no peer group
 				// with the host's, so nothing propagates either way
@@ -196,9 +209,11 @@ func mountSpecMounts(k *kernel.Kernel, root *vfs.Mount, mounts []specs.Mount, co
 			// names, following a final symlink (/etc/resolv.conf often is
 			// one).
 			if at, err := v.GetDentry(ctx, vfs.Resolution{Root: rootVD, Start: rootVD, Path: dest, FollowFinal: true}); err == nil {
-				if err := mountBindAt(ctx, v, at, fi, sourceName(m), readOnly); err != nil {
+				mnt, err := mountBindAt(ctx, v, at, fi, sourceName(m), readOnly)
+				if err != nil {
 					return nil, fmt.Errorf("mount %s (bind of %s): %w", dest, m.Source, err)
 				}
+				mnt.Flags = flags
 				continue
 			}
 		}
@@ -212,12 +227,14 @@ func mountSpecMounts(k *kernel.Kernel, root *vfs.Mount, mounts []specs.Mount, co
 		if err != nil {
 			return nil, fmt.Errorf("mount %s: finding %s: %w", dest, path.Dir(dest), err)
 		}
-		if _, err := v.MountAtName(ctx, parent, path.Base(dest), fi, sourceName(m), readOnly); err != nil {
+		mnt, err := v.MountAtName(ctx, parent, path.Base(dest), fi, sourceName(m), readOnly)
+		if err != nil {
 			if err == unix.ENOTDIR {
 				return nil, fmt.Errorf("mount %s: not a directory (or a file mounted over a directory)", dest)
 			}
 			return nil, fmt.Errorf("mount %s: %w", dest, err)
 		}
+		mnt.Flags = flags
 	}
 	if pts == nil {
 		return nil, fmt.Errorf("no devpts at /dev/pts")
@@ -278,18 +295,17 @@ func sourceName(m specs.Mount) string {
 // mountBindAt mounts fi over the existing file at, which must be a
 // directory if and only if fi's root is one (ENOTDIR otherwise, as in
 // Linux).
-func mountBindAt(ctx vfs.Context, v *vfs.VFS, at vfs.VirtualDentry, fi *vfs.FilesystemInstance, source string, readOnly bool) error {
+func mountBindAt(ctx vfs.Context, v *vfs.VFS, at vfs.VirtualDentry, fi *vfs.FilesystemInstance, source string, readOnly bool) (*vfs.Mount, error) {
 	rootSt, err := fi.FS.Root().Stat(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	st, err := at.Dentry.Inode().Stat(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if (vfs.FileType(st.Mode) == unix.S_IFDIR) != (vfs.FileType(rootSt.Mode) == unix.S_IFDIR) {
-		return unix.ENOTDIR
+		return nil, unix.ENOTDIR
 	}
-	_, err = v.Mount(fi, at, source, readOnly)
-	return err
+	return v.Mount(fi, at, source, readOnly)
 }

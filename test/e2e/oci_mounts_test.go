@@ -71,6 +71,19 @@ func TestOCIMountinfoFollowsSpec(t *testing.T) {
 		t.Fatalf("run: exit %d: %s", code, out)
 	}
 	got := parseMountinfo(t, out)
+	// The spec's nosuid, nodev and noexec options show in each mount's
+	// options, as under runc (runsc spec's /proc has none).
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 {
+			continue
+		}
+		want := map[string]string{"/proc": "rw,relatime", "/dev/pts": "rw,nosuid,noexec,relatime",
+			"/dev/shm": "rw,nosuid,nodev,noexec,relatime", "/sys": "ro,nosuid,nodev,noexec,relatime"}[f[4]]
+		if want != "" && f[5] != want {
+			t.Errorf("%s has mount options %q, want %q", f[4], f[5], want)
+		}
+	}
 	// runsc spec's mounts, but cgroup, which the sandbox does not have
 	// (it is logged and skipped).
 	want := []mountinfoEntry{
@@ -164,6 +177,8 @@ func TestOCILinuxDevices(t *testing.T) {
 		"cat /dev/net/tun; echo tun:$?",
 		"echo discarded > /dev/null2; echo null2:$?",
 		"busybox mknod /dev/zero2 c 1 5 && busybox head -c 3 /dev/zero2 | busybox od -An -tx1",
+		// /dev/shm is nodev: no device node opens there.
+		"busybox mknod /dev/shm/zero c 1 5 && busybox head -c 3 /dev/shm/zero",
 	)...)
 	mode := func(m os.FileMode) *os.FileMode { return &m }
 	id := func(n uint32) *uint32 { return &n }
@@ -183,7 +198,7 @@ func TestOCILinuxDevices(t *testing.T) {
 			{Allow: true, Type: "c", Major: ptr(int64(1)), Minor: ptr(int64(3)), Access: "rwm"},
 		}}
 	})
-	e.expectRun("devices", 0,
+	e.expectRun("devices", 1,
 		"/dev/fuse character special file a:e5 660 1000:100",
 		"/dev/sda block special file 8:0 600 0:0",
 		"/dev/net/tun character special file a:c8 666 0:0",
@@ -195,6 +210,7 @@ func TestOCILinuxDevices(t *testing.T) {
 		"tun:1",
 		"null2:0",
 		" 00 00 00",
+		"head: /dev/shm/zero: Permission denied",
 	)
 }
 

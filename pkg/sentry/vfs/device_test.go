@@ -76,4 +76,17 @@ func TestDeviceDrivers(t *testing.T) {
 		}
 		f.DecRef()
 	}
+
+	// On a nodev mount no device node opens, with a driver or without.
+	m.Flags = unix.MS_NODEV
+	for _, p := range []string{"/null", "/other"} {
+		if _, err := v.OpenAt(ctx, Resolution{Root: rootVD, Start: rootVD, Path: p}, unix.O_RDONLY, 0); err != unix.EACCES {
+			t.Errorf("open %s on a nodev mount: error %v, want EACCES", p, err)
+		}
+	}
+	if f, err := v.OpenAt(ctx, Resolution{Root: rootVD, Start: rootVD, Path: "/null"}, unix.O_PATH, 0); err != nil {
+		t.Errorf("O_PATH open of /null on a nodev mount: %v", err)
+	} else {
+		f.DecRef()
+	}
 }

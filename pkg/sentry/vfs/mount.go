@@ -53,7 +53,7 @@ func (v *VFS) bindLocked(src, at VirtualDentry, readOnly bool) *Mount {
 		at = VirtualDentry{Mount: top, Dentry: top.root}
 	}
 	m := &Mount{ID: v.nextID, fs: src.Mount.fs, root: src.Dentry, parent: at.Mount, point: at.Dentry,
-		ReadOnly: readOnly, Source: src.Mount.Source, Options: src.Mount.Options}
+		ReadOnly: readOnly, Flags: src.Mount.Flags, Source: src.Mount.Source, Options: src.Mount.Options}
 	v.nextID++
 	v.mounts[at] = m
 	v.allMnts = append(v.allMnts, m)

@@ -93,6 +93,11 @@ func (v *VFS) open(ctx Context, vd VirtualDentry, flags uint32, created bool) (*
 			return nil, unix.EROFS
 		}
 	}
+	if (ft == unix.S_IFCHR || ft == unix.S_IFBLK) && flags&unix.O_PATH == 0 && vd.Mount != nil && vd.Mount.Flags&unix.MS_NODEV != 0 {
+		// A device node on a nodev mount opens nothing (Linux's
+		// may_open_dev).
+		return nil, unix.EACCES
+	}
 	var impl FileImpl
 	if drv, ok := v.device(&st); ok && flags&unix.O_PATH == 0 {
 		impl, err = drv(ctx, flags)

@@ -163,6 +163,10 @@ type Mount struct {
 	parent   *Mount  // nil for the root mount
 	point    *Dentry // dentry in parent this mount covers
 	ReadOnly bool
+	// Flags are the mount's MS_NOSUID, MS_NODEV and MS_NOEXEC flags (set
+	// once, before the mount is used; bind mounts copy them). vfs
+	// enforces MS_NODEV; MS_NOEXEC and MS_NOSUID are for exec to honour.
+	Flags uint32
 	// Source is the mount's source as /proc/mounts shows it.
 	Source string
 	// Options are the file system's own options as mountinfo's super

@@ -563,6 +563,21 @@ func mountEscape(s string) string {
 	return strings.NewReplacer(" ", `\040`, "\t", `\011`, "\n", `\012`, `\`, `\134`).Replace(s)
 }
 
+// mountFlagOpts renders a mount's MS_NOSUID, MS_NODEV and MS_NOEXEC flags
+// as Linux's show_mnt_opts does, each after a comma.
+func mountFlagOpts(flags uint32) string {
+	var s string
+	for _, f := range []struct {
+		flag uint32
+		name string
+	}{{unix.MS_NOSUID, ",nosuid"}, {unix.MS_NODEV, ",nodev"}, {unix.MS_NOEXEC, ",noexec"}} {
+		if flags&f.flag != 0 {
+			s += f.name
+		}
+	}
+	return s
+}
+
 // genMounts returns mountinfo (info) or mounts, with mount points as the
 // process sees them from its root.
 func (r procRef) genMounts(info bool) ([]byte, error) {
@@ -587,16 +602,16 @@ func (r procRef) genMounts(info bool) ([]byte, error) {
 		if src == "" {
 			src = "none"
 		}
-		superOpts := opts
+		superOpts, mntOpts := opts, opts+mountFlagOpts(m.Flags)+",relatime"
+		fsOpts := ""
 		if m.Options != "" {
-			superOpts += "," + m.Options
+			fsOpts = "," + m.Options
 		}
 		if info {
-			fmt.Fprintf(&b, "%d %d 0:%d %s %s %s,relatime - %s %s %s\n", m.ID, parentID, fi.Dev,
-				mountEscape(m.RootPath()), mountEscape(point), opts, fi.FS.Name(), mountEscape(src), superOpts)
+			fmt.Fprintf(&b, "%d %d 0:%d %s %s %s - %s %s %s%s\n", m.ID, parentID, fi.Dev,
+				mountEscape(m.RootPath()), mountEscape(point), mntOpts, fi.FS.Name(), mountEscape(src), superOpts, fsOpts)
 		} else {
-			fmt.Fprintf(&b, "%s %s %s %s 0 0\n", mountEscape(src), mountEscape(point), fi.FS.Name(),
-				strings.Replace(superOpts, opts, opts+",relatime", 1))
+			fmt.Fprintf(&b, "%s %s %s %s%s 0 0\n", mountEscape(src), mountEscape(point), fi.FS.Name(), mntOpts, fsOpts)
 		}
 	}
 	return []byte(b.String()), nil
