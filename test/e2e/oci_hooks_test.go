@@ -11,11 +11,12 @@ import (
 
 // TestOCIHooks checks that the spec's hooks run on the host in the
 // lifecycle's order, each given the container's state with the status of
-// its stage, for run and for create, start and delete; and that a failing
-// createRuntime hook fails create and leaves nothing behind.
+// its stage, for run and for create and start (then kill and delete); and
+// that a failing createRuntime hook fails create and run and leaves
+// nothing behind.
 func TestOCIHooks(t *testing.T) {
 	ociRoot(t)
-	e := newOCIEnv(t, "/bin/true")
+	e := newOCIEnv(t, "/bin/sleep", "1000")
 	log := filepath.Join(t.TempDir(), "hooks")
 	// Each hook appends its name and the status in its state to log.
 	hook := func(name string) specs.Hook {
@@ -44,10 +45,15 @@ poststop "status":"stopped"
 		}
 		os.Remove(log)
 	}
-	e.mustRun("run", "--bundle", e.bundle, "h1")
+	// The process outlives the poststart hooks, which see it running.
+	e.mustRun("run", "--detach", "--bundle", e.bundle, "h1")
+	e.mustRun("kill", "h1", "KILL")
+	e.waitStatus("h1", specs.StateStopped)
+	e.mustRun("delete", "h1")
 	check("run")
 	e.mustRun("create", "--bundle", e.bundle, "h2")
 	e.mustRun("start", "h2")
+	e.mustRun("kill", "h2", "KILL")
 	e.waitStatus("h2", specs.StateStopped)
 	e.mustRun("delete", "h2")
 	check("create, start, delete")
@@ -55,8 +61,8 @@ poststop "status":"stopped"
 	e.editSpec(func(s *specs.Spec) {
 		s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/false"}}}
 	})
-	for _, cmd := range []string{"create", "run"} {
-		if out, code := e.run(cmd, "--bundle", e.bundle, "h3"); code == 0 || !strings.Contains(out, "/bin/false") {
+	for _, cmd := range [][]string{{"create"}, {"run", "--detach"}} {
+		if out, code := e.run(append(cmd, "--bundle", e.bundle, "h3")...); code == 0 || !strings.Contains(out, "/bin/false") {
 			t.Errorf("%s with a failing hook: exit %d: %s", cmd, code, out)
 		}
 		if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
