@@ -14,8 +14,9 @@ import (
 // yet created, or nil for none: with --ignore-cgroups, and for a caller
 // that is not root and asks for no limits (a rootless container uses its
 // caller's cgroup, as runc's does). The spec's resources and cgroupsPath
-// are checked here, before anything exists.
-func sandboxCgroup(conf *config.Config, id string, spec *specs.Spec) (*cgroup.Cgroup, error) {
+// are checked here, before anything exists. detect is cgroup.Detect, or a
+// call of it already under way (see createContainer).
+func sandboxCgroup(conf *config.Config, id string, spec *specs.Spec, detect func() (*cgroup.Mounts, error)) (*cgroup.Cgroup, error) {
 	if conf.IgnoreCgroups {
 		return nil, nil
 	}
@@ -34,7 +35,7 @@ func sandboxCgroup(conf *config.Config, id string, spec *specs.Spec) (*cgroup.Cg
 	if os.Geteuid() != 0 && !hasLimits(res) {
 		return nil, nil
 	}
-	m, err := cgroup.Detect()
+	m, err := detect()
 	if err != nil {
 		return nil, err
 	}

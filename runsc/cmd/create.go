@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"sync"
 	"time"
 
 	"github.com/google/subcommands"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"bufferzone.dev/runsc/boot"
+	"bufferzone.dev/runsc/cgroup"
 	"bufferzone.dev/runsc/config"
 	"bufferzone.dev/runsc/container"
 	"bufferzone.dev/runsc/sandbox"
@@ -122,6 +124,11 @@ type createRequest struct {
 // req.terminal says (see setupTerminal). On error nothing is left behind.
 func createContainer(conf *config.Config, req createRequest) (_ *created, retErr error) {
 	id, topts, detach := req.id, req.terminal, req.detach
+	// Reading the host's cgroup mounts overlaps reading the bundle.
+	detectCgroups := sync.OnceValues(cgroup.Detect)
+	if !conf.IgnoreCgroups {
+		go detectCgroups()
+	}
 	bundle, spec, err := loadBundle(req.bundle)
 	if err != nil {
 		return nil, err
@@ -132,7 +139,7 @@ func createContainer(conf *config.Config, req createRequest) (_ *created, retErr
 	if err := container.ValidateID(id); err != nil {
 		return nil, err
 	}
-	cg, err := sandboxCgroup(conf, id, spec)
+	cg, err := sandboxCgroup(conf, id, spec, detectCgroups)
 	if err != nil {
 		return nil, err
 	}
