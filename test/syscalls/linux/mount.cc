@@ -1,11 +1,13 @@
 // mount(2) and umount2(2) inside the sandbox: tmpfs with size= and mode=,
-// proc, bind mounts (MS_BIND, MS_REC), read-only remounts, MNT_DETACH,
+// proc, mqueue, MS_NOSUID/MS_NODEV/MS_NOEXEC, bind mounts (MS_BIND, MS_REC), read-only remounts, MNT_DETACH,
 // EBUSY, the errors, and /proc/self/mountinfo and /proc/self/mounts
 // agreeing with the tree. Needs CAP_SYS_ADMIN (root).
 #include <fcntl.h>
+#include <mqueue.h>
 #include <stdlib.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -218,6 +220,42 @@ TEST_F(Mount, Proc) {
   ASSERT_TRUE(FindMount(P("proc"), &m));
   EXPECT_EQ(m.fstype, "proc");
   ASSERT_OK(umount2(P("proc").c_str(), 0));
+}
+
+TEST_F(Mount, MountFlags) {
+  ASSERT_OK(mkdir(P("nodev").c_str(), 0755));
+  ASSERT_OK(mount("none", P("nodev").c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr));
+  MountInfo m;
+  ASSERT_TRUE(FindMount(P("nodev"), &m));
+  EXPECT_EQ(m.opts, "rw,nosuid,nodev,noexec,relatime");
+  // No device node opens on a nodev mount; O_PATH still does.
+  ASSERT_OK(mknod(P("nodev/null").c_str(), S_IFCHR | 0666, makedev(1, 3)));
+  EXPECT_ERRNO(EACCES, open(P("nodev/null").c_str(), O_RDWR));
+  FD path(open(P("nodev/null").c_str(), O_PATH));
+  EXPECT_OK(path.get());
+  path.reset();
+  // The same node on a mount without nodev opens.
+  ASSERT_OK(mknod(P("null").c_str(), S_IFCHR | 0666, makedev(1, 3)));
+  FD null(open(P("null").c_str(), O_RDWR));
+  EXPECT_OK(null.get());
+  ASSERT_OK(umount2(P("nodev").c_str(), 0));
+}
+
+TEST_F(Mount, Mqueue) {
+  ASSERT_OK(mkdir(P("mq").c_str(), 0755));
+  ASSERT_OK(mount("mqueue", P("mq").c_str(), "mqueue", 0, nullptr));
+  MountInfo m;
+  ASSERT_TRUE(FindMount(P("mq"), &m));
+  EXPECT_EQ(m.fstype, "mqueue");
+  // The mount shows the queues mq_open makes, and the reverse.
+  std::string name = "bz_mount_mq_" + std::to_string(getpid());
+  mqd_t q = mq_open(("/" + name).c_str(), O_RDWR | O_CREAT | O_EXCL, 0600, nullptr);
+  ASSERT_OK(q);
+  EXPECT_TRUE(Exists(P("mq/" + name)));
+  ASSERT_OK(unlink(P("mq/" + name).c_str()));
+  EXPECT_ERRNO(ENOENT, mq_unlink(("/" + name).c_str()));
+  mq_close(q);
+  ASSERT_OK(umount2(P("mq").c_str(), 0));
 }
 
 TEST_F(Mount, Errors) {

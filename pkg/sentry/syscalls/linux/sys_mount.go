@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"bufferzone.dev/pkg/sentry/fsimpl/mqueue"
 	"bufferzone.dev/pkg/sentry/fsimpl/proc"
 	"bufferzone.dev/pkg/sentry/fsimpl/sys"
 	"bufferzone.dev/pkg/sentry/fsimpl/tmpfs"
@@ -22,7 +23,8 @@ const mountDataMax = 4096
 // which the sandbox does not model (every mount is private).
 const propagationFlags = unix.MS_SHARED | unix.MS_PRIVATE | unix.MS_SLAVE | unix.MS_UNBINDABLE
 
-// Mount implements mount(2) for tmpfs, proc and sysfs, bind mounts
+// Mount implements mount(2) for tmpfs, proc, sysfs and mqueue (with
+// MS_NOSUID, MS_NODEV and MS_NOEXEC), bind mounts
 // (MS_BIND, with MS_REC), read-only remounts (MS_REMOUNT) and propagation
 // changes (accepted, nothing to do). It needs CAP_SYS_ADMIN.
 func Mount(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
@@ -86,6 +88,7 @@ func Mount(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 		return 0, unix.ENOTDIR
 	}
 	var fs vfs.Filesystem
+	var fi *vfs.FilesystemInstance
 	var opts string
 	switch fstype {
 	case "tmpfs":
@@ -99,17 +102,25 @@ func Mount(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 		fs = proc.New(t.Kernel())
 	case "sysfs":
 		fs = sys.New(t.Kernel().NumCPU())
+	case "mqueue":
+		// The sandbox's one message queue file system (one IPC
+		// namespace).
+		fi = mqueue.Instance(v).Filesystem()
 	default:
 		return 0, unix.ENODEV
+	}
+	if fi == nil {
+		fi = v.NewFilesystemInstance(fs)
 	}
 	if source == "" {
 		source = "none"
 	}
-	m, err := v.Mount(v.NewFilesystemInstance(fs), v.TopMount(at), source, flags&unix.MS_RDONLY != 0)
+	m, err := v.Mount(fi, v.TopMount(at), source, flags&unix.MS_RDONLY != 0)
 	if err != nil {
 		return 0, err
 	}
 	m.Options = opts
+	m.Flags = uint32(flags) & (unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
 	return 0, nil
 }
 
