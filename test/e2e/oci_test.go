@@ -612,14 +612,25 @@ func TestOCIRunInteractive(t *testing.T) {
 		b, _ := exec.Command("tmux", "capture-pane", "-p", "-t", session).Output()
 		return string(b)
 	}
+	// capture-pane drops trailing spaces: the prompt "$ " shows as a
+	// line "$".
+	prompt := func() bool {
+		for _, l := range strings.Split(pane(), "\n") {
+			if strings.TrimSpace(l) == "$" {
+				return true
+			}
+		}
+		return false
+	}
 	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(pane(), "$ ") && time.Now().Before(deadline) {
+	for !prompt() && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	keys("echo inside $((2+3))", "Enter")
 	keys("sleep 100", "Enter")
 	keys("C-c")
 	keys("exit 9", "Enter")
+	deadline = time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if data, _ := os.ReadFile(out); strings.Contains(string(data), "status=") {
 			break
