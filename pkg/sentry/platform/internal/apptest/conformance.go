@@ -41,7 +41,7 @@ type Target struct {
 	// its code and data region, and [vsyscall].
 	MaxStubVMAs int
 	// CheckStub, if set, makes the platform's own checks of a stub that
-	// has run a system call, in TestStubIsClean.
+	// has run a system call, in the StubIsClean subtest.
 	CheckStub func(t *testing.T, a *App)
 	// FaultModes are the ways p can be set to handle faults; the fault
 	// tests run under each. None means one, the default.
