@@ -293,6 +293,13 @@ func (as *AddressSpace) markDead() {
 	unix.Kill(as.pid, unix.SIGKILL)
 }
 
+// isDead reports whether markDead was called.
+func (as *AddressSpace) isDead() bool {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.dead
+}
+
 // check returns the error for a released or dead address space.
 func (as *AddressSpace) check() error {
 	as.mu.Lock()

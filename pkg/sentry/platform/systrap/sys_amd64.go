@@ -31,6 +31,12 @@ func futexWaitTimeout(w *atomic.Uint32, val uint32, d time.Duration) {
 		uintptr(unsafe.Pointer(&ts)), 0, 0)
 }
 
+// futexSleep waits while *w == val, with no timeout. It returns early on
+// a wake, a changed value or a signal.
+func futexSleep(w *atomic.Uint32, val uint32) {
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(w)), futexWait, uintptr(val), 0, 0, 0)
+}
+
 // futexWakeOne wakes a waiter on w.
 func futexWakeOne(w *atomic.Uint32) {
 	unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(w)), futexWake, 1, 0, 0, 0)

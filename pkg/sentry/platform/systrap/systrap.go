@@ -70,7 +70,10 @@
 // the interrupt signal with an rt_sigreturn of its own, moves its signal
 // stack, or keeps a thread from exiting) gets its stub killed when the
 // Sentry notices (ignoresInterrupt, exitDeadline): the task then dies
-// with SIGKILL, as after any stub death. 32-bit system calls (int 0x80)
+// with SIGKILL, as after any stub death. A Sentry thread waiting for its
+// stub thread sleeps with no timeout; a watchdog goroutine, running while
+// any thread waits, checks every 50 ms that the waiters' stubs are alive
+// and answer interrupts, and wakes the waiter of one that is not. 32-bit system calls (int 0x80)
 // trap with a foreign audit arch and are reported as SIGSYS.
 //
 // # The context page and the signal frame
@@ -216,6 +219,12 @@ type Platform struct {
 	tmplSock int
 	tmplPid  int
 	tmplBuf  []byte
+
+	// sleepMu protects sleepers, the stub threads whose Sentry threads
+	// sleep in blockWait, and watching, set while watchSleepers runs.
+	sleepMu  sync.Mutex
+	sleepers map[*stubThread]struct{}
+	watching bool
 }
 
 var _ platform.Platform = (*Platform)(nil)
@@ -233,7 +242,8 @@ func New(memoryFileFD int) (*Platform, error) {
 	}
 	initHandoff()
 	startFactory()
-	p := &Platform{memfd: memoryFileFD, stub: s, pool: make(chan *AddressSpace, poolSize), tmplSock: -1}
+	p := &Platform{memfd: memoryFileFD, stub: s, pool: make(chan *AddressSpace, poolSize), tmplSock: -1,
+		sleepers: make(map[*stubThread]struct{})}
 	p.startTemplate()
 	return p, nil
 }

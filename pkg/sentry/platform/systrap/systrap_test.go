@@ -162,7 +162,6 @@ func BenchmarkGetpidRoundTrip(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(d[len(d)-1].Nanoseconds())/1000, "max-µs")
-	b.ReportMetric(float64(statTimeouts.Load()), "timeouts")
 	b.ReportMetric(float64(slow.Milliseconds()), "ms-in-over-1ms")
 	b.ReportMetric(float64(statSpinHits.Load()-h0)/n, "spinhits/op")
 	b.ReportMetric(float64(statSpinMisses.Load()-m0)/n, "spinmisses/op")
