@@ -23,14 +23,16 @@ import (
 
 // Exec is `runsc exec`: it runs a new process in a running container.
 type Exec struct {
-	process  string
-	env      stringList
-	cwd      string
-	user     string
-	detach   bool
-	pidFile  string
-	terminal bool
-	console  string
+	process string
+	env     stringList
+	cwd     string
+	// noNewPrivs is --no-new-privs.
+	noNewPrivs bool
+	user       string
+	detach     bool
+	pidFile    string
+	terminal   bool
+	console    string
 	// startedFD is internal: the detached parent's pipe, on which a
 	// re-executed `runsc exec` reports whether the process started.
 	startedFD int
@@ -44,7 +46,7 @@ func (*Exec) Synopsis() string { return "run a new process in a running containe
 
 // Usage implements subcommands.Command.
 func (*Exec) Usage() string {
-	return `exec [--process FILE | CMD [ARG]...] [--env K=V]... [--cwd DIR] [--user UID[:GID]] [-d] [--pid-file F] ID [CMD [ARG]...]
+	return `exec [--process FILE | CMD [ARG]...] [--env K=V]... [--cwd DIR] [--user UID[:GID]] [--no-new-privs] [-d] [--pid-file F] ID [CMD [ARG]...]
 
 Runs a process in running container ID, with this command's stdio, and
 exits with its status. The process is described by --process (an OCI
@@ -62,6 +64,7 @@ func (e *Exec) SetFlags(f *flag.FlagSet) {
 	f.Var(&e.env, "env", "set an environment variable K=V (repeatable)")
 	f.Var(&e.env, "e", "same as --env")
 	f.StringVar(&e.cwd, "cwd", "", "working directory in the container")
+	f.BoolVar(&e.noNewPrivs, "no-new-privs", false, "set no_new_privs for the process (it is set anyway if the container's process has it)")
 	f.StringVar(&e.user, "user", "", "UID[:GID] to run as")
 	f.StringVar(&e.user, "u", "", "same as --user")
 	f.BoolVar(&e.detach, "detach", false, "return once the process has started")
@@ -113,7 +116,7 @@ func (e *Exec) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 	resp, err := sandbox.Call(ctr.ControlSocket(), &boot.ControlRequest{Cmd: boot.CmdExec, Exec: &boot.ExecArgs{
 		Args: proc.Args, Env: proc.Env, Cwd: proc.Cwd, UID: proc.User.UID, GID: proc.User.GID,
 		AdditionalGids: proc.User.AdditionalGids, Umask: proc.User.Umask, Terminal: proc.Terminal,
-		Capabilities: proc.Capabilities,
+		Capabilities: proc.Capabilities, NoNewPrivileges: proc.NoNewPrivileges,
 	}}, stdio...)
 	if err != nil {
 		restoreStdinTerminal()
@@ -185,6 +188,9 @@ func (e *Exec) execDetached(args []any, globalFlags []string, f *flag.FlagSet, i
 	if e.cwd != "" {
 		childArgs = append(childArgs, "--cwd", e.cwd)
 	}
+	if e.noNewPrivs {
+		childArgs = append(childArgs, "--no-new-privs")
+	}
 	if e.user != "" {
 		childArgs = append(childArgs, "--user", e.user)
 	}
@@ -248,6 +254,7 @@ func (e *Exec) processSpec(spec *specs.Spec, argv []string) (*specs.Process, err
 			p.Cwd = spec.Process.Cwd
 			p.User = spec.Process.User
 			p.Capabilities = spec.Process.Capabilities
+			p.NoNewPrivileges = spec.Process.NoNewPrivileges
 		}
 		p.Args = argv
 	}
@@ -265,6 +272,9 @@ func (e *Exec) processSpec(spec *specs.Spec, argv []string) (*specs.Process, err
 	}
 	if e.cwd != "" {
 		p.Cwd = e.cwd
+	}
+	if e.noNewPrivs {
+		p.NoNewPrivileges = true
 	}
 	if p.Cwd == "" {
 		p.Cwd = "/"

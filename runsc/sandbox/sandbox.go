@@ -197,6 +197,14 @@ func Start(o Options) (*Sandbox, error) {
 		}
 		return nil, fmt.Errorf("starting the sentry: %w", sentryErr)
 	}
+	// process.oomScoreAdj is the host's score of the sandbox, as runc
+	// sets it for the container process; set before the Sentry forks
+	// anything, so that its stubs inherit it.
+	if err := boot.SetHostOOMScoreAdj(sentry.Process.Pid, spec.Process); err != nil {
+		killWait(sentry)
+		killWait(gofer)
+		return nil, err
+	}
 	err = <-sent
 	if err == nil {
 		err = writeSpecGo(specW)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -133,6 +134,12 @@ func TestOCIExecOOMScoreAdj(t *testing.T) {
 			e.editSpec(func(s *specs.Spec) { s.Process.OOMScoreAdj = &adj })
 			id := "oom-exec-" + name
 			e.mustRun("run", "--detach", "--bundle", e.bundle, id)
+			// On the host, the state's pid (runc's container process,
+			// runsc's sandbox) has the score too.
+			pid := e.state(id).Pid
+			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/oom_score_adj", pid)); err != nil || string(b) != "500\n" {
+				t.Errorf("host process %d: oom_score_adj %q, %v; want 500", pid, b, err)
+			}
 			if got := e.mustRun("exec", id, "cat", "/proc/self/oom_score_adj"); got != "500\n" {
 				t.Errorf("exec'd process: oom_score_adj %q, want 500", got)
 			}
@@ -143,6 +150,43 @@ func TestOCIExecOOMScoreAdj(t *testing.T) {
 			e.mustRun("kill", id, "KILL")
 			e.waitStatus(id, specs.StateStopped)
 			e.mustRun("delete", id)
+		})
+	}
+}
+
+// TestOCIExecNoNewPrivs: an exec'd process has no_new_privs when the
+// container's process has it or exec is given --no-new-privs, as with runc.
+func TestOCIExecNoNewPrivs(t *testing.T) {
+	for name, env := range runscAndRunc(t, "/bin/sleep", "1000") {
+		t.Run(name, func(t *testing.T) {
+			for _, tc := range []struct {
+				spec bool
+				flag []string
+				want string
+			}{
+				{spec: false, want: "0"},
+				{spec: false, flag: []string{"--no-new-privs"}, want: "1"},
+				{spec: true, want: "1"},
+			} {
+				e := *env
+				e.t = t
+				e.editSpec(func(s *specs.Spec) { s.Process.NoNewPrivileges = tc.spec })
+				id := fmt.Sprintf("nnp-exec-%s-%v-%d", name, tc.spec, len(tc.flag))
+				e.mustRun("run", "--detach", "--bundle", e.bundle, id)
+				args := append(append([]string{"exec"}, tc.flag...), id, "cat", "/proc/self/status")
+				got := "none"
+				for _, line := range strings.Split(e.mustRun(args...), "\n") {
+					if f := strings.Fields(line); len(f) == 2 && f[0] == "NoNewPrivs:" {
+						got = f[1]
+					}
+				}
+				if got != tc.want {
+					t.Errorf("spec noNewPrivileges %v, exec %v: NoNewPrivs %s, want %s", tc.spec, tc.flag, got, tc.want)
+				}
+				e.mustRun("kill", id, "KILL")
+				e.waitStatus(id, specs.StateStopped)
+				e.mustRun("delete", id)
+			}
 		})
 	}
 }
