@@ -103,7 +103,69 @@ func checkSpec(bundle string, spec *specs.Spec) error {
 	if err := checkProcess(spec.Process); err != nil {
 		return err
 	}
+	if spec.Linux != nil {
+		if err := checkNamespaces(spec.Linux.Namespaces); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// namespaceTypes maps the spec's namespace types to the CLONE_NEW* flag
+// that NS_GET_NSTYPE returns for a namespace of that type.
+var namespaceTypes = map[specs.LinuxNamespaceType]int{
+	specs.PIDNamespace:     unix.CLONE_NEWPID,
+	specs.NetworkNamespace: unix.CLONE_NEWNET,
+	specs.MountNamespace:   unix.CLONE_NEWNS,
+	specs.IPCNamespace:     unix.CLONE_NEWIPC,
+	specs.UTSNamespace:     unix.CLONE_NEWUTS,
+	specs.UserNamespace:    unix.CLONE_NEWUSER,
+	specs.CgroupNamespace:  unix.CLONE_NEWCGROUP,
+	specs.TimeNamespace:    unix.CLONE_NEWTIME,
+}
+
+// checkNamespaces rejects what runc rejects in linux.namespaces: an
+// unknown type, a type listed twice, and a path that is not a namespace
+// of the listed type.
+func checkNamespaces(nss []specs.LinuxNamespace) error {
+	seen := make(map[specs.LinuxNamespaceType]bool)
+	for _, ns := range nss {
+		flag, ok := namespaceTypes[ns.Type]
+		if !ok {
+			return fmt.Errorf("linux.namespaces: unknown type %q", ns.Type)
+		}
+		if seen[ns.Type] {
+			return fmt.Errorf("linux.namespaces: %s is listed twice", ns.Type)
+		}
+		seen[ns.Type] = true
+		if ns.Path == "" {
+			continue
+		}
+		got, err := namespaceType(ns.Path)
+		if err != nil {
+			return fmt.Errorf("linux.namespaces: %s namespace path: %w", ns.Type, err)
+		}
+		if got != flag {
+			return fmt.Errorf("linux.namespaces: %s is not a %s namespace", ns.Path, ns.Type)
+		}
+	}
+	return nil
+}
+
+// namespaceType returns the CLONE_NEW* flag of the namespace at path
+// (ioctl NS_GET_NSTYPE).
+func namespaceType(path string) (int, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	const nsGetNSType = 0xb703 // _IO(0xb7, 0x3)
+	t, err := unix.IoctlRetInt(fd, nsGetNSType)
+	if err != nil {
+		return 0, fmt.Errorf("%s is not a namespace: %w", path, err)
+	}
+	return t, nil
 }
 
 // checkProcess rejects a process runsc cannot start.

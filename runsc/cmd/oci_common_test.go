@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"bufferzone.dev/runsc/config"
 )
 
@@ -48,5 +50,34 @@ func TestErrorsGoToLog(t *testing.T) {
 		} else if !strings.Contains(string(data), `level=error msg="create c1: no`) {
 			t.Errorf("text log %q", data)
 		}
+	}
+}
+
+func TestCheckNamespaces(t *testing.T) {
+	ns := func(typ specs.LinuxNamespaceType, path string) specs.LinuxNamespace {
+		return specs.LinuxNamespace{Type: typ, Path: path}
+	}
+	for _, tc := range []struct {
+		name    string
+		nss     []specs.LinuxNamespace
+		wantErr string
+	}{
+		{"new ones", []specs.LinuxNamespace{ns(specs.PIDNamespace, ""), ns(specs.NetworkNamespace, ""), ns(specs.MountNamespace, "")}, ""},
+		{"paths of the right type", []specs.LinuxNamespace{ns(specs.NetworkNamespace, "/proc/self/ns/net"), ns(specs.UTSNamespace, "/proc/self/ns/uts")}, ""},
+		{"path of another type", []specs.LinuxNamespace{ns(specs.NetworkNamespace, "/proc/self/ns/uts")}, "is not a network namespace"},
+		{"not a namespace", []specs.LinuxNamespace{ns(specs.IPCNamespace, "/dev/null")}, "is not a namespace"},
+		{"missing path", []specs.LinuxNamespace{ns(specs.PIDNamespace, "/nonexistent/ns")}, "no such file"},
+		{"unknown type", []specs.LinuxNamespace{ns("bogus", "")}, `unknown type "bogus"`},
+		{"twice", []specs.LinuxNamespace{ns(specs.PIDNamespace, ""), ns(specs.PIDNamespace, "")}, "listed twice"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkNamespaces(tc.nss)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("error %v, want none", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("error %v, want one containing %q", err, tc.wantErr)
+			}
+		})
 	}
 }

@@ -30,7 +30,6 @@ var knownRuntimeToolsFailures = map[string]string{
 	"linux_sysctl":       "linux.sysctl is not applied and the Sentry has no /proc/sys/net: runtimetest's read of net.ipv4.ip_forward fails and its TAP stream ends early, without its plan",
 	"linux_ns_itype":     "the container's namespaces are the Sentry's own, never the caller's",
 	"linux_ns_path":      "namespaces given by path are not joined (only the network namespace is)",
-	"linux_ns_path_type": "a namespace path of the wrong type is not refused",
 	"killsig":            "the container's signal handler writes a file into its root file system, which stays in runsc's memory overlay (--overlay=memory, the default)",
 }
 
