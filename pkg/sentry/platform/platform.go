@@ -74,7 +74,10 @@ type Event struct {
 	// Addr is the faulting address for EventFault, or si_addr for EventSignal.
 	Addr uintptr
 	// Access is the kind of access that faulted (EventFault only). A fault
-	// on an instruction fetch has Execute set.
+	// on an instruction fetch has Execute set. A platform that cannot tell
+	// (ptrace's fast path, for the first touch of an unmapped page:
+	// SEGV_MAPERR) leaves it zero; the memory manager handles that as a
+	// read, and a write then faults again with its access known.
 	Access AccessType
 	// Signo and Code are the host signal number and si_code (EventFault and
 	// EventSignal).
