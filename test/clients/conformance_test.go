@@ -27,11 +27,21 @@ const runtimeToolsModule = "github.com/opencontainers/runtime-tools@v0.9.0"
 // on this machine and fail with runsc, and why. TestRuntimeTools fails when
 // another one fails, and when one of these passes (remove it then).
 var knownRuntimeToolsFailures = map[string]string{
-	"linux_sysctl":   "linux.sysctl is not applied and the Sentry has no /proc/sys/net: runtimetest's read of net.ipv4.ip_forward fails and its TAP stream ends early, without its plan",
-	"linux_ns_itype": "the container's namespaces are the Sentry's own, never the caller's",
-	"linux_ns_path":  "namespaces given by path are not joined (only the network namespace is)",
-	"killsig":        "the container's signal handler writes a file into its root file system, which stays in runsc's memory overlay (--overlay=memory, the default)",
+	"linux_sysctl":                "linux.sysctl is not applied and the Sentry has no /proc/sys/net: runtimetest's read of net.ipv4.ip_forward fails and its TAP stream ends early, without its plan",
+	"linux_ns_itype":              "the container's namespaces are the Sentry's own, never the caller's",
+	"linux_ns_path":               "namespaces given by path are not joined (only the network namespace is)",
+	"linux_cgroups_pids":          pidsHeadroom,
+	"linux_cgroups_relative_pids": pidsHeadroom,
+	"delete_resources":            pidsHeadroom,
+	"killsig":                     "the container's signal handler writes a file into its root file system, which stays in runsc's memory overlay (--overlay=memory, the default)",
 }
+
+// pidsHeadroom is why the programs that read the sandbox's pids.max fail:
+// runsc enforces linux.resources.pids.limit on the container's tasks in
+// the Sentry, and gives the host cgroup room for the Sentry's own threads
+// and the stubs' (runsc/cgroup: 4×limit+256), so that the limit makes fork
+// fail with EAGAIN rather than the Sentry fail to start a thread.
+const pidsHeadroom = "the host cgroup's pids.max is the spec's limit with headroom for the Sentry's threads (the Sentry enforces the limit itself)"
 
 // racyRuntimeTools are validation programs whose outcome depends on timing,
 // with either runtime: TestRuntimeTools logs their result and nothing more.
