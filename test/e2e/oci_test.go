@@ -553,7 +553,13 @@ func TestOCITerminal(t *testing.T) {
 	// ^C stops the foreground job, not the shell (which, as Linux shells
 	// do, drops the rest of that command line).
 	s.send("sleep 100\r")
-	time.Sleep(300 * time.Millisecond)
+	// ^C only once sleep runs, or the shell itself would take it.
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(e.mustRun("ps", "t1"), "sleep"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("sleep never started: %s", e.mustRun("ps", "t1"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	s.send("\x03")
 	s.send("echo after=$?\r")
 	s.expect("after=130")
