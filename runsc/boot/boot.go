@@ -54,6 +54,12 @@ type Args struct {
 	Network inet.Stack
 	// Log receives kernel messages and --strace output.
 	Log io.Writer
+	// HostReady, if set, waits until the runtime has finished the
+	// sandbox's host set-up (the Sentry is in the sandbox's cgroup). Run
+	// builds the kernel, which forks no host process, first, and calls
+	// HostReady before the platform may fork: before it warms the
+	// platform and creates the first process.
+	HostReady func() error
 	// BeforeStart, if set, is called with the built kernel just before the
 	// first process is created; the process is created only if it returns
 	// nil. `runsc create` waits here for `runsc start` (see Controller).
@@ -165,6 +171,14 @@ func Run(a Args) (int, error) {
 	umask := uint32(0o022)
 	if proc.User.Umask != nil {
 		umask = *proc.User.Umask
+	}
+	if a.HostReady != nil {
+		if err := a.HostReady(); err != nil {
+			return 0, err
+		}
+	}
+	if w, ok := p.(platform.Warmer); ok {
+		w.Warm()
 	}
 	if a.BeforeStart != nil {
 		if err := a.BeforeStart(k); err != nil {

@@ -70,15 +70,13 @@ func (b *Boot) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 		return Usagef(args, "boot: --io-fd and --spec-fd are required")
 	}
 	conf := ConfigFrom(args)
-	// The spec is decoded while the Sentry confines itself, and used once
-	// the runtime has set up the sandbox on the host (see
-	// sandbox.ReceiveSpec).
+	// The spec is decoded while the Sentry confines itself; the kernel is
+	// built from it while the runtime finishes the sandbox's host set-up,
+	// which the Sentry waits for before it forks (see sandbox.ReceiveSpec).
 	specc := make(chan specResult, 1)
 	go func() {
-		f := os.NewFile(uintptr(b.specFD), "spec")
-		spec, err := sandbox.ReceiveSpec(f)
-		f.Close()
-		specc <- specResult{spec, err}
+		spec, hostReady, err := sandbox.ReceiveSpec(os.NewFile(uintptr(b.specFD), "spec"))
+		specc <- specResult{spec, hostReady, err}
 	}()
 	log, closeLog, err := openDebugLog(conf, "boot")
 	if err != nil {
@@ -114,6 +112,7 @@ func (b *Boot) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 	bootArgs := boot.Args{
 		Config:    conf,
 		Spec:      spec.spec,
+		HostReady: spec.hostReady,
 		GoferConn: os.NewFile(uintptr(b.ioFD), "gofer"),
 		Stdio:     stdio,
 		Terminal:  b.terminal,
@@ -146,8 +145,10 @@ func (b *Boot) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 	return subcommands.ExitSuccess
 }
 
-// specResult is a spec read from the spec pipe, or why it could not be.
+// specResult is a spec read from the spec pipe and the wait for the rest of
+// the pipe (see sandbox.ReceiveSpec), or why it could not be read.
 type specResult struct {
-	spec *specs.Spec
-	err  error
+	spec      *specs.Spec
+	hostReady func() error
+	err       error
 }

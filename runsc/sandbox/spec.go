@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -15,7 +16,10 @@ import (
 // that the Sentry decodes it while it starts (the first use of the spec's
 // many types by encoding/json costs milliseconds); it is used only once
 // specGo has come, so that every process the Sentry forks is born in the
-// cgroup. A pipe that ends before specGo means the runtime went away.
+// cgroup: the Sentry builds its kernel meanwhile, and waits for specGo only
+// before it forks (the first move into a cgroup waits for an RCU grace
+// period, 10-20 ms here). A pipe that ends before specGo means the runtime
+// went away.
 const specGo = "go"
 
 // SendSpec writes spec and specGo to w, for a Sentry with nothing to wait
@@ -43,21 +47,30 @@ func writeSpecGo(w io.Writer) error {
 	return nil
 }
 
-// ReceiveSpec reads what SendSpec writes: it returns the spec once specGo
-// has followed it.
-func ReceiveSpec(r io.Reader) (*specs.Spec, error) {
+// ReceiveSpec reads the spec that SendSpec (or Start) writes first, and
+// returns it with hostReady, which waits for specGo and then closes r. The
+// Sentry decodes the spec and builds its kernel while the runtime finishes
+// the sandbox's host set-up, and calls hostReady before it forks its first
+// process (see boot.Args.HostReady). hostReady may be called more than
+// once; each call returns the first's result.
+func ReceiveSpec(r io.ReadCloser) (spec *specs.Spec, hostReady func() error, err error) {
 	dec := json.NewDecoder(r)
-	var spec specs.Spec
-	if err := dec.Decode(&spec); err != nil {
-		return nil, fmt.Errorf("reading the spec: %w", err)
+	spec = new(specs.Spec)
+	if err := dec.Decode(spec); err != nil {
+		r.Close()
+		return nil, nil, fmt.Errorf("reading the spec: %w", err)
 	}
-	var word string
-	err := dec.Decode(&word)
-	if errors.Is(err, io.EOF) {
-		return nil, errors.New("the runtime went away before the sandbox was set up")
-	}
-	if err != nil || word != specGo {
-		return nil, fmt.Errorf("after the spec: want %q, got %q (%v)", specGo, word, err)
-	}
-	return &spec, nil
+	hostReady = sync.OnceValue(func() error {
+		defer r.Close()
+		var word string
+		err := dec.Decode(&word)
+		if errors.Is(err, io.EOF) {
+			return errors.New("the runtime went away before the sandbox was set up")
+		}
+		if err != nil || word != specGo {
+			return fmt.Errorf("after the spec: want %q, got %q (%v)", specGo, word, err)
+		}
+		return nil
+	})
+	return spec, hostReady, nil
 }

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 
@@ -29,16 +30,43 @@ func TestReceiveSpec(t *testing.T) {
 		{"garbage", specOnly.String() + "{", "after the spec"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ReceiveSpec(strings.NewReader(tc.in))
+			r := &closeCounter{Reader: strings.NewReader(tc.in)}
+			got, hostReady, err := ReceiveSpec(r)
+			if err == nil {
+				if got.Hostname != "h" {
+					t.Fatalf("ReceiveSpec = %+v, want the spec", got)
+				}
+				if r.closes != 0 {
+					t.Fatal("ReceiveSpec closed the pipe before hostReady")
+				}
+				err = hostReady()
+				if again := hostReady(); again != err {
+					t.Errorf("hostReady again = %v, want %v", again, err)
+				}
+			}
+			if r.closes != 1 {
+				t.Errorf("the pipe was closed %d times, want once", r.closes)
+			}
 			if tc.wantErr == "" {
-				if err != nil || got.Hostname != "h" {
-					t.Fatalf("ReceiveSpec = %+v, %v; want the spec", got, err)
+				if err != nil {
+					t.Fatalf("ReceiveSpec, hostReady: %v; want the spec", err)
 				}
 				return
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Fatalf("ReceiveSpec error = %v, want one containing %q", err, tc.wantErr)
+				t.Fatalf("ReceiveSpec, hostReady: error %v, want one containing %q", err, tc.wantErr)
 			}
 		})
 	}
+}
+
+// closeCounter is an io.ReadCloser that counts its closes.
+type closeCounter struct {
+	io.Reader
+	closes int
+}
+
+func (c *closeCounter) Close() error {
+	c.closes++
+	return nil
 }

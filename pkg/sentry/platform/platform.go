@@ -91,6 +91,11 @@ type Event struct {
 var ErrContextDead = errors.New("platform: application context died")
 
 // Platform creates address spaces and contexts. It is safe for concurrent use.
+//
+// Making a Platform creates no host process: stubs are forked by
+// NewAddressSpace or by Warm (see Warmer), so a Sentry can make its platform
+// before the runtime has put it in the sandbox's cgroup, and every process it
+// forks is still born there.
 type Platform interface {
 	// Name is the platform's name as given to --platform.
 	Name() string
@@ -102,6 +107,15 @@ type Platform interface {
 	// may map: [MinUserAddress, MaxUserAddress).
 	MinUserAddress() uintptr
 	MaxUserAddress() uintptr
+}
+
+// Warmer is a Platform that can fork what its first address space needs
+// ahead of time.
+type Warmer interface {
+	// Warm starts forking the host processes the first address spaces
+	// will use (a template, a pool of ready stubs), in the background or
+	// before it returns; it may be called once processes may be forked.
+	Warm()
 }
 
 // AddressSpace is one application address space. mm calls MapFile and Unmap

@@ -74,6 +74,14 @@ func (p *Platform) takeStub() (pid, first int, err error) {
 	}
 }
 
+// Warm implements platform.Warmer: it starts filling the pool, so that the
+// first address spaces need not wait for a spawn.
+func (p *Platform) Warm() {
+	if !p.noPool {
+		p.refill()
+	}
+}
+
 // refill starts a goroutine that fills the pool, unless one runs.
 func (p *Platform) refill() {
 	if !p.poolFilling.CompareAndSwap(false, true) {

@@ -212,9 +212,11 @@ type Platform struct {
 	// reaping counts address spaces whose stubs are being reaped.
 	reaping sync.WaitGroup
 
-	// tmplMu serializes the use of the template (see spawn); tmplSock is
-	// the Sentry's end of its socket, or -1 if there is none (it could
-	// not be started, or died: stubs are then forked by the factory).
+	// tmplOnce starts the template (see Warm and spawn). tmplMu
+	// serializes the use of the template; tmplSock is the Sentry's end of
+	// its socket, or -1 if there is none (it is not started yet, could not
+	// be started, or died: stubs are then forked by the factory).
+	tmplOnce sync.Once
 	tmplMu   sync.Mutex
 	tmplSock int
 	tmplPid  int
@@ -231,7 +233,9 @@ var _ platform.Platform = (*Platform)(nil)
 
 // New returns a systrap platform whose address spaces map pages of the
 // memory file memoryFileFD. The descriptor must stay open for the life of
-// the platform; stubs keep a copy of it at the same number.
+// the platform; stubs keep a copy of it at the same number. New forks no
+// host process: the template stub is forked by Warm or by the first
+// NewAddressSpace.
 func New(memoryFileFD int) (*Platform, error) {
 	if memoryFileFD < 0 {
 		return nil, fmt.Errorf("systrap: bad memory file descriptor %d", memoryFileFD)
@@ -244,8 +248,17 @@ func New(memoryFileFD int) (*Platform, error) {
 	startFactory()
 	p := &Platform{memfd: memoryFileFD, stub: s, pool: make(chan *AddressSpace, poolSize), tmplSock: -1,
 		sleepers: make(map[*stubThread]struct{})}
-	p.startTemplate()
 	return p, nil
+}
+
+// Warm implements platform.Warmer: it forks the template stub and starts
+// filling the pool of ready stubs, so that the first address space need
+// not wait for either.
+func (p *Platform) Warm() {
+	p.tmplOnce.Do(p.startTemplate)
+	if !p.noPool {
+		p.refill()
+	}
 }
 
 // Name implements platform.Platform.
@@ -387,6 +400,7 @@ func (p *Platform) startTemplate() {
 // pipe's write end, the memory file and the context file, and returns its
 // pid. It fails if there is no template.
 func (p *Platform) spawn(pipe, ctxfd int) (int, error) {
+	p.tmplOnce.Do(p.startTemplate)
 	p.tmplMu.Lock()
 	defer p.tmplMu.Unlock()
 	if p.tmplSock < 0 {

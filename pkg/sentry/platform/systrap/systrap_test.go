@@ -5,6 +5,7 @@ package systrap
 import (
 	"errors"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -178,6 +179,7 @@ func TestTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.noPool = true
+	p.Warm()
 	if p.tmplSock < 0 {
 		t.Fatal("no template")
 	}
@@ -216,6 +218,7 @@ func TestTemplateDeath(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.noPool = true
+	p.Warm()
 	tmpl := p.tmplPid
 	if err := unix.Kill(tmpl, unix.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -235,4 +238,32 @@ func TestTemplateDeath(t *testing.T) {
 	if err := unix.Kill(tmpl, 0); err != unix.ESRCH {
 		t.Errorf("template %d not reaped: %v", tmpl, err)
 	}
+}
+
+// TestNewForksNothing: New forks no process (the Sentry makes its platform
+// before it is in the sandbox's cgroup); Warm forks the template and fills
+// the pool.
+func TestNewForksNothing(t *testing.T) {
+	fd, _ := apptest.NewMemFile(t)
+	p, err := New(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.tmplSock >= 0 || p.tmplPid != 0 || len(p.pool) != 0 || p.poolFilling.Load() {
+		t.Fatalf("New forked: template socket %d, pid %d, %d pooled stubs", p.tmplSock, p.tmplPid, len(p.pool))
+	}
+	p.Warm()
+	if p.tmplSock < 0 {
+		t.Fatal("Warm started no template")
+	}
+	for p.poolFilling.Load() { // set by Warm until the pool is full
+		runtime.Gosched()
+	}
+	if len(p.pool) != cap(p.pool) {
+		t.Errorf("Warm left %d of %d stubs in the pool", len(p.pool), cap(p.pool))
+	}
+	for len(p.pool) > 0 {
+		(<-p.pool).Release()
+	}
+	p.reaping.Wait()
 }
