@@ -135,6 +135,9 @@ func Run(a Args) (int, error) {
 		}
 	}
 	linux.SetNetworkStack(k, netStack)
+	if err := applySysctls(k, netStack, spec); err != nil {
+		return 0, err
+	}
 	pts, err := mountContainer(k, root, spec, a.MountConns)
 	if err != nil {
 		return 0, err

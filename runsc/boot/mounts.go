@@ -26,6 +26,7 @@ import (
 	"bufferzone.dev/pkg/sentry/fsimpl/tmpfs"
 	"bufferzone.dev/pkg/sentry/kernel"
 	"bufferzone.dev/pkg/sentry/kernel/auth"
+	"bufferzone.dev/pkg/sentry/syscalls/linux"
 	"bufferzone.dev/pkg/sentry/vfs"
 )
 
@@ -167,7 +168,7 @@ func mountSpecMounts(k *kernel.Kernel, root *vfs.Mount, mounts []specs.Mount, co
 		var fi *vfs.FilesystemInstance
 		switch typ {
 		case "proc":
-			fs = proc.New(k)
+			fs = proc.New(k, linux.NetworkStack(k))
 		case "sysfs":
 			fs = sys.New(k.NumCPU())
 		case "tmpfs":

@@ -341,13 +341,7 @@ func parseOOMScoreAdj(p []byte) (int32, error) {
 		neg = s[0] == '-'
 		s = s[1:]
 	}
-	base := 10
-	switch {
-	case len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && isHexDigit(s[2]):
-		base, s = 16, s[2:]
-	case len(s) > 1 && s[0] == '0':
-		base, s = 8, s[1:]
-	}
+	base, s := cBase(s)
 	// ParseUint takes no sign, prefix or underscore in an explicit base.
 	n, err := strconv.ParseUint(s, base, 64)
 	if errors.Is(err, strconv.ErrRange) || n > 1<<31 || (!neg && n == 1<<31) {
@@ -362,8 +356,30 @@ func parseOOMScoreAdj(p []byte) (int32, error) {
 	return int32(n), nil
 }
 
-func isHexDigit(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+// cBase returns the base of a number in C notation (kstrto*'s base 0) and
+// its digits: hexadecimal after "0x", octal if it starts with 0 (which is
+// kept), decimal otherwise.
+func cBase(s string) (int, string) {
+	switch {
+	case len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && digitValue(s[2]) < 16:
+		return 16, s[2:]
+	case len(s) > 1 && s[0] == '0':
+		return 8, s
+	}
+	return 10, s
+}
+
+// digitValue returns the value of the digit c in bases up to 16, or 16.
+func digitValue(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return 16
 }
 
 // oomScore is /proc/[pid]/oom_score as Linux computes it (oom_badness and

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"bufferzone.dev/pkg/sentry/kernel"
+	"bufferzone.dev/pkg/sentry/socket/inet"
 	"bufferzone.dev/pkg/sentry/vfs"
 )
 
@@ -36,11 +37,12 @@ type Filesystem struct {
 	bootID string
 }
 
-// New returns a /proc for the kernel k.
-func New(k *kernel.Kernel) *Filesystem {
+// New returns a /proc for the kernel k whose network stack is net (its
+// sysctls are sys/net's; nil for none).
+func New(k *kernel.Kernel, net inet.Stack) *Filesystem {
 	bt := k.BootTime()
 	fs := &Filesystem{k: k, ts: unix.StatxTimestamp{Sec: bt.Unix(), Nsec: uint32(bt.Nanosecond())}, bootID: newUUID()}
-	fs.root = fs.newRoot()
+	fs.root = fs.newRoot(net)
 	return fs
 }
 
@@ -66,8 +68,8 @@ func taskOf(ctx vfs.Context) *kernel.Task {
 var topNames = []string{"cpuinfo", "filesystems", "loadavg", "meminfo", "mounts", "self",
 	"stat", "sys", "thread-self", "uptime", "version"}
 
-// newRoot builds /proc itself.
-func (fs *Filesystem) newRoot() *dirNode {
+// newRoot builds /proc itself; net is the network stack.
+func (fs *Filesystem) newRoot(net inet.Stack) *dirNode {
 	children := map[string]vfs.Inode{
 		"cpuinfo":     fs.staticFile("cpuinfo", fs.genCPUInfo),
 		"filesystems": fs.constFile("filesystems", filesystems),
@@ -75,7 +77,7 @@ func (fs *Filesystem) newRoot() *dirNode {
 		"meminfo":     fs.staticFile("meminfo", fs.genMeminfo),
 		"mounts":      fs.link("mounts", "self/mounts"),
 		"stat":        fs.staticFile("stat", fs.genStat),
-		"sys":         fs.newSysDir(),
+		"sys":         fs.newSysDir(net),
 		"uptime":      fs.staticFile("uptime", fs.genUptime),
 		"version":     fs.staticFile("version", fs.genVersion),
 		"self": &symlinkNode{fs: fs, ino: inoOf("self"), owner: rootOwned, target: func(ctx vfs.Context) (string, error) {

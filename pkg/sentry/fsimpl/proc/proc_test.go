@@ -309,3 +309,25 @@ func TestOOMScore(t *testing.T) {
 		}
 	}
 }
+
+// The cases are what writes to /proc/sys/net/ipv4/ip_forward of a Linux
+// 6.1 network namespace did.
+func TestParseSysctlInt(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		err  error
+	}{
+		{"1", 1, nil}, {"0\n", 0, nil}, {" 1", 1, nil}, {"1 ", 1, nil}, {"\n7", 7, nil}, {"5\t", 5, nil},
+		{"2", 2, nil}, {"-1", -1, nil}, {"-0", 0, nil}, {"0x1", 1, nil}, {"0x10", 16, nil}, {"010", 8, nil},
+		{"01", 1, nil}, {"1 2", 1, nil}, {"2147483647", 1<<31 - 1, nil}, {"-2147483648", -1 << 31, nil},
+		{"abc", 0, unix.EINVAL}, {"1abc", 0, unix.EINVAL}, {"5x", 0, unix.EINVAL}, {"+1", 0, unix.EINVAL},
+		{"- 1", 0, unix.EINVAL}, {"-", 0, unix.EINVAL}, {"   ", 0, unix.EINVAL}, {"08", 0, unix.EINVAL},
+		{"2147483648", 0, unix.EINVAL}, {"-2147483649", 0, unix.EINVAL}, {"99999999999", 0, unix.EINVAL},
+	} {
+		got, err := parseSysctlInt([]byte(tc.in))
+		if got != tc.want || err != tc.err {
+			t.Errorf("parseSysctlInt(%q) = %d, %v; want %d, %v", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}

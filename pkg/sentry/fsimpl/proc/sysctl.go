@@ -5,11 +5,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"bufferzone.dev/pkg/sentry/socket/inet"
 	"bufferzone.dev/pkg/sentry/vfs"
 )
 
 // /proc/sys: the sysctl values programs read. They are fixed except the
-// UTS names, which come from (and for root, go to) the kernel.
+// UTS names, which come from (and for root, go to) the kernel, and the
+// network stack's (sysctl_net.go).
 
 // entry is a named child of a directory being built.
 type entry struct {
@@ -53,8 +55,9 @@ func (fs *Filesystem) utsFile(path string, get func() string, set func(string)) 
 // capSysAdmin is CAP_SYS_ADMIN.
 const capSysAdmin = 21
 
-// newSysDir builds /proc/sys.
-func (fs *Filesystem) newSysDir() *dirNode {
+// newSysDir builds /proc/sys, with the sysctls of the network stack st
+// under net/.
+func (fs *Filesystem) newSysDir(st inet.Stack) *dirNode {
 	k := fs.k
 	c := func(path, v string) entry {
 		i := strings.LastIndexByte(path, '/')
@@ -101,9 +104,7 @@ func (fs *Filesystem) newSysDir() *dirNode {
 			c("fs/pipe-max-size", "1048576"),
 		)},
 		entry{"kernel", kernelDir},
-		entry{"net", fs.dirOf("sys/net",
-			entry{"core", fs.dirOf("sys/net/core", c("net/core/somaxconn", "4096"))},
-		)},
+		entry{"net", fs.newNetSysDir(st)},
 		entry{"vm", fs.dirOf("sys/vm",
 			c("vm/max_map_count", "65530"),
 			c("vm/mmap_min_addr", "65536"),

@@ -28,12 +28,13 @@ type Stack struct {
 	// ifaces is the host's interfaces, read once at start (later the
 	// Sentry's seccomp filter allows no netlink socket).
 	ifaces []inet.Interface
+	// sysctls are the host's net.* sysctls by path under /proc/sys/net,
+	// read once at start (see readSysctls).
+	sysctls map[string]int32
 }
 
-var _ inet.Stack = (*Stack)(nil)
-
 // New returns a stack of host sockets, reading the host's interfaces for
-// netlink's answers now.
+// netlink's answers and its net.* sysctls for /proc/sys/net now.
 func New() (*Stack, error) {
 	ifs, err := net.Interfaces()
 	if err != nil {
@@ -57,6 +58,9 @@ func New() (*Stack, error) {
 			}
 		}
 		st.ifaces = append(st.ifaces, i)
+	}
+	if err := st.readSysctls(); err != nil {
+		return nil, err
 	}
 	return st, nil
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -140,6 +141,10 @@ type Loopback struct {
 	ports map[portKey][]*Socket
 	// next is the next ephemeral port to try, per protocol.
 	next map[int]int
+
+	// somaxconn and ipForward are net.core.somaxconn and
+	// net.ipv4.ip_forward (see Sysctls).
+	somaxconn, ipForward atomic.Int32
 }
 
 type portKey struct {
@@ -147,11 +152,13 @@ type portKey struct {
 	port  uint16
 }
 
-var _ Stack = (*Loopback)(nil)
+var _ Sysctler = (*Loopback)(nil)
 
 // NewLoopback returns a loopback-only stack.
 func NewLoopback() *Loopback {
-	return &Loopback{ports: make(map[portKey][]*Socket), next: map[int]int{unix.IPPROTO_TCP: EphemeralFirst, unix.IPPROTO_UDP: EphemeralFirst}}
+	l := &Loopback{ports: make(map[portKey][]*Socket), next: map[int]int{unix.IPPROTO_TCP: EphemeralFirst, unix.IPPROTO_UDP: EphemeralFirst}}
+	l.somaxconn.Store(DefaultSomaxconn)
+	return l
 }
 
 // Interfaces returns lo.

@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 
 	"bufferzone.dev/pkg/sentry/socket"
 	"bufferzone.dev/pkg/sentry/socket/inet"
@@ -135,5 +136,31 @@ func TestLoopbackStream(t *testing.T) {
 	}
 	if _, err := l.RecvMsg(ctx, buf, 0); err != unix.ENOTCONN {
 		t.Errorf("recv on a listener: %v, want ENOTCONN", err)
+	}
+}
+
+// net.ipv4.ip_forward is the stack's IPv4 forwarding, on every interface.
+func TestIPForwardSysctl(t *testing.T) {
+	st, _ := newStack(t)
+	var fwd inet.Sysctl
+	for _, s := range st.Sysctls() {
+		if s.Path == "ipv4/ip_forward" {
+			fwd = s
+		}
+	}
+	if fwd.Set == nil {
+		t.Fatal("no writable ipv4/ip_forward sysctl")
+	}
+	for _, v := range []int32{2, 0, -1, 0} {
+		if err := fwd.Set(v); err != nil {
+			t.Fatalf("Set(%d): %v", v, err)
+		}
+		on, err := st.s.NICForwarding(loopbackNIC, ipv4.ProtocolNumber)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fwd.Get(); got != v || on != (v != 0) {
+			t.Errorf("after Set(%d): Get() = %d, lo forwarding %t", v, got, on)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/link/loopback"
@@ -37,9 +38,11 @@ type Stack struct {
 	mu sync.Mutex
 	// ifaces describes the interfaces, in index order.
 	ifaces []inet.Interface
-}
 
-var _ inet.Stack = (*Stack)(nil)
+	// somaxconn is net.core.somaxconn; ipForward is net.ipv4.ip_forward,
+	// written only with mu held, as the stack's forwarding (see Sysctls).
+	somaxconn, ipForward atomic.Int32
+}
 
 // New returns a stack with lo (127.0.0.1/8 and ::1/128) and the routes to
 // it; links are added with AddLink.
@@ -59,6 +62,7 @@ func New() (*Stack, error) {
 		return nil, fmt.Errorf("creating lo: %s", err)
 	}
 	st := &Stack{s: s}
+	st.somaxconn.Store(inet.DefaultSomaxconn)
 	lo := inet.Interface{Index: int(loopbackNIC), Name: "lo", MTU: 65536, Flags: loopbackFlags}
 	for _, p := range []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8"), netip.MustParsePrefix("::1/128")} {
 		if err := st.addAddress(loopbackNIC, p); err != nil {

@@ -99,7 +99,7 @@ func Mount(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 		fs = tmpfs.New(t.MemoryManager().MemoryFile(), o)
 		opts = tmpfsOptions(o)
 	case "proc":
-		fs = proc.New(t.Kernel())
+		fs = proc.New(t.Kernel(), netOf(t).inet)
 	case "sysfs":
 		fs = sys.New(t.Kernel().NumCPU())
 	case "mqueue":

@@ -27,8 +27,11 @@ type netState struct {
 // nets maps *kernel.Kernel to its *netState.
 var nets sync.Map
 
-func netOf(t *kernel.Task) *netState {
-	k := t.Kernel()
+func netOf(t *kernel.Task) *netState { return kernelNet(t.Kernel()) }
+
+// kernelNet returns k's socket state, made with the loopback-only stack if
+// SetNetworkStack was not called.
+func kernelNet(k *kernel.Kernel) *netState {
 	if n, ok := nets.Load(k); ok {
 		return n.(*netState)
 	}
@@ -45,6 +48,10 @@ func netOf(t *kernel.Task) *netState {
 func SetNetworkStack(k *kernel.Kernel, s inet.Stack) {
 	nets.Store(k, &netState{unix: unixsock.NewNamespace(socketCreds, pathFS{}), inet: s})
 }
+
+// NetworkStack returns k's network stack (SetNetworkStack's), which also
+// answers /proc/sys/net.
+func NetworkStack(k *kernel.Kernel) inet.Stack { return kernelNet(k).inet }
 
 // socketCreds returns what SCM_CREDENTIALS and SO_PEERCRED report for the
 // task behind ctx: its process ID and effective user and group.
@@ -303,9 +310,15 @@ func Listen(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 		return 0, err
 	}
 	defer f.DecRef()
+	// Every backlog is capped at net.core.somaxconn, as the unsigned
+	// comparison of Linux caps a negative one.
+	somaxconn := inet.DefaultSomaxconn
+	if sx, ok := netOf(t).inet.(inet.Sysctler); ok {
+		somaxconn = sx.Somaxconn()
+	}
 	backlog := int(argInt(a[1]))
-	if backlog < 0 || backlog > 4096 {
-		backlog = 4096 // net.core.somaxconn
+	if backlog < 0 || backlog > somaxconn {
+		backlog = somaxconn
 	}
 	return 0, s.Listen(t, backlog)
 }
