@@ -27,7 +27,6 @@ const runtimeToolsModule = "github.com/opencontainers/runtime-tools@v0.9.0"
 // on this machine and fail with runsc, and why. TestRuntimeTools fails when
 // another one fails, and when one of these passes (remove it then).
 var knownRuntimeToolsFailures = map[string]string{
-	"linux_sysctl":                "linux.sysctl is not applied and the Sentry has no /proc/sys/net: runtimetest's read of net.ipv4.ip_forward fails and its TAP stream ends early, without its plan",
 	"linux_ns_itype":              "the container's namespaces are the Sentry's own, never the caller's",
 	"linux_ns_path":               "namespaces given by path are not joined (only the network namespace is)",
 	"linux_cgroups_pids":          pidsHeadroom,
