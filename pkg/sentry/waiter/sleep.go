@@ -10,10 +10,11 @@ package waiter
 // kernel-internal callers) waits on a channel and its Interrupted channel.
 //
 // Lock order: Cond's methods run under the owner's lock and take none;
-// Sleep.Wait is called with no lock held.
+// Wakeup.Wake and Sleep.Wait are called with no lock held.
 
 import (
 	"errors"
+	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -70,16 +71,52 @@ func (c *Cond) Prepare(ctx Context) Sleep {
 }
 
 // Broadcast wakes every waiter Prepare registered since the last
-// Broadcast. The owner's lock is held; Broadcast never blocks.
+// Broadcast or Take. The owner's lock is held; Broadcast never blocks.
 func (c *Cond) Broadcast() {
-	for _, w := range c.wakers {
-		w.Wake()
+	c.Take().Wake()
+}
+
+// Take removes the waiters Prepare registered since the last Broadcast or
+// Take, for the caller to wake with Wakeup.Wake once it has released the
+// owner's lock. The owner's lock is held.
+//
+// Hot paths (a pipe's write, a socket's send) take and wake after
+// unlocking: a task woken under the lock runs at once, often on another
+// CPU, and finds the lock held; blocking on the owner's sync.Mutex parks
+// its goroutine, which is locked to its thread, and the hand-back costs
+// two more host wake-ups.
+func (c *Cond) Take() Wakeup {
+	var w Wakeup
+	switch len(c.wakers) {
+	case 0:
+	case 1:
+		w.first = c.wakers[0]
+	default:
+		w.rest = slices.Clone(c.wakers)
 	}
 	clear(c.wakers)
 	c.wakers = c.wakers[:0]
-	if c.ch != nil {
-		close(c.ch)
-		c.ch = nil
+	w.ch, c.ch = c.ch, nil
+	return w
+}
+
+// Wakeup is the waiters of a Cond that Take removed.
+type Wakeup struct {
+	first Waker
+	rest  []Waker
+	ch    chan struct{}
+}
+
+// Wake wakes the waiters. It needs no lock and never blocks.
+func (w Wakeup) Wake() {
+	if w.first != nil {
+		w.first.Wake()
+	}
+	for _, x := range w.rest {
+		x.Wake()
+	}
+	if w.ch != nil {
+		close(w.ch)
 	}
 }
 

@@ -127,3 +127,42 @@ func TestEntryFor(t *testing.T) {
 		t.Fatalf("Notify woke the task %d times, want 1", b.n)
 	}
 }
+
+// TestCondTake: Take empties the Cond of every kind of waiter, Wake wakes
+// exactly those, and a waiter prepared after Take waits for the next one.
+func TestCondTake(t *testing.T) {
+	for _, tasks := range []int{0, 1, 3} {
+		var c Cond
+		bs := make([]*fakeBlocker, tasks)
+		for i := range bs {
+			bs[i] = &fakeBlocker{}
+			c.Prepare(bs[i])
+		}
+		x := chanCtx{intr: make(chan struct{})}
+		s := c.Prepare(x)
+		w := c.Take()
+		late := &fakeBlocker{}
+		c.Prepare(late)
+		for i, b := range bs {
+			if b.n != 0 {
+				t.Fatalf("%d tasks: task %d woken by Take, before Wake", tasks, i)
+			}
+		}
+		w.Wake()
+		for i, b := range bs {
+			if b.n != 1 {
+				t.Errorf("%d tasks: task %d woken %d times, want 1", tasks, i, b.n)
+			}
+		}
+		if got := s.Wait(time.Time{}); got != nil { // blocks forever if not woken
+			t.Errorf("%d tasks: channel waiter after Wake: %v, want woken", tasks, got)
+		}
+		if late.n != 0 {
+			t.Errorf("%d tasks: a task prepared after Take was woken by its Wake", tasks)
+		}
+		c.Broadcast()
+		if late.n != 1 {
+			t.Errorf("%d tasks: the next Broadcast woke the late task %d times, want 1", tasks, late.n)
+		}
+	}
+}

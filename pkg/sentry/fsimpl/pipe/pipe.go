@@ -271,8 +271,9 @@ func (p *Pipe) read(ctx vfs.Context, dst []byte, nonblock bool) (int, error) {
 	for {
 		if p.size > 0 {
 			n := p.copyOutLocked(dst, true)
-			p.writable.Broadcast()
+			wake := p.writable.Take()
 			p.mu.Unlock()
+			wake.Wake()
 			p.queue.Notify(waiter.WritableEvents)
 			return n, nil
 		}
@@ -303,19 +304,24 @@ func (p *Pipe) write(ctx vfs.Context, src []byte, nonblock bool) (int, error) {
 			p.mu.Unlock()
 			return done, ErrBrokenPipe
 		}
+		// Readers are woken once the lock is released (see
+		// waiter.Cond.Take).
+		var wake waiter.Wakeup
 		wrote := false
 		if free := p.capacity - p.size; free > 0 && (!atomicWrite || free >= len(src)) {
 			done += p.copyInLocked(src[done:])
-			p.readable.Broadcast()
+			wake = p.readable.Take()
 			wrote = true
 		}
 		if done == len(src) {
 			p.mu.Unlock()
+			wake.Wake()
 			p.queue.Notify(waiter.ReadableEvents)
 			return done, nil
 		}
 		if nonblock {
 			p.mu.Unlock()
+			wake.Wake()
 			if done > 0 {
 				p.queue.Notify(waiter.ReadableEvents)
 				return done, nil
@@ -324,6 +330,7 @@ func (p *Pipe) write(ctx vfs.Context, src []byte, nonblock bool) (int, error) {
 		}
 		sleep := p.writable.Prepare(ctx)
 		p.mu.Unlock()
+		wake.Wake()
 		if wrote {
 			p.queue.Notify(waiter.ReadableEvents)
 		}

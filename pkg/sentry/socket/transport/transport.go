@@ -420,6 +420,9 @@ func (e *Endpoint) Write(ctx vfs.Context, to *Endpoint, data []byte, ctl Control
 			}
 			return 0, unix.EPIPE
 		}
+		// Readers are woken once to.mu is released (see
+		// waiter.Cond.Take).
+		var wake waiter.Wakeup
 		room, fits := to.roomLocked(sndbuf, len(data)-done)
 		if fits {
 			n := len(data) - done
@@ -431,15 +434,17 @@ func (e *Endpoint) Write(ctx vfs.Context, to *Endpoint, data []byte, ctl Control
 			to.msgs = append(to.msgs, m)
 			to.rqBytes += n
 			done += n
-			to.data.Broadcast()
+			wake = to.data.Take()
 			if done == len(data) {
 				to.mu.Unlock()
+				wake.Wake()
 				to.Queue.Notify(waiter.ReadableEvents)
 				return done, nil
 			}
 		}
 		if w.Nonblock {
 			to.mu.Unlock()
+			wake.Wake()
 			if done > 0 {
 				to.Queue.Notify(waiter.ReadableEvents)
 				return done, nil
@@ -448,6 +453,7 @@ func (e *Endpoint) Write(ctx vfs.Context, to *Endpoint, data []byte, ctl Control
 		}
 		sleep := to.room.Prepare(ctx)
 		to.mu.Unlock()
+		wake.Wake()
 		if done > 0 {
 			to.Queue.Notify(waiter.ReadableEvents)
 		}
