@@ -143,6 +143,9 @@ type Controller struct {
 	execs map[int32]*execProcess
 	// exitStatus is the first process's status, valid once exited is closed.
 	exitStatus int
+	// startErr is why the first process never started, or "": valid
+	// once exited is closed.
+	startErr string
 
 	startCh chan error
 	// ready is closed when the kernel is built (WaitForStart is called).
@@ -217,11 +220,20 @@ func (c *Controller) WaitForStart(k *kernel.Kernel) error {
 	}
 }
 
-// Exited records the first process's status, answers everyone waiting for
-// it, and returns once those answers are written (or after a second).
-func (c *Controller) Exited(status int) {
+// Exited records the first process's status, and err, the reason it never
+// started (if so), answers everyone waiting for them, and returns once
+// those answers are written (or after a second): a start or ready request
+// is answered with err.
+func (c *Controller) Exited(status int, err error) {
 	c.mu.Lock()
 	c.exitStatus = status
+	select {
+	case <-c.initCreated:
+	default:
+		if err != nil {
+			c.startErr = err.Error()
+		}
+	}
 	c.mu.Unlock()
 	close(c.exited)
 	done := make(chan struct{})
@@ -287,6 +299,17 @@ func (c *Controller) handle(conn *net.UnixConn) {
 	conn.Write(out)
 }
 
+// startError is the reply to a request for a start that will never come:
+// why, if known, or fallback.
+func (c *Controller) startError(fallback string) ControlResponse {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.startErr != "" {
+		return ControlResponse{Error: c.startErr}
+	}
+	return ControlResponse{Error: fallback}
+}
+
 func (c *Controller) kernel() (*kernel.Kernel, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -300,13 +323,13 @@ func (c *Controller) dispatch(req *ControlRequest, files []*os.File) ControlResp
 		case <-c.ready:
 			return ControlResponse{}
 		case <-c.exited:
-			return ControlResponse{Error: "sandbox failed to start"}
+			return c.startError("sandbox failed to start")
 		}
 	case CmdStart:
 		select {
 		case <-c.ready:
 		case <-c.exited:
-			return ControlResponse{Error: "container is not running"}
+			return c.startError("container is not running")
 		}
 		if _, started := c.kernel(); started {
 			return ControlResponse{Error: "container already started"}
@@ -378,7 +401,13 @@ func (c *Controller) waitInit() ControlResponse {
 	select {
 	case <-c.initCreated:
 	case <-c.exited:
-		// It failed to start.
+		// It failed to start: say why, if it was before the process
+		// existed (an exec failure is its exit status, 126 or 127).
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.startErr != "" {
+			return ControlResponse{Error: c.startErr}
+		}
 	}
 	return ControlResponse{}
 }

@@ -127,9 +127,13 @@ func (b *Boot) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 		return Fatalf(args, "boot: %v", err)
 	}
 	code, err := boot.Run(bootArgs)
-	code, err = b.finish(ctrl, code, err)
+	code, err, recorded := b.finish(ctrl, code, err)
 	if err != nil {
-		Fatalf(args, "%v", err)
+		// The runtime command waiting for the start prints a failure
+		// to start that finish recorded for it.
+		if !recorded {
+			Fatalf(args, "%v", err)
+		}
 		// As a shell does: 127 when the command is not found, 126 when it
 		// cannot be executed.
 		var ee *kernel.ExecError

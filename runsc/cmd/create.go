@@ -218,7 +218,7 @@ func createContainer(conf *config.Config, req createRequest) (_ *created, retErr
 	// (the readiness check below) must see the socket closed, not hang.
 	ctl.Close()
 	if err != nil {
-		return nil, err
+		return nil, startFailure(ctr, err)
 	}
 	if ctr.Sandbox, err = container.NewProc(sb.Sentry.Process.Pid); err != nil {
 		return nil, fmt.Errorf("recording the sentry: %w", err)
@@ -245,10 +245,7 @@ func createContainer(conf *config.Config, req createRequest) (_ *created, retErr
 		cmd, status = boot.CmdStart, container.Running
 	}
 	if _, err := sandbox.Call(ctr.ControlSocket(), &boot.ControlRequest{Cmd: cmd}); err != nil {
-		if errors.Is(err, sandbox.ErrNotReachable) {
-			return nil, errors.New("the sandbox exited while starting (see the error above)")
-		}
-		return nil, err
+		return nil, startFailure(ctr, err)
 	}
 	ctr.State.Status = status
 	if err := ctr.Save(); err != nil {
@@ -298,4 +295,18 @@ func isolateSandbox() bool {
 // them to root (sandbox.Options.Rootless).
 func isolateContainer(conf *config.Config) bool {
 	return isolateSandbox() || (conf.Rootless && os.Getenv("RUNSC_NO_ISOLATION") == "")
+}
+
+// startFailure is the error of a sandbox start that failed with err: if
+// the Sentry exited first, the reason it recorded (see
+// container.StartError), as the one line the user sees.
+func startFailure(ctr *container.Container, err error) error {
+	if !errors.Is(err, sandbox.ErrNotReachable) {
+		return err
+	}
+	if reason := ctr.StartError(); reason != "" {
+		return errors.New(reason)
+	}
+	// It crashed, and printed why.
+	return errors.New("the sandbox exited while starting (see the error above)")
 }

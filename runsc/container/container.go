@@ -354,15 +354,31 @@ func (c *Container) OCIState() specs.State {
 // ExitStatus returns the status the Sentry recorded when its first
 // process exited; ok is false if it has not recorded one.
 func (c *Container) ExitStatus() (int, bool) {
+	status, _, ok := c.readExitFile()
+	return status, ok
+}
+
+// StartError returns why the Sentry could not start the container's first
+// process, as it recorded it after the exit status, or "".
+func (c *Container) StartError() string {
+	_, reason, _ := c.readExitFile()
+	return reason
+}
+
+// readExitFile reads the Sentry's exit-status file: the first process's
+// status on the first line and, if it never started, the reason on the
+// second.
+func (c *Container) readExitFile() (status int, reason string, ok bool) {
 	data, err := os.ReadFile(c.store.ExitFile(c.ID))
 	if err != nil {
-		return 0, false
+		return 0, "", false
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	first, rest, _ := strings.Cut(string(data), "\n")
+	n, err := strconv.Atoi(strings.TrimSpace(first))
 	if err != nil {
-		return 0, false
+		return 0, "", false
 	}
-	return n, true
+	return n, strings.TrimSpace(rest), true
 }
 
 // Destroy kills what is left of the container's sandbox processes,

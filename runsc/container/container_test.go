@@ -68,3 +68,38 @@ func TestStateRoundTripAndDestroy(t *testing.T) {
 		t.Errorf("Destroy removed a directory it did not make: %v", err)
 	}
 }
+
+// TestExitFile: the Sentry's exit-status file gives the status and, for a
+// process that never started, the reason.
+func TestExitFile(t *testing.T) {
+	store := Store{Root: filepath.Join(t.TempDir(), "root")}
+	c, err := store.Create(State{ID: "c1", Bundle: "/b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, data string
+		status     int
+		ok         bool
+		reason     string
+	}{
+		{"none", "", 0, false, ""},
+		{"status", "137\n", 137, true, ""},
+		{"start failure", "1\nsysctl \"a.b\": no such file\n", 1, true, `sysctl "a.b": no such file`},
+		{"garbage", "x\n", 0, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.data != "" {
+				if err := os.WriteFile(store.ExitFile("c1"), []byte(tc.data), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if status, ok := c.ExitStatus(); status != tc.status || ok != tc.ok {
+				t.Errorf("ExitStatus = %d, %v; want %d, %v", status, ok, tc.status, tc.ok)
+			}
+			if got := c.StartError(); got != tc.reason {
+				t.Errorf("StartError = %q, want %q", got, tc.reason)
+			}
+		})
+	}
+}

@@ -212,6 +212,11 @@ func Start(o Options) (*Sandbox, error) {
 	if err != nil {
 		killWait(sentry)
 		killWait(gofer)
+		if errors.Is(err, syscall.EPIPE) {
+			// The Sentry gave up while it built the kernel (it
+			// recorded why in the exit file, if it has one).
+			return nil, fmt.Errorf("%w: %v", ErrNotReachable, err)
+		}
 		return nil, err
 	}
 	return &Sandbox{Gofer: gofer, Sentry: sentry}, nil

@@ -70,9 +70,9 @@ func TestOCISysctlRefused(t *testing.T) {
 						}
 					})
 					id := "bad-" + strings.ReplaceAll(tc.name, " ", "-")
-					// Output through a pipe, read to its end: the Sentry
-					// writes its error itself, and may do so after run
-					// has exited.
+					// Output through a pipe, read to its end: a Sentry
+					// that printed an error of its own could do so after
+					// run has exited.
 					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 					defer cancel()
 					b, err := e.cmd(ctx, "run", "--bundle", e.bundle, id).CombinedOutput()
@@ -86,6 +86,10 @@ func TestOCISysctlRefused(t *testing.T) {
 					path := "/proc/sys/" + strings.ReplaceAll(tc.key, ".", "/")
 					if !strings.Contains(first, tc.key) && !(name == "runc" && strings.Contains(first, path)) {
 						t.Errorf("the first line of the error does not name %s: %q", tc.key, out)
+					}
+					// runsc says it in one line (runc logs more).
+					if lines := strings.Count(strings.TrimSpace(out), "\n") + 1; name == "runsc" && lines != 1 {
+						t.Errorf("%d lines of error, want 1: %q", lines, out)
 					}
 					e.run("delete", "--force", id)
 					if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
