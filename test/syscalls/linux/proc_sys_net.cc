@@ -1,7 +1,8 @@
 // /proc/sys/net (proc(5), Documentation/admin-guide/sysctl/net.rst): the
-// integer sysctls net.ipv4.ip_forward and net.core.somaxconn: their text
-// format, what writes accept (EINVAL otherwise), who may write, and
-// somaxconn's effect on listen(2).
+// integer sysctls net.ipv4.ip_forward, net.core.somaxconn and
+// net.ipv4.ip_unprivileged_port_start: their text format, what writes
+// accept (EINVAL otherwise), who may write, and their effect on listen(2)
+// and bind(2).
 //
 // Writing changes a network namespace's settings, so the writing cases run
 // in a child with a namespace of its own: natively unshare(CLONE_NEWNET)
@@ -9,7 +10,12 @@
 // ENOSYS, and the child changes the sandbox's own stack, which nothing but
 // this program uses; the cases put the values back.
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sched.h>
+#include <sys/syscall.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -27,6 +33,8 @@ namespace {
 
 constexpr char kIPForward[] = "/proc/sys/net/ipv4/ip_forward";
 constexpr char kSomaxconn[] = "/proc/sys/net/core/somaxconn";
+constexpr char kUnprivPortStart[] = "/proc/sys/net/ipv4/ip_unprivileged_port_start";
+constexpr char kPingGroupRange[] = "/proc/sys/net/ipv4/ping_group_range";
 
 // Exit code of a child that could not get a network namespace of its own.
 constexpr int kNoNetns = 77;
@@ -173,6 +181,94 @@ TEST(ProcSysNet, SomaxconnCapsListenBacklog) {
   });
 }
 
+// Drops CAP_NET_BIND_SERVICE from the effective set.
+bool DropNetBindService() {
+  __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct d[2];
+  if (syscall(SYS_capget, &h, d) != 0) return false;
+  d[CAP_NET_BIND_SERVICE / 32].effective &= ~(1u << (CAP_NET_BIND_SERVICE % 32));
+  return syscall(SYS_capset, &h, d) == 0;
+}
+
+// Binds a new TCP socket to 127.0.0.1:port; returns 0 or errno.
+int BindLoopback(int port) {
+  FD s(socket(AF_INET, SOCK_STREAM, 0));
+  if (s.get() < 0) return errno;
+  sockaddr_in a = {};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 ? 0 : errno;
+}
+
+// Ports below ip_unprivileged_port_start (1024 at first) need
+// CAP_NET_BIND_SERVICE; container engines set it to 0 (Docker does), and
+// it may not reach into the local port range.
+TEST(ProcSysNet, UnprivilegedPortStart) {
+  InOwnNetns([] {
+    std::string old = ReadSysctl(kUnprivPortStart);
+    CHILD_CHECK(old == "1024\n");
+    // A new namespace's lo is down natively (the sandbox's is up).
+    FD ctl(socket(AF_INET, SOCK_DGRAM, 0));
+    ifreq ifr = {};
+    strcpy(ifr.ifr_name, "lo");
+    if (ioctl(ctl.get(), SIOCGIFFLAGS, &ifr) == 0 && !(ifr.ifr_flags & IFF_UP)) {
+      ifr.ifr_flags |= IFF_UP;
+      CHILD_CHECK(ioctl(ctl.get(), SIOCSIFFLAGS, &ifr) == 0);
+    }
+    CHILD_CHECK(DropNetBindService());
+    CHILD_CHECK(BindLoopback(81) == EACCES);
+    CHILD_CHECK(BindLoopback(1024) == 0);
+    CHILD_CHECK(WriteSysctl(kUnprivPortStart, "0") == 0);
+    CHILD_CHECK(ReadSysctl(kUnprivPortStart) == "0\n");
+    CHILD_CHECK(BindLoopback(81) == 0);
+    CHILD_CHECK(WriteSysctl(kUnprivPortStart, "100") == 0);
+    CHILD_CHECK(BindLoopback(99) == EACCES);
+    CHILD_CHECK(BindLoopback(100) == 0);
+    for (const char* bad : {"-1", "65536", "60000"}) {
+      CHILD_CHECK(WriteSysctl(kUnprivPortStart, bad) == EINVAL);
+    }
+    CHILD_CHECK(ReadSysctl(kUnprivPortStart) == "100\n");
+    CHILD_CHECK(WriteSysctl(kUnprivPortStart, old) == 0);
+    return 0;
+  });
+}
+
+// ICMP echo sockets are for the groups in ping_group_range ("1 0", none,
+// in a new namespace; root is not exempt); an end below the start is
+// stored as "1 0".
+TEST(ProcSysNet, PingGroupRange) {
+  InOwnNetns([] {
+    std::string old = ReadSysctl(kPingGroupRange);
+    CHILD_CHECK(old == "1\t0\n");
+    auto ping = [] {
+      int fd = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
+      if (fd < 0) return errno;
+      close(fd);
+      return 0;
+    };
+    CHILD_CHECK(ping() == EACCES);
+    CHILD_CHECK(WriteSysctl(kPingGroupRange, "0 2147483647") == 0);
+    CHILD_CHECK(ReadSysctl(kPingGroupRange) == "0\t2147483647\n");
+    CHILD_CHECK(ping() == 0);
+    CHILD_CHECK(WriteSysctl(kPingGroupRange, "5\t2\n") == 0);
+    CHILD_CHECK(ReadSysctl(kPingGroupRange) == "1\t0\n");
+    CHILD_CHECK(ping() == EACCES);
+    // Group IDs up to 4294967294, in C notation.
+    for (const char* bad : {"-1 5", "0 4294967295", "a b", "1 2x"}) {
+      CHILD_CHECK(WriteSysctl(kPingGroupRange, bad) == EINVAL);
+    }
+    CHILD_CHECK(WriteSysctl(kPingGroupRange, "0x10 4294967294") == 0);
+    CHILD_CHECK(ReadSysctl(kPingGroupRange) == "16\t4294967294\n");
+    // One value sets the start alone.
+    CHILD_CHECK(WriteSysctl(kPingGroupRange, "0 10") == 0);
+    CHILD_CHECK(WriteSysctl(kPingGroupRange, "7") == 0);
+    CHILD_CHECK(ReadSysctl(kPingGroupRange) == "7\t10\n");
+    CHILD_CHECK(WriteSysctl(kPingGroupRange, old) == 0);
+    return 0;
+  });
+}
+
 // Only root (or a holder of CAP_NET_ADMIN) may open a net sysctl for
 // writing; anyone may read it.
 TEST(ProcSysNet, WriteNeedsRoot) {
@@ -180,9 +276,9 @@ TEST(ProcSysNet, WriteNeedsRoot) {
   EXPECT_CHILD_OK([] {
     CHILD_CHECK(setresgid(65534, 65534, 65534) == 0);
     CHILD_CHECK(setresuid(65534, 65534, 65534) == 0);
-    for (const char* path : {kIPForward, kSomaxconn}) {
+    for (const char* path : {kIPForward, kSomaxconn, kUnprivPortStart, kPingGroupRange}) {
       CHILD_CHECK(open(path, O_WRONLY) == -1 && errno == EACCES);
-      CHILD_CHECK(IsIntLine(ReadSysctl(path)));
+      CHILD_CHECK(!ReadSysctl(path).empty());
     }
     return 0;
   });

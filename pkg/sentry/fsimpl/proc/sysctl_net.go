@@ -58,6 +58,9 @@ func (fs *Filesystem) sysctlDir(path string, sysctls []inet.Sysctl) *dirNode {
 // decimal and a newline; writable by root (effective UID 0) or a holder of
 // CAP_NET_ADMIN if s.Set is not nil.
 func (fs *Filesystem) intSysctlFile(path string, s inet.Sysctl) *fileNode {
+	if s.Pair != nil {
+		return fs.pairSysctlFile(path, s)
+	}
 	n := &fileNode{fs: fs, ino: inoOf(path), perm: 0o444, owner: rootOwned,
 		gen: func(vfs.Context) ([]byte, error) { return []byte(strconv.Itoa(int(s.Get())) + "\n"), nil }}
 	if s.Set == nil {
@@ -78,6 +81,66 @@ func (fs *Filesystem) intSysctlFile(path string, s inet.Sysctl) *fileNode {
 		return s.Set(int32(v))
 	}
 	return n
+}
+
+// pairSysctlFile is intSysctlFile for a two-int sysctl (s.Pair): "lo\thi"
+// and a newline; a write gives one or both, separated by white space,
+// each parsed as parseSysctlInt does.
+func (fs *Filesystem) pairSysctlFile(path string, s inet.Sysctl) *fileNode {
+	n := &fileNode{fs: fs, ino: inoOf(path), perm: 0o444, owner: rootOwned,
+		gen: func(vfs.Context) ([]byte, error) {
+			lo, hi := s.Pair.Get()
+			return []byte(strconv.FormatInt(lo, 10) + "\t" + strconv.FormatInt(hi, 10) + "\n"), nil
+		}}
+	if s.Pair.Set == nil {
+		return n
+	}
+	n.perm = 0o644
+	n.write = func(ctx vfs.Context, p []byte) error {
+		if c := ctx.Credentials(); c.EffectiveUID != 0 && !c.HasCapability(capNetAdmin) {
+			return unix.EACCES
+		}
+		// As Linux's vector sysctls: nothing written changes nothing,
+		// one value sets the first alone. (Linux's write(2) then
+		// consumes no more than two values; ours consumes all.)
+		f := strings.Fields(string(p))
+		if len(f) == 0 {
+			return nil
+		}
+		lo, hi := s.Pair.Get()
+		v := [2]int64{lo, hi}
+		for i := range min(len(f), 2) {
+			n, err := parseSysctlUint(f[i])
+			if err != nil {
+				return err
+			}
+			if n < s.Pair.Min || n > s.Pair.Max {
+				return unix.EINVAL
+			}
+			v[i] = n
+		}
+		return s.Pair.Set(v[0], v[1])
+	}
+	return n
+}
+
+// parseSysctlUint parses one unsigned number in C notation that fits 32
+// bits (a field of a vector sysctl); anything else is EINVAL.
+func parseSysctlUint(s string) (int64, error) {
+	base, digits := cBase(s)
+	if digits == "" {
+		return 0, unix.EINVAL
+	}
+	for i := 0; i < len(digits); i++ {
+		if digitValue(digits[i]) >= base {
+			return 0, unix.EINVAL
+		}
+	}
+	v, err := strconv.ParseUint(digits, base, 32)
+	if err != nil {
+		return 0, unix.EINVAL
+	}
+	return int64(v), nil
 }
 
 // parseSysctlInt parses what is written to an integer sysctl as Linux's

@@ -14,7 +14,7 @@ var _ inet.Sysctler = (*Stack)(nil)
 // hostSysctls are the net.* sysctls of the host's network namespace that
 // the sandbox shows, read-only: the sandbox's sockets live there, and the
 // Sentry may not change the host's settings.
-var hostSysctls = []string{"core/somaxconn", "ipv4/ip_forward"}
+var hostSysctls = []string{"core/somaxconn", "ipv4/ip_forward", "ipv4/ip_unprivileged_port_start"}
 
 // readSysctls reads hostSysctls from the host's /proc/sys/net (of the
 // network namespace the Sentry runs in); New calls it before the Sentry's

@@ -142,9 +142,13 @@ type Loopback struct {
 	// next is the next ephemeral port to try, per protocol.
 	next map[int]int
 
-	// somaxconn and ipForward are net.core.somaxconn and
-	// net.ipv4.ip_forward (see Sysctls).
-	somaxconn, ipForward atomic.Int32
+	// somaxconn, ipForward and unprivPortStart are net.core.somaxconn,
+	// net.ipv4.ip_forward and net.ipv4.ip_unprivileged_port_start (see
+	// Sysctls).
+	somaxconn, ipForward, unprivPortStart atomic.Int32
+	// pingGroups is net.ipv4.ping_group_range, kept: the loopback offers
+	// no ICMP sockets.
+	pingGroups *PingGroupRange
 }
 
 type portKey struct {
@@ -158,6 +162,8 @@ var _ Sysctler = (*Loopback)(nil)
 func NewLoopback() *Loopback {
 	l := &Loopback{ports: make(map[portKey][]*Socket), next: map[int]int{unix.IPPROTO_TCP: EphemeralFirst, unix.IPPROTO_UDP: EphemeralFirst}}
 	l.somaxconn.Store(DefaultSomaxconn)
+	l.unprivPortStart.Store(DefaultUnprivilegedPortStart)
+	l.pingGroups = NewPingGroupRange()
 	return l
 }
 

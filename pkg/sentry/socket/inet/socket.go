@@ -121,10 +121,8 @@ func (s *Socket) Bind(ctx vfs.Context, addr []byte) error {
 	if !a.Unmap().IsUnspecified() && !isLoopback(a) {
 		return unix.EADDRNOTAVAIL
 	}
-	if ap.Port() != 0 && ap.Port() < 1024 {
-		if c := ctx.Credentials(); c != nil && !c.HasCapability(10) { // CAP_NET_BIND_SERVICE
-			return unix.EACCES
-		}
+	if c := ctx.Credentials(); c != nil && !MayBindPort(c, ap.Port(), int(s.stack.unprivPortStart.Load())) {
+		return unix.EACCES
 	}
 	l := s.stack
 	l.mu.Lock()

@@ -74,7 +74,9 @@ func TestNewSocketTypes(t *testing.T) {
 	}{
 		{unix.AF_INET, unix.SOCK_STREAM, 0, nil},
 		{unix.AF_INET6, unix.SOCK_DGRAM, unix.IPPROTO_UDP, nil},
-		{unix.AF_INET, unix.SOCK_DGRAM, unix.IPPROTO_ICMP, nil},
+		// No group may create a ping socket in a new namespace
+		// (net.ipv4.ping_group_range "1 0"): see TestPingGroupRange.
+		{unix.AF_INET, unix.SOCK_DGRAM, unix.IPPROTO_ICMP, unix.EACCES},
 		{unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_UDP, unix.EPROTONOSUPPORT},
 		{unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP, unix.EPERM},
 		{unix.AF_INET, unix.SOCK_SEQPACKET, 0, unix.ESOCKTNOSUPPORT},
@@ -86,6 +88,53 @@ func TestNewSocketTypes(t *testing.T) {
 		if s != nil {
 			s.Release()
 		}
+	}
+}
+
+// TestPingGroupRange: ICMP sockets are for the groups in
+// net.ipv4.ping_group_range, root included.
+func TestPingGroupRange(t *testing.T) {
+	st, ctx := newStack(t)
+	var pair *inet.PairSysctl
+	for _, sc := range st.Sysctls() {
+		if sc.Path == "ipv4/ping_group_range" {
+			pair = sc.Pair
+		}
+	}
+	if pair == nil {
+		t.Fatal("no ipv4/ping_group_range sysctl")
+	}
+	if lo, hi := pair.Get(); lo != 1 || hi != 0 {
+		t.Errorf("a new stack's range is %d %d, want 1 0", lo, hi)
+	}
+	for _, tc := range []struct {
+		lo, hi int64
+		want   error
+	}{
+		{0, 2147483647, nil}, // Docker's
+		{0, 0, nil},          // the test runs as group 0
+		{1, 100, unix.EACCES},
+		{5, 2, unix.EACCES}, // stored as "1 0"
+	} {
+		if err := pair.Set(tc.lo, tc.hi); err != nil {
+			t.Fatal(err)
+		}
+		for _, family := range []int{unix.AF_INET, unix.AF_INET6} {
+			proto := unix.IPPROTO_ICMP
+			if family == unix.AF_INET6 {
+				proto = unix.IPPROTO_ICMPV6
+			}
+			s, err := st.NewSocket(ctx, family, unix.SOCK_DGRAM, proto, false)
+			if err != tc.want {
+				t.Errorf("range %d %d: ping socket of family %d: %v, want %v", tc.lo, tc.hi, family, err, tc.want)
+			}
+			if s != nil {
+				s.Release()
+			}
+		}
+	}
+	if lo, hi := pair.Get(); lo != 1 || hi != 0 {
+		t.Errorf("after writing 5 2 the range is %d %d, want 1 0", lo, hi)
 	}
 }
 

@@ -67,6 +67,11 @@ func (st *Stack) NewSocket(ctx vfs.Context, family, typ, protocol int, nonblock 
 		default:
 			return nil, unix.EPROTONOSUPPORT
 		}
+		if tp != udp.ProtocolNumber {
+			if c := ctx.Credentials(); c != nil && !st.pingGroups.Allows(c.EffectiveGID, c.ExtraGIDs) {
+				return nil, unix.EACCES
+			}
+		}
 	case unix.SOCK_RAW:
 		// Raw sockets would let the application forge packets on the
 		// sandbox's links; they are not offered.
@@ -164,10 +169,8 @@ func (s *Socket) Bind(ctx vfs.Context, addr []byte) error {
 		}
 		fa = tcpip.FullAddress{Port: ap.Port()}
 	}
-	if fa.Port != 0 && fa.Port < 1024 {
-		if c := ctx.Credentials(); c != nil && !c.HasCapability(unix.CAP_NET_BIND_SERVICE) {
-			return unix.EACCES
-		}
+	if c := ctx.Credentials(); c != nil && !inet.MayBindPort(c, fa.Port, int(s.st.unprivPortStart.Load())) {
+		return unix.EACCES
 	}
 	return errno(s.ep.Bind(fa))
 }

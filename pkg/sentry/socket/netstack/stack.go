@@ -42,6 +42,11 @@ type Stack struct {
 	// somaxconn is net.core.somaxconn; ipForward is net.ipv4.ip_forward,
 	// written only with mu held, as the stack's forwarding (see Sysctls).
 	somaxconn, ipForward atomic.Int32
+	// unprivPortStart is net.ipv4.ip_unprivileged_port_start.
+	unprivPortStart atomic.Int32
+	// pingGroups is net.ipv4.ping_group_range: who may create ICMP
+	// sockets.
+	pingGroups *inet.PingGroupRange
 }
 
 // New returns a stack with lo (127.0.0.1/8 and ::1/128) and the routes to
@@ -63,6 +68,8 @@ func New() (*Stack, error) {
 	}
 	st := &Stack{s: s}
 	st.somaxconn.Store(inet.DefaultSomaxconn)
+	st.unprivPortStart.Store(inet.DefaultUnprivilegedPortStart)
+	st.pingGroups = inet.NewPingGroupRange()
 	lo := inet.Interface{Index: int(loopbackNIC), Name: "lo", MTU: 65536, Flags: loopbackFlags}
 	for _, p := range []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8"), netip.MustParsePrefix("::1/128")} {
 		if err := st.addAddress(loopbackNIC, p); err != nil {

@@ -8,7 +8,9 @@ import (
 
 var _ inet.Sysctler = (*Stack)(nil)
 
-// Sysctls implements inet.Sysctler: net.core.somaxconn, and
+// Sysctls implements inet.Sysctler: net.core.somaxconn,
+// net.ipv4.ip_unprivileged_port_start (bind(2) applies it),
+// net.ipv4.ping_group_range (socket(2) of an ICMP socket applies it), and
 // net.ipv4.ip_forward, which turns IPv4 forwarding between the stack's
 // interfaces on (any value but 0) or off, on every interface and on those
 // added later, as writing it does on Linux.
@@ -17,6 +19,8 @@ func (st *Stack) Sysctls() []inet.Sysctl {
 		inet.AtomicSysctl("core/somaxconn", 0, inet.SysctlIntMax, &st.somaxconn),
 		{Path: "ipv4/ip_forward", Min: inet.SysctlIntMin, Max: inet.SysctlIntMax,
 			Get: st.ipForward.Load, Set: st.setIPForward},
+		inet.UnprivilegedPortStartSysctl(&st.unprivPortStart),
+		st.pingGroups.Sysctl(),
 	}
 }
 
