@@ -26,15 +26,6 @@ ssize_t WriteAdj(pid_t pid, const std::string& s) {
 
 int ReadInt(const std::string& path) { return atoi(ReadAll(path.c_str()).c_str()); }
 
-// Drops CAP_SYS_RESOURCE from the effective set.
-bool DropSysResource() {
-  __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct d[2];
-  if (syscall(SYS_capget, &h, d) != 0) return false;
-  d[CAP_SYS_RESOURCE / 32].effective &= ~(1u << (CAP_SYS_RESOURCE % 32));
-  return syscall(SYS_capset, &h, d) == 0;
-}
-
 // Values written to oom_score_adj, and what each does.
 struct AdjCase {
   const char* in;
@@ -67,7 +58,7 @@ TEST(OomScoreAdj, Values) {
 
 TEST(OomScoreAdj, LoweringNeedsCapSysResource) {
   EXPECT_CHILD_OK([] {
-    CHILD_CHECK(DropSysResource());
+    CHILD_CHECK(DropEffectiveCapability(CAP_SYS_RESOURCE));
     pid_t me = getpid();
     int base = ReadInt(AdjPath(me));
     CHILD_CHECK(base >= 0);  // the runner leaves it at 0 or above

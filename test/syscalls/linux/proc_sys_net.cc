@@ -181,15 +181,6 @@ TEST(ProcSysNet, SomaxconnCapsListenBacklog) {
   });
 }
 
-// Drops CAP_NET_BIND_SERVICE from the effective set.
-bool DropNetBindService() {
-  __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct d[2];
-  if (syscall(SYS_capget, &h, d) != 0) return false;
-  d[CAP_NET_BIND_SERVICE / 32].effective &= ~(1u << (CAP_NET_BIND_SERVICE % 32));
-  return syscall(SYS_capset, &h, d) == 0;
-}
-
 // Binds a new TCP socket to 127.0.0.1:port; returns 0 or errno.
 int BindLoopback(int port) {
   FD s(socket(AF_INET, SOCK_STREAM, 0));
@@ -216,7 +207,7 @@ TEST(ProcSysNet, UnprivilegedPortStart) {
       ifr.ifr_flags |= IFF_UP;
       CHILD_CHECK(ioctl(ctl.get(), SIOCSIFFLAGS, &ifr) == 0);
     }
-    CHILD_CHECK(DropNetBindService());
+    CHILD_CHECK(DropEffectiveCapability(CAP_NET_BIND_SERVICE));
     CHILD_CHECK(BindLoopback(81) == EACCES);
     CHILD_CHECK(BindLoopback(1024) == 0);
     CHILD_CHECK(WriteSysctl(kUnprivPortStart, "0") == 0);

@@ -8,7 +8,9 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/capability.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <string>
@@ -83,6 +85,15 @@ class FD {
 inline void* BadPointer() { return reinterpret_cast<void*>(8); }
 
 inline long PageSize() { return sysconf(_SC_PAGESIZE); }
+
+// Drops capability cap from the calling thread's effective set.
+inline bool DropEffectiveCapability(int cap) {
+  __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct d[2];
+  if (syscall(SYS_capget, &h, d) != 0) return false;
+  d[cap / 32].effective &= ~(1u << (cap % 32));
+  return syscall(SYS_capset, &h, d) == 0;
+}
 
 // A host path that is a symbolic link, or "" if none of the usual ones is.
 inline std::string FindSymlink() {
