@@ -21,17 +21,67 @@ const (
 	// confineCaps are what confining itself takes: CAP_SYS_ADMIN for the
 	// mounts and pivot_root, CAP_SETPCAP to drop from the bounding set.
 	confineCaps uint64 = 1<<unix.CAP_SYS_ADMIN | 1<<unix.CAP_SETPCAP
-	// goferStartCaps is the bounding set an isolated Gofer starts with:
-	// what it keeps and what it confines itself with.
-	goferStartCaps = goferCapsWritable | confineCaps
-	// sentryStartCaps is the bounding set an isolated Sentry starts
-	// with: what it confines itself with, CAP_NET_ADMIN and CAP_NET_RAW
-	// to take the network namespace's interfaces (boot.NewNetworkStack)
-	// and CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH to open its debug log
-	// wherever --debug-log points. It keeps none of them.
-	sentryStartCaps = confineCaps | 1<<unix.CAP_NET_ADMIN | 1<<unix.CAP_NET_RAW |
+	// sentryConfineCaps are what an isolated Sentry confines itself
+	// with: confineCaps, CAP_NET_ADMIN and CAP_NET_RAW to take the network
+	// namespace's interfaces (boot.NewNetworkStack) and CAP_DAC_OVERRIDE
+	// and CAP_DAC_READ_SEARCH to open its debug log wherever --debug-log
+	// points. It keeps none of them.
+	sentryConfineCaps = confineCaps | 1<<unix.CAP_NET_ADMIN | 1<<unix.CAP_NET_RAW |
 		1<<unix.CAP_DAC_OVERRIDE | 1<<unix.CAP_DAC_READ_SEARCH
 )
+
+// goferStart and sentryStart are how an isolated Gofer and Sentry start
+// (see startCaps): the bounding set each ends with at most, and what it
+// confines itself with.
+func goferStart() *startCaps {
+	return &startCaps{bounding: goferCapsWritable, inheritable: confineCaps}
+}
+
+func sentryStart() *startCaps {
+	return &startCaps{bounding: 0, inheritable: sentryConfineCaps}
+}
+
+// startCaps are the capabilities a sandbox process started as root gets
+// from the thread that forks it. The thread's bounding set is reduced to
+// bounding, what the process keeps at most, and its inheritable set made
+// inheritable, what it confines itself with and then drops: a root
+// process's execve gives it the union of the two as its permitted and
+// effective sets (capabilities(7)). Its bounding set is then final, and
+// limitPrivileges takes three calls that stop the world, where dropping
+// each capability from every thread's bounding set took one each (~0.2 ms
+// apiece here, on the way to the container's first process).
+type startCaps struct {
+	bounding, inheritable uint64
+}
+
+// apply makes the calling thread the forker startCaps describes. The
+// caller must hold the thread (runtime.LockOSThread) and never give it
+// back to other goroutines.
+func (c *startCaps) apply() error {
+	// First, while the bounding set still has them: capset(2) takes no
+	// inheritable capability outside it.
+	if err := setInheritable(c.inheritable); err != nil {
+		return err
+	}
+	return limitBoundingSet(c.bounding)
+}
+
+// setInheritable sets the calling thread's inheritable set to those of
+// caps it has (a runtime run with fewer capabilities starts sandbox
+// processes with fewer, as it always did).
+func setInheritable(caps uint64) error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if _, _, e := unix.RawSyscall(unix.SYS_CAPGET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); e != 0 {
+		return fmt.Errorf("reading capabilities: %w", e)
+	}
+	caps &= uint64(data[0].Permitted) | uint64(data[1].Permitted)<<32
+	data[0].Inheritable, data[1].Inheritable = uint32(caps), uint32(caps>>32)
+	if _, _, e := unix.RawSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); e != 0 {
+		return fmt.Errorf("setting inheritable capabilities: %w", e)
+	}
+	return nil
+}
 
 // limitBoundingSet drops from the calling thread's capability bounding set
 // every capability not in keep. Only this thread changes: a process it
@@ -73,11 +123,11 @@ func forEachBoundingCap(keep uint64, drop func(int) syscall.Errno) error {
 // Every change is made to all threads at once with
 // syscall.AllThreadsSyscall, a stop-the-world each, so only capabilities
 // still in the bounding set are dropped from it, one call each: a sandbox
-// process starts with a bounding set of only what it confines itself
-// with (see startOnOwnThread), which leaves a handful of calls where the
-// whole set would take one per capability the kernel knows. All threads
-// have the same bounding set (nothing changes it on one thread only), so
-// the calling thread's tells which capabilities to drop.
+// process started as root starts with its final bounding set (see
+// startCaps), which leaves no such call where the whole set would take one
+// per capability the kernel knows. All threads have the same bounding set
+// (nothing changes it on one thread only), so the calling thread's tells
+// which capabilities to drop.
 //
 // syscall.AllThreadsSyscall works only in a binary built with
 // CGO_ENABLED=0, as runsc is.

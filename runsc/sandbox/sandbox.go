@@ -123,7 +123,7 @@ func Start(o Options) (*Sandbox, error) {
 		if o.Rootless {
 			inUserNS(gofer.SysProcAttr)
 		} else {
-			goferThread.bounding = goferStartCaps
+			goferThread.caps = goferStart()
 		}
 	}
 
@@ -169,7 +169,7 @@ func Start(o Options) (*Sandbox, error) {
 		if o.Rootless {
 			inUserNS(sentry.SysProcAttr)
 		} else {
-			sentryThread.bounding = sentryStartCaps
+			sentryThread.caps = sentryStart()
 		}
 		if sentryThread.netns = sentryNetns(spec, o.Network); sentryThread.netns != "" {
 			sentry.SysProcAttr.Cloneflags &^= syscall.CLONE_NEWNET
@@ -228,11 +228,9 @@ func Start(o Options) (*Sandbox, error) {
 type forkThread struct {
 	// netns, if set, is the path of a network namespace to enter.
 	netns string
-	// bounding, if nonzero, is the capability bounding set to reduce the
-	// thread's to: an isolated child then starts with only what it needs
-	// to confine itself, and drops the rest in a few calls
-	// (limitPrivileges) instead of one per capability.
-	bounding uint64
+	// caps, if set, are the capabilities the child starts with (see
+	// startCaps).
+	caps *startCaps
 }
 
 // start starts cmd from an OS thread of its own, made as t says, and then
@@ -293,8 +291,8 @@ func (t forkThread) enter() error {
 			return fmt.Errorf("entering network namespace %s: %w", t.netns, err)
 		}
 	}
-	if t.bounding != 0 {
-		return limitBoundingSet(t.bounding)
+	if t.caps != nil {
+		return t.caps.apply()
 	}
 	return nil
 }
