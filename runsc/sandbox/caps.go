@@ -132,10 +132,11 @@ func forEachBoundingCap(keep uint64, drop func(int) syscall.Errno) error {
 // syscall.AllThreadsSyscall works only in a binary built with
 // CGO_ENABLED=0, as runsc is.
 func limitPrivileges(keep uint64) error {
-	if _, _, e := syscall.AllThreadsSyscall(unix.SYS_GETPID, 0, 0, 0); e == unix.ENOTSUP {
+	switch _, _, e := syscall.AllThreadsSyscall6(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0); e {
+	case 0:
+	case unix.ENOTSUP:
 		return errors.New("changing every thread's privileges needs a runsc built with CGO_ENABLED=0")
-	}
-	if _, _, e := syscall.AllThreadsSyscall6(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0); e != 0 {
+	default:
 		return fmt.Errorf("setting no_new_privs: %w", e)
 	}
 	if _, _, e := syscall.AllThreadsSyscall6(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, 0); e != 0 && e != unix.EINVAL {
