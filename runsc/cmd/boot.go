@@ -13,7 +13,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"bufferzone.dev/pkg/sentry/kernel"
+	"bufferzone.dev/pkg/sentry/socket/inet"
 	"bufferzone.dev/runsc/boot"
+	"bufferzone.dev/runsc/config"
 	"bufferzone.dev/runsc/sandbox"
 )
 
@@ -92,13 +94,34 @@ func (b *Boot) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 		stdio[i] = os.NewFile(uintptr(fd), "stdio")
 	}
 	// Isolated, the Sentry is in a network namespace of the sandbox's own
-	// or the spec's (see sandbox.Start).
-	netStack, err := boot.NewNetworkStack(conf.Network, b.isolate)
-	if err != nil {
-		return Fatalf(args, "boot: %v", err)
+	// or the spec's (see sandbox.Start). The sandbox's stack takes its
+	// interfaces over netlink and packet sockets, with no path, while the
+	// Sentry gives up the host's file system, and before it drops the
+	// capabilities that takes; host networking reads /proc/sys/net first.
+	netc := make(chan netResult, 1)
+	makeNet := func() {
+		st, err := boot.NewNetworkStack(conf.Network, b.isolate)
+		netc <- netResult{st, err}
 	}
+	if b.isolate && conf.Network != config.NetworkHost {
+		go makeNet()
+	} else {
+		makeNet()
+	}
+	var confineErr error
 	if b.isolate {
-		if err := sandbox.Confine(); err != nil {
+		confineErr = sandbox.ConfineRoot()
+	}
+	nr := <-netc
+	if nr.err != nil {
+		return Fatalf(args, "boot: %v", nr.err)
+	}
+	if confineErr != nil {
+		return Fatalf(args, "boot: confining the sandbox: %v", confineErr)
+	}
+	netStack := nr.stack
+	if b.isolate {
+		if err := sandbox.DropPrivileges(); err != nil {
 			return Fatalf(args, "boot: confining the sandbox: %v", err)
 		}
 		if err := sandbox.InstallSentryFilter(string(conf.Platform), boot.NetworkFilter(netStack)); err != nil {
@@ -147,6 +170,12 @@ func (b *Boot) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 	}
 	os.Exit(code)
 	return subcommands.ExitSuccess
+}
+
+// netResult is the sandbox's network stack, or why it could not be made.
+type netResult struct {
+	stack inet.Stack
+	err   error
 }
 
 // specResult is a spec read from the spec pipe and the wait for the rest of

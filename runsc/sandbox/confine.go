@@ -10,15 +10,14 @@ import (
 	"bufferzone.dev/pkg/seccomp"
 )
 
-// Confine locks the calling process (the Sentry, started with
-// IsolationCloneFlags) away from the host: it makes its mount namespace
-// private, pivot_roots into an empty read-only tmpfs so that no host file
-// is reachable by path (everything the Sentry needs is already an open FD),
-// sets no_new_privs and drops every capability from all of its threads.
-// The ptrace platform needs no capability: the Sentry only traces its own
-// children, which it forks after this and which inherit the same (empty)
-// capability sets.
-func Confine() error {
+// ConfineRoot takes the host's file system away from the calling process
+// (the Sentry, started with IsolationCloneFlags): it makes its mount
+// namespace private and pivot_roots into an empty read-only tmpfs, so that
+// no host file is reachable by path (everything the Sentry needs is
+// already an open FD). DropPrivileges then finishes the confinement: the
+// Sentry keeps its capabilities in between only for what it does with no
+// path (taking its network namespace's interfaces).
+func ConfineRoot() error {
 	if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)
 	}
@@ -45,12 +44,14 @@ func Confine() error {
 	if err := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("making the empty root read-only: %w", err)
 	}
-	return DropPrivileges()
+	return nil
 }
 
 // DropPrivileges sets no_new_privs and empties the bounding, ambient,
 // effective, permitted and inheritable capability sets of every thread of
-// the process (see limitPrivileges).
+// the process (see limitPrivileges). The ptrace platform needs no
+// capability: the Sentry only traces its own children, which it forks
+// after this and which inherit the same (empty) capability sets.
 func DropPrivileges() error {
 	return limitPrivileges(0)
 }
