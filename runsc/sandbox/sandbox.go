@@ -429,6 +429,11 @@ func Call(path string, req *boot.ControlRequest, files ...*os.File) (*boot.Contr
 		oob = unix.UnixRights(fds...)
 	}
 	if _, _, err := conn.WriteMsgUnix(data, oob, nil); err != nil {
+		if errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET) {
+			// The Sentry closed its socket between our connect and
+			// the request: it exited.
+			return nil, fmt.Errorf("%w: sending %s: %v", ErrNotReachable, req.Cmd, err)
+		}
 		return nil, fmt.Errorf("sending control request: %w", err)
 	}
 	buf := make([]byte, boot.MaxControlMessage)
