@@ -136,7 +136,9 @@ func commonSentryFilter() Filter {
 		// Reaping and signalling children (stubs), any PID: see above.
 		unix.SYS_WAIT4, unix.SYS_WAITID, unix.SYS_KILL, unix.SYS_GETPPID,
 	)
-	// Stat only an open descriptor, never a path.
+	// Stat only an open descriptor, never a path; fstatfs tells whether a
+	// host file's mount allows the executable mappings of MapHostFile.
+	f.Allow(unix.SYS_FSTATFS)
 	f.AllowIf(unix.SYS_NEWFSTATAT, Rule{{Index: 3, Value: unix.AT_EMPTY_PATH}})
 	f.AllowIf(unix.SYS_STATX, Rule{{Index: 2, Value: unix.AT_EMPTY_PATH}})
 	for _, cmd := range TerminalIoctls {
@@ -195,7 +197,9 @@ const systrapThreadClone = goThreadClone&^unix.CLONE_FILES | unix.CLONE_PARENT_S
 // hand-off), application threads (cloned by the stub's mapper without
 // CLONE_FILES, with their tid written to and cleared from the context
 // page) and the fork of a stub. The Sentry pins threads with
-// sched_setaffinity. No ptrace.
+// sched_setaffinity. A stub's mapper receives host files (recvmsg is
+// common) and maps them private and never writable (MapHostFile). No
+// ptrace.
 //
 // Because seccomp's strictest action wins, the application's calls in a
 // stub, which the stub filter traps, must not be killed by this inherited
@@ -210,6 +214,7 @@ func systrapFilter() Filter {
 		Rule{{Index: 0, Value: unix.PR_SET_NO_NEW_PRIVS}},
 	)
 	f.AllowIf(unix.SYS_SECCOMP, Rule{{Index: 0, Value: unix.SECCOMP_SET_MODE_FILTER}})
+	f.AllowIf(unix.SYS_MMAP, Rule{{Index: 3, Value: unix.MAP_PRIVATE | unix.MAP_FIXED}, {Index: 2, Mask: unix.PROT_WRITE, Value: 0}})
 	f.AllowIf(unix.SYS_CLONE,
 		Rule{{Index: 0, Value: systrapThreadClone}},
 		Rule{{Index: 0, Mask: unix.CLONE_VM | nsCloneFlags, Value: 0}},

@@ -48,7 +48,8 @@ var errBeyondEOF = errors.New("access beyond the end of a mapped file")
 // SIGBUS, or another error if the platform failed.
 //
 // The first fault in a chunk of a VMA populates the whole chunk (up to
-// faultChunk bytes, aligned, clipped to the VMA) and maps it with one
+// faultChunk bytes, or hostFaultChunk where the platform maps the file's
+// host pages itself; aligned, clipped to the VMA) and maps it with one
 // platform call.
 func (mm *MemoryManager) HandleFault(addr uintptr, at platform.AccessType) error {
 	if at == (platform.AccessType{}) {
@@ -70,8 +71,12 @@ func (mm *MemoryManager) HandleFault(addr uintptr, at platform.AccessType) error
 		return &FaultError{Addr: addr, Signo: int32(unix.SIGSEGV), Code: linux.SEGV_ACCERR}
 	}
 	page := addr &^ pageMask
-	ws := max(page&^(faultChunk-1), v.start)
-	we := min(page&^(faultChunk-1)+faultChunk, v.end)
+	chunk := uintptr(faultChunk)
+	if mm.hostFile(v) != nil {
+		chunk = hostFaultChunk
+	}
+	ws := max(page&^(chunk-1), v.start)
+	we := min(page&^(chunk-1)+chunk, v.end)
 	we, err := mm.populate(v, ws, we)
 	if err != nil {
 		if err == errBeyondEOF {
@@ -100,6 +105,7 @@ func (mm *MemoryManager) HandleFault(addr uintptr, at platform.AccessType) error
 func (mm *MemoryManager) mapLocked(v *seg[vma], start, end, addr, cs, ce uintptr) error {
 	type run struct {
 		start, end uintptr
+		host       platform.HostFile
 		off        int64
 		at         platform.AccessType
 	}
@@ -113,17 +119,23 @@ func (mm *MemoryManager) mapLocked(v *seg[vma], start, end, addr, cs, ce uintptr
 		if p.val.needsCopy {
 			at.Write = false
 		}
-		if n := len(runs); n > 0 && runs[n-1].end == p.start && runs[n-1].at == at &&
+		if n := len(runs); n > 0 && runs[n-1].end == p.start && runs[n-1].at == at && runs[n-1].host == p.val.host &&
 			runs[n-1].off+int64(runs[n-1].end-runs[n-1].start) == p.val.off {
 			runs[n-1].end = p.end
 		} else {
-			runs = append(runs, run{start: p.start, end: p.end, off: p.val.off, at: at})
+			runs = append(runs, run{start: p.start, end: p.end, host: p.val.host, off: p.val.off, at: at})
 		}
 		segs = append(segs, p)
 	}
 	var err error
 	for _, r := range runs {
-		if err = mm.as.MapFile(r.start, r.off, r.end-r.start, r.at); err != nil {
+		if r.host != nil {
+			// Only a HostFileMapper's address space has host pmas.
+			err = mm.as.(platform.HostFileMapper).MapHostFile(r.start, r.host, r.off, r.end-r.start, r.at)
+		} else {
+			err = mm.as.MapFile(r.start, r.off, r.end-r.start, r.at)
+		}
+		if err != nil {
 			break
 		}
 	}
@@ -244,6 +256,11 @@ func (mm *MemoryManager) fill(v *seg[vma], start, end uintptr) error {
 		}
 		return nil
 	}
+	if hf := mm.hostFile(v); hf != nil {
+		// The host file's own pages, until a write copies them.
+		mm.pmas.insert(&seg[pma]{start: start, end: end, val: pma{host: hf, off: objOff, needsCopy: true}})
+		return nil
+	}
 	// A private copy of the file's bytes (also used for shared mappings of
 	// files whose pages do not live in the memory file: they are never
 	// writable). Bytes past the end of the file in its last page stay zero.
@@ -278,7 +295,7 @@ func (mm *MemoryManager) breakCOW(start, end uintptr, unmap bool) error {
 			continue
 		}
 		length := uint64(p.end - p.start)
-		if mm.mf.Exclusive(p.val.off, length) {
+		if p.val.host == nil && mm.mf.Exclusive(p.val.off, length) {
 			// The other sharers are gone; the pages are ours. A
 			// read-only platform mapping of them stays valid.
 			p.val.needsCopy = false
@@ -288,8 +305,16 @@ func (mm *MemoryManager) breakCOW(start, end uintptr, unmap bool) error {
 		if err != nil {
 			return err
 		}
-		copy(mm.mf.Bytes(off, length), mm.mf.Bytes(p.val.off, length))
-		mm.mf.DecRef(p.val.off, length)
+		if p.val.host != nil {
+			if err := readHost(p.val.host, mm.mf.Bytes(off, length), p.val.off); err != nil {
+				mm.mf.DecRef(off, length)
+				return err
+			}
+		} else {
+			copy(mm.mf.Bytes(off, length), mm.mf.Bytes(p.val.off, length))
+			mm.mf.DecRef(p.val.off, length)
+		}
+		p.val.host = nil
 		p.val.off = off
 		p.val.needsCopy = false
 		if unmap && p.val.mapped && mm.as != nil {
@@ -298,5 +323,48 @@ func (mm *MemoryManager) breakCOW(start, end uintptr, unmap bool) error {
 		}
 	}
 	mm.mergePMAsAround(start, end)
+	return nil
+}
+
+// hostFile returns the host file whose pages back v's unwritten pages
+// directly, or nil: only private mappings of a HostMappable, in an address
+// space of a platform that maps host files (and still has room for this
+// one). Callers hold mu.
+func (mm *MemoryManager) hostFile(v *seg[vma]) platform.HostFile {
+	if !v.val.private || v.val.mappable == nil {
+		return nil
+	}
+	hm, ok := v.val.mappable.(HostMappable)
+	if !ok {
+		return nil
+	}
+	hfm, ok := mm.as.(platform.HostFileMapper)
+	if !ok {
+		return nil
+	}
+	hf := hm.HostFile()
+	if hf == nil || !hfm.CanMapHostFile(hf) {
+		return nil
+	}
+	return hf
+}
+
+// readHost fills b with the bytes of hf at off; bytes beyond the host
+// file's end read as zero, as in the last page of a file mapping.
+func readHost(hf platform.HostFile, b []byte, off int64) error {
+	for done := 0; done < len(b); {
+		n, err := unix.Pread(hf.FD(), b[done:], off+int64(done))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("mm: read a mapped host file: %w", err)
+		}
+		if n == 0 {
+			clear(b[done:])
+			break
+		}
+		done += n
+	}
 	return nil
 }

@@ -34,7 +34,9 @@ func (mm *MemoryManager) Fork() (*MemoryManager, error) {
 		}
 		for _, p := range mm.pmas.isolate(v.start, v.end) {
 			length := uint64(p.end - p.start)
-			mm.mf.IncRef(p.val.off, length)
+			if p.val.host == nil {
+				mm.mf.IncRef(p.val.off, length)
+			}
 			cp := p.val
 			cp.mapped = false
 			if v.val.private {

@@ -58,12 +58,27 @@ func (mm *MemoryManager) mappableDropped(m Mappable) {
 // InvalidateMappable drops the pages of every shared mapping of m in the
 // address space at object offsets from off (page aligned) on, and unmaps
 // them from the platform: the next access faults again and, beyond the
-// object's size, gets SIGBUS. Private mappings keep their own copies.
+// object's size, gets SIGBUS. Private mappings keep their own copies, but
+// lose the host file pages they map (HostMappable).
 func (mm *MemoryManager) InvalidateMappable(m Mappable, off int64) {
+	mm.invalidate(m, off, false)
+}
+
+// InvalidateHostPages drops the host file pages of every private mapping
+// of m (HostMappable) and unmaps them from the platform: the next access
+// copies the object's bytes instead. m calls it when its host file stops
+// showing what the object holds.
+func (mm *MemoryManager) InvalidateHostPages(m Mappable) {
+	mm.invalidate(m, 0, true)
+}
+
+// invalidate implements InvalidateMappable and, with hostOnly,
+// InvalidateHostPages.
+func (mm *MemoryManager) invalidate(m Mappable, off int64, hostOnly bool) {
 	mm.mu.Lock()
 	defer mm.unlock()
 	for _, v := range mm.vmas.all() {
-		if v.val.mappable != m || v.val.private {
+		if v.val.mappable != m || hostOnly && !v.val.private {
 			continue
 		}
 		start := v.start
@@ -74,8 +89,29 @@ func (mm *MemoryManager) InvalidateMappable(m Mappable, off int64) {
 			}
 			start = v.start + uintptr(d)
 		}
+		if v.val.private {
+			mm.freeHostPMAs(start, v.end)
+			continue
+		}
 		if mm.freePMAs(start, v.end) && mm.as != nil {
 			mm.as.Unmap(start, v.end-start)
+		}
+	}
+}
+
+// freeHostPMAs drops the host file pages in [start, end) and unmaps them
+// from the platform. Callers hold mu.
+func (mm *MemoryManager) freeHostPMAs(start, end uintptr) {
+	for _, p := range mm.pmas.overlapping(start, end) {
+		if p.val.host == nil {
+			continue
+		}
+		s, e := max(start, p.start), min(end, p.end)
+		for _, q := range mm.pmas.isolate(s, e) {
+			if q.val.mapped && mm.as != nil {
+				mm.as.Unmap(q.start, q.end-q.start)
+			}
+			mm.pmas.remove(q)
 		}
 	}
 }

@@ -66,7 +66,17 @@ func (mm *MemoryManager) access(addr uintptr, n int, write bool, fn func(b []byt
 		}
 		for _, p := range mm.pmas.overlapping(a, segEnd) {
 			s, e := max(a, p.start), min(segEnd, p.end)
-			b := mm.mf.Bytes(p.val.off+int64(s-p.start), uint64(e-s))
+			var b []byte
+			if p.val.host != nil {
+				// Host file pages (never written: a write copied
+				// them above) are read, not mapped, by the Sentry.
+				b = make([]byte, e-s)
+				if err := readHost(p.val.host, b, p.val.off+int64(s-p.start)); err != nil {
+					return done, unix.EFAULT
+				}
+			} else {
+				b = mm.mf.Bytes(p.val.off+int64(s-p.start), uint64(e-s))
+			}
 			c, stop := fn(b)
 			done += c
 			if stop {

@@ -46,6 +46,11 @@ const (
 	// mapped on one fault: one platform mapping call per chunk, never one
 	// per page.
 	faultChunk = 256 << 10
+	// hostFaultChunk is faultChunk for host file pages
+	// (platform.HostFileMapper): mapping them costs the Sentry nothing
+	// per page (the host faults them in from its page cache), so one
+	// fault maps a program's whole text.
+	hostFaultChunk = 4 << 20
 	// cowChunk is the size and alignment of the window copied when a
 	// write breaks copy-on-write sharing.
 	cowChunk = 64 << 10
@@ -67,6 +72,18 @@ type Mappable interface {
 	ReadAt(p []byte, off int64) (int, error)
 	// Size returns the object's current size in bytes.
 	Size() int64
+}
+
+// HostMappable is a Mappable whose bytes are a host file's. On platforms
+// that map host files (platform.HostFileMapper), a private mapping of it
+// maps the host file's pages, read-only, until a write copies them into the
+// memory file: a program's text is then the host's page cache, and costs
+// neither a copy nor memory of the sandbox's.
+type HostMappable interface {
+	Mappable
+	// HostFile returns the host file, or nil if its pages may not be
+	// mapped directly now (they would not show what the object holds).
+	HostFile() platform.HostFile
 }
 
 // MemoryMappable is a Mappable whose pages live in the memory file
@@ -173,13 +190,18 @@ func (v vma) canMergeWith(w vma, delta uintptr) bool {
 	return v.mappable == nil || v.off+int64(delta) == w.off
 }
 
-// pma is the value of one PMA segment: the memory file pages backing it.
+// pma is the value of one PMA segment: the pages backing it.
 type pma struct {
-	// off is the memory file offset of the segment's first page.
+	// host, if not nil, is the host file whose pages back the segment: a
+	// private mapping of a file the platform maps directly
+	// (platform.HostFileMapper), not written yet; needsCopy is then set.
+	host platform.HostFile
+	// off is the offset of the segment's first page in the memory file,
+	// or in host.
 	off int64
 	// needsCopy is set on private pages shared with another address space
-	// (after Fork): they are mapped read-only and copied before the first
-	// write.
+	// (after Fork) or with a host file: they are mapped read-only and
+	// copied before the first write.
 	needsCopy bool
 	// mapped is set when the pages may be mapped in the platform address
 	// space.
@@ -308,7 +330,7 @@ func (mm *MemoryManager) DecUsers() {
 		panic("mm: DecUsers without a matching user")
 	}
 	for _, p := range mm.pmas.all() {
-		mm.mf.DecRef(p.val.off, uint64(p.end-p.start))
+		mm.dropPages(p)
 		mm.pmas.remove(p)
 	}
 	for _, v := range mm.vmas.all() {
@@ -402,7 +424,8 @@ func (mm *MemoryManager) mergePMAsAround(start, end uintptr) {
 			cur = next
 			continue
 		}
-		if next.val.off == cur.val.off+int64(cur.end-cur.start) && next.val.needsCopy == cur.val.needsCopy && next.val.mapped == cur.val.mapped {
+		if next.val.off == cur.val.off+int64(cur.end-cur.start) && next.val.host == cur.val.host &&
+			next.val.needsCopy == cur.val.needsCopy && next.val.mapped == cur.val.mapped {
 			cur.end = next.end
 			mm.pmas.remove(next)
 			continue
@@ -418,10 +441,18 @@ func (mm *MemoryManager) freePMAs(start, end uintptr) bool {
 	mapped := false
 	for _, p := range mm.pmas.isolate(start, end) {
 		mapped = mapped || p.val.mapped
-		mm.mf.DecRef(p.val.off, uint64(p.end-p.start))
+		mm.dropPages(p)
 		mm.pmas.remove(p)
 	}
 	return mapped
+}
+
+// dropPages drops the segment's reference on its memory file pages; host
+// file pages hold none.
+func (mm *MemoryManager) dropPages(p *seg[pma]) {
+	if p.val.host == nil {
+		mm.mf.DecRef(p.val.off, uint64(p.end-p.start))
+	}
 }
 
 // unmapLocked removes all mappings in [start, end). Callers hold mu.

@@ -133,6 +133,29 @@ type AddressSpace interface {
 	Release()
 }
 
+// HostFile is a host file that an address space may map directly: a
+// program's text and read-only data are then the host's page cache, never
+// copied into the memory file. Its descriptor is open for reading and stays
+// open as long as the HostFile is reachable.
+type HostFile interface {
+	// FD returns the host descriptor.
+	FD() int
+}
+
+// HostFileMapper is implemented by AddressSpaces that can map host files
+// (systrap). mm uses it for private file mappings that have not been
+// written: the pages are the host file's until a write copies them.
+type HostFileMapper interface {
+	// CanMapHostFile reports whether MapHostFile of f may be used now.
+	// It is false when f cannot be mapped executable (a noexec mount) or
+	// the address space already holds as many host files as it may.
+	CanMapHostFile(f HostFile) bool
+	// MapHostFile maps [offset, offset+length) of f at addr, private and
+	// never writable (at.Write is ignored), replacing whatever was mapped
+	// there. addr, offset and length are page aligned.
+	MapHostFile(addr uintptr, f HostFile, offset int64, length uintptr, at AccessType) error
+}
+
 // Context runs one application thread's code. A Context is used by one task
 // goroutine at a time; Interrupt may be called from any goroutine.
 type Context interface {

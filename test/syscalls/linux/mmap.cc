@@ -5,8 +5,11 @@
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <string>
 
 #include "test_util.h"
@@ -200,6 +203,106 @@ TEST(Mmap, PrivateFileMappingMatchesRead) {
   ASSERT_EQ(pread(fd.get(), &c, 1, 0), 1);
   EXPECT_EQ(c, data[0]);
   ASSERT_OK(munmap(p, len));
+}
+
+// PrivateFile is a private mapping of a whole file, with the file's bytes
+// as read(2) gives them.
+struct PrivateFile {
+  std::string data;
+  FD fd;
+  char* p = nullptr;
+  size_t len = 0;
+  ~PrivateFile() {
+    if (p != nullptr) munmap(p, len);
+  }
+};
+
+// MapPrivate maps all of path privately with prot into *m.
+void MapPrivate(const char* path, int prot, PrivateFile* m) {
+  m->data = ReadAll(path);
+  ASSERT_GT(m->data.size(), 1u);
+  m->fd.reset(open(path, O_RDONLY));
+  ASSERT_OK(m->fd.get());
+  const long page = PageSize();
+  m->len = (m->data.size() + page - 1) / page * page;
+  void* p = mmap(nullptr, m->len, prot, MAP_PRIVATE, m->fd.get(), 0);
+  ASSERT_NE(p, MAP_FAILED) << strerror(errno);
+  m->p = static_cast<char*>(p);
+}
+
+// A private mapping of a whole program (this test's own binary, several
+// MiB on most builds) reads as the file does, page for page, and keeps
+// doing so after writes to some of its pages.
+TEST(Mmap, PrivateMappingOfProgramMatchesRead) {
+  PrivateFile m;
+  ASSERT_NO_FATAL_FAILURE(MapPrivate("/proc/self/exe", PROT_READ | PROT_EXEC, &m));
+  const std::string& data = m.data;
+  const size_t page = PageSize(), len = m.len;
+  char* p = m.p;
+  // Touch the pages out of order: each fault maps a window around it.
+  for (size_t off = len; off >= page;) {
+    off -= page;
+    size_t n = std::min(page, data.size() - std::min(off, data.size()));
+    ASSERT_EQ(memcmp(p + off, data.data() + off, n), 0) << "page at " << off;
+  }
+  // Write to every 7th page: those become private copies, the others stay
+  // the file's.
+  ASSERT_OK(mprotect(p, len, PROT_READ | PROT_WRITE));
+  for (size_t off = 0; off < data.size(); off += 7 * page) p[off] ^= 0x5a;
+  for (size_t off = 0; off < data.size(); off++) {
+    char want = data[off];
+    if (off % (7 * page) == 0) want ^= 0x5a;
+    ASSERT_EQ(p[off], want) << "byte " << off;
+  }
+  char c;
+  ASSERT_EQ(pread(m.fd.get(), &c, 1, 0), 1);
+  EXPECT_EQ(c, data[0]);
+}
+
+// The kernel reads a private file mapping for write(2) as the application
+// does, and read(2) into one writes a private copy.
+TEST(Mmap, PrivateFileMappingAsSystemCallBuffer) {
+  PrivateFile m;
+  ASSERT_NO_FATAL_FAILURE(MapPrivate("/etc/passwd", PROT_READ | PROT_WRITE, &m));
+  const std::string& data = m.data;
+  char* p = m.p;
+  int pipefd[2];
+  ASSERT_OK(pipe(pipefd));
+  FD r(pipefd[0]), w(pipefd[1]);
+  size_t n = std::min(data.size(), static_cast<size_t>(4096));
+  ASSERT_EQ(write(w.get(), p, n), static_cast<ssize_t>(n));
+  std::string got(n, '\0');
+  ASSERT_EQ(read(r.get(), &got[0], n), static_cast<ssize_t>(n));
+  EXPECT_EQ(got, data.substr(0, n));
+  // read(2) into the mapping: the mapping changes, the file does not.
+  ASSERT_EQ(write(w.get(), "XY", 2), 2);
+  ASSERT_EQ(read(r.get(), p + 1, 2), 2);
+  EXPECT_EQ(std::string(p, 4), data.substr(0, 1) + "XY" + data.substr(3, 1));
+  char c[2];
+  ASSERT_EQ(pread(m.fd.get(), c, 2, 1), 2);
+  EXPECT_EQ(std::string(c, 2), data.substr(1, 2));
+}
+
+// After fork, a private file mapping's unwritten pages are the file's in
+// both processes, and a write in either stays in that process.
+TEST(Mmap, PrivateFileMappingAcrossFork) {
+  PrivateFile m;
+  ASSERT_NO_FATAL_FAILURE(MapPrivate("/etc/passwd", PROT_READ | PROT_WRITE, &m));
+  const std::string& data = m.data;
+  volatile char* p = m.p;
+  ASSERT_EQ(p[0], data[0]);  // mapped before the fork
+  pid_t child = fork();
+  ASSERT_OK(child);
+  if (child == 0) {
+    p[0] = data[0] ^ 1;
+    _exit(p[0] == (data[0] ^ 1) && p[1] == data[1] ? 0 : 1);
+  }
+  int status;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(p[0], data[0]);
+  p[1] = data[1] ^ 2;
+  EXPECT_EQ(p[1], data[1] ^ 2);
 }
 
 TEST(Mmap, FileMappingErrors) {

@@ -23,7 +23,12 @@ package gofer
 //     collapsing or inserting a range writes the cache back first and
 //     empties it after.
 //   - Private mappings copy from the cache where it has the page, from
-//     the host otherwise.
+//     the host otherwise. Where the platform maps host files
+//     (mm.HostMappable), a private mapping maps the host file's own pages
+//     until it writes them, as long as no open file that can write is
+//     mapped: only stores through such a file's shared mappings make the
+//     cache hold what the host file does not. When one is mapped, every
+//     address space drops the host pages it maps (mm.InvalidateHostPages).
 //
 // The file's size is the inode's cached size (see the package doc on
 // attribute caching); mappings never change it.
@@ -44,6 +49,7 @@ import (
 
 	"bufferzone.dev/pkg/sentry/memory"
 	"bufferzone.dev/pkg/sentry/mm"
+	"bufferzone.dev/pkg/sentry/platform"
 )
 
 const pageSize = 4096
@@ -70,6 +76,41 @@ type pageCache struct {
 	// writing, writes them back. writeFD is set when a file open for
 	// writing is mapped, which any writable shared mapping needs.
 	readFD, writeFD *os.File
+	// host is the host file that private mappings may map, made on first
+	// use; noHost is set if its mount forbids executable mappings.
+	host   *hostFile
+	noHost bool
+}
+
+// hostFile is a cached file's host file as address spaces map it
+// (platform.HostFile): a descriptor of its own, open for reading, which
+// stays open while any mapping or address space refers to it.
+type hostFile struct{ f *os.File }
+
+// FD implements platform.HostFile.
+func (h *hostFile) FD() int { return int(h.f.Fd()) }
+
+// HostFile implements mm.HostMappable: the host file, while no open file
+// that can write is mapped, if its mount allows executable mappings.
+func (c *pageCache) HostFile() platform.HostFile {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.writeFD != nil || c.noHost {
+		return nil
+	}
+	if c.host == nil {
+		var st unix.Statfs_t
+		if err := unix.Fstatfs(int(c.readFD.Fd()), &st); err != nil || st.Flags&unix.ST_NOEXEC != 0 {
+			c.noHost = true
+			return nil
+		}
+		fd, err := unix.FcntlInt(c.readFD.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return nil
+		}
+		c.host = &hostFile{os.NewFile(uintptr(fd), "gofer-mapped")}
+	}
+	return c.host
 }
 
 // Mappable implements vfs.Mappable: the page cache, or without a memory
@@ -85,6 +126,7 @@ func (f *regularFile) Mappable() (mm.Mappable, error) {
 	}
 	if f.writable && f.host != nil {
 		c.mu.Lock()
+		var spaces []*mm.MemoryManager
 		if c.writeFD == nil {
 			fd, err := unix.FcntlInt(f.host.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 			if err != nil {
@@ -92,8 +134,16 @@ func (f *regularFile) Mappable() (mm.Mappable, error) {
 				return nil, err
 			}
 			c.writeFD = os.NewFile(uintptr(fd), "gofer-writeback")
+			if c.host != nil {
+				spaces = slices.Collect(maps.Keys(c.spaces))
+			}
 		}
 		c.mu.Unlock()
+		// Stores through the new mapping may stay in the cache: private
+		// mappings must copy from it from now on.
+		for _, s := range spaces {
+			s.InvalidateHostPages(c)
+		}
 	}
 	return c, nil
 }

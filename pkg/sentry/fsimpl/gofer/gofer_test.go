@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"bufferzone.dev/pkg/p9"
+	"bufferzone.dev/pkg/sentry/memory"
 	"bufferzone.dev/pkg/sentry/vfs"
 	"bufferzone.dev/pkg/sentry/vfs/vfstest"
 	"bufferzone.dev/runsc/fsgofer"
@@ -59,6 +60,13 @@ func (f *countingFile) Open(flags uint32) (*os.File, p9.QID, uint32, error) {
 // the client file system and the request counter.
 func mount(t *testing.T, root string) (*vfs.VFS, vfs.VirtualDentry, *atomic.Int64) {
 	t.Helper()
+	v, vd, n, _ := mountFS(t, root)
+	return v, vd, n
+}
+
+// mountFS is mount that also returns the client file system.
+func mountFS(t *testing.T, root string) (*vfs.VFS, vfs.VirtualDentry, *atomic.Int64, *Filesystem) {
+	t.Helper()
 	a, err := fsgofer.New(root, false)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +89,7 @@ func mount(t *testing.T, root string) (*vfs.VFS, vfs.VirtualDentry, *atomic.Int6
 	t.Cleanup(func() { fs.Close() })
 	v := vfs.New()
 	m := v.MountRoot(v.NewFilesystemInstance(fs), "/", false)
-	return v, vfs.VirtualDentry{Mount: m, Dentry: m.Root()}, &ca.n
+	return v, vfs.VirtualDentry{Mount: m, Dentry: m.Root()}, &ca.n, fs
 }
 
 // TestCachedPathsAskNothing checks the revalidation policy of the package
@@ -169,5 +177,58 @@ func TestRemovedFilesKeepNoHandle(t *testing.T) {
 	}
 	if kept() != 0 {
 		t.Errorf("%d handles kept after the file was removed, want 0", kept())
+	}
+}
+
+// TestPageCacheHostFile checks when private mappings may map a cached
+// file's host pages: while no open file that can write is mapped, and
+// never on a noexec mount's file.
+func TestPageCacheHostFile(t *testing.T) {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "f"), []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v, rootVD, _, fs := mountFS(t, root)
+	mf, err := memory.New("gofer-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mf.Close()
+	fs.EnablePageCache(mf)
+	r := vfs.Resolution{Root: rootVD, Start: rootVD, Path: "/f", FollowFinal: true}
+	mappable := func(flags uint32) *pageCache {
+		t.Helper()
+		f, err := v.OpenAt(ctx, r, flags, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.DecRef()
+		m, err := f.Impl().(vfs.Mappable).Mappable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.(*pageCache)
+	}
+	c := mappable(unix.O_RDONLY)
+	hf := c.HostFile()
+	if hf == nil {
+		var st unix.Statfs_t
+		if unix.Statfs(root, &st) == nil && st.Flags&unix.ST_NOEXEC != 0 {
+			t.Skip("the test directory is on a noexec mount")
+		}
+		t.Fatal("a file mapped only read-only has no host file")
+	}
+	if again := c.HostFile(); again != hf {
+		t.Errorf("HostFile changed from %v to %v", hf, again)
+	}
+	buf := make([]byte, 4)
+	if n, err := unix.Pread(hf.FD(), buf, 0); err != nil || string(buf[:n]) != "data" {
+		t.Errorf("the host file reads %q, %v", buf[:n], err)
+	}
+	if mappable(unix.O_RDWR) != c {
+		t.Fatal("a second open has another page cache")
+	}
+	if got := c.HostFile(); got != nil {
+		t.Errorf("HostFile %v while a writable open file is mapped, want nil", got)
 	}
 }

@@ -1,6 +1,7 @@
 // Package mmtest provides a fake platform for tests of code that manages
 // address spaces (mm, loader, kernel) without running application code: its
-// address spaces record the MapFile and Unmap calls they receive.
+// address spaces record the MapFile, MapHostFile and Unmap calls they
+// receive.
 package mmtest
 
 import (
@@ -46,9 +47,11 @@ func (p *Platform) MinUserAddress() uintptr { return MinUserAddress }
 // MaxUserAddress implements platform.Platform.
 func (p *Platform) MaxUserAddress() uintptr { return MaxUserAddress }
 
-// MapCall records one AddressSpace.MapFile call.
+// MapCall records one AddressSpace.MapFile call, or with Host set one
+// MapHostFile call.
 type MapCall struct {
 	Addr   uintptr
+	Host   platform.HostFile
 	Offset int64
 	Length uintptr
 	Access platform.AccessType
@@ -71,7 +74,19 @@ type AddressSpace struct {
 func (as *AddressSpace) MapFile(addr uintptr, offset int64, length uintptr, at platform.AccessType) error {
 	as.mu.Lock()
 	defer as.mu.Unlock()
-	as.Maps = append(as.Maps, MapCall{addr, offset, length, at})
+	as.Maps = append(as.Maps, MapCall{Addr: addr, Offset: offset, Length: length, Access: at})
+	return nil
+}
+
+// CanMapHostFile implements platform.HostFileMapper: always.
+func (as *AddressSpace) CanMapHostFile(f platform.HostFile) bool { return true }
+
+// MapHostFile implements platform.HostFileMapper.
+func (as *AddressSpace) MapHostFile(addr uintptr, f platform.HostFile, offset int64, length uintptr, at platform.AccessType) error {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	at.Write = false
+	as.Maps = append(as.Maps, MapCall{Addr: addr, Host: f, Offset: offset, Length: length, Access: at})
 	return nil
 }
 

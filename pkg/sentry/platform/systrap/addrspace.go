@@ -5,6 +5,7 @@ package systrap
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,15 +45,24 @@ type AddressSpace struct {
 
 	// reqMu serializes requests to the mapper (the stub's main thread).
 	reqMu sync.Mutex
-	// pipe is the read end of the completion pipe (packet mode); the
-	// mapper holds the only write end. Guarded by reqMu.
-	pipe int
+	// sock is the Sentry's end of the stub's channel, a SOCK_SEQPACKET
+	// socket pair: the mapper writes its completion packets to the other
+	// end, whose only holder it is, and receives the host files it maps
+	// (MapHostFile) from it. Guarded by reqMu.
+	sock int
 	// seq is the last request's number; mapperPin the CPU the mapper is
 	// pinned to, or -1. Guarded by reqMu.
 	seq       uint32
 	mapperPin int
 	// buf receives completion packets. Guarded by reqMu.
 	buf []byte
+	// hostFDs maps each host file sent to the mapper to its descriptor
+	// number in the stub; stubFDs has every descriptor the mapper holds.
+	// A received descriptor takes the lowest free number, so the Sentry
+	// knows it without reading anything the application could write.
+	// Guarded by reqMu.
+	hostFDs map[platform.HostFile]int
+	stubFDs map[int]bool
 	// queued are mappings MapFile accepted that the mapper has not made
 	// yet: they are sent with the next request, or by the next Switch
 	// (flush), at the latest. Guarded by reqMu.
@@ -116,14 +126,16 @@ func newAddressSpace(p *Platform) (*AddressSpace, error) {
 	if err != nil {
 		return nil, fmt.Errorf("systrap: map context file: %w", err)
 	}
-	var pfd [2]int
-	if err := unix.Pipe2(pfd[:], unix.O_CLOEXEC|unix.O_DIRECT); err != nil {
+	pfd, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
 		unix.Munmap(mem)
-		return nil, fmt.Errorf("systrap: completion pipe: %w", err)
+		return nil, fmt.Errorf("systrap: stub channel: %w", err)
 	}
 	as := &AddressSpace{
 		p:         p,
-		pipe:      pfd[0],
+		sock:      pfd[0],
+		hostFDs:   make(map[platform.HostFile]int),
+		stubFDs:   map[int]bool{p.memfd: true, p.memfd + 1: true},
 		mapperPin: -1,
 		buf:       make([]byte, pageSize+1),
 		ctxMem:    mem,
@@ -172,7 +184,7 @@ func (as *AddressSpace) requestLocked(prep func(req []byte), ops ...op) error {
 		return fmt.Errorf("systrap: %d operations in one request, at most %d", len(ops), maxReqOps)
 	}
 	as.memMu.RLock()
-	if as.unmapped || as.pipe < 0 {
+	if as.unmapped || as.sock < 0 {
 		as.memMu.RUnlock()
 		return ErrReleased
 	}
@@ -195,7 +207,13 @@ func (as *AddressSpace) requestLocked(prep func(req []byte), ops ...op) error {
 	futexWakeOne(seq)
 	as.memMu.RUnlock()
 	as.p.requests.Add(1)
-	return as.complete()
+	err := as.complete()
+	if err != nil && slices.ContainsFunc(ops, func(o op) bool { return o.nr == unix.SYS_RECVMSG }) {
+		// The descriptor numbers the Sentry expects in the stub hold
+		// only while every receive succeeds.
+		as.markDead()
+	}
+	return err
 }
 
 // flush has the mapper run the queued mappings, if any. Switch calls it
@@ -213,7 +231,7 @@ func (as *AddressSpace) flush() error {
 // (or is newAddressSpace).
 func (as *AddressSpace) complete() error {
 	for {
-		n, err := unix.Read(as.pipe, as.buf)
+		n, err := unix.Read(as.sock, as.buf)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -419,13 +437,7 @@ func (as *AddressSpace) cloneThread(slot int, known map[int]bool) (*stubThread, 
 // before it resumes. An error of a queued mapping surfaces from the Switch
 // that sends it.
 func (as *AddressSpace) MapFile(addr uintptr, offset int64, length uintptr, at platform.AccessType) error {
-	if addr%pageSize != 0 || offset%pageSize != 0 || length%pageSize != 0 || length == 0 {
-		return fmt.Errorf("systrap: MapFile(%#x, %#x, %#x): unaligned or empty", addr, offset, length)
-	}
-	if addr < as.p.MinUserAddress() || addr+length > as.p.MaxUserAddress() || addr+length < addr {
-		return fmt.Errorf("systrap: MapFile(%#x, %#x): outside the user address range", addr, length)
-	}
-	if err := as.check(); err != nil {
+	if err := as.checkMap("MapFile", addr, offset, length); err != nil {
 		return err
 	}
 	as.reqMu.Lock()
@@ -436,6 +448,99 @@ func (as *AddressSpace) MapFile(addr uintptr, offset int64, length uintptr, at p
 		return nil
 	}
 	return as.requestLocked(nil)
+}
+
+// checkMap checks a mapping request's arguments (page aligned, not empty,
+// in the user address range) and that the stub is alive.
+func (as *AddressSpace) checkMap(what string, addr uintptr, offset int64, length uintptr) error {
+	if addr%pageSize != 0 || offset%pageSize != 0 || length%pageSize != 0 || length == 0 {
+		return fmt.Errorf("systrap: %s(%#x, %#x, %#x): unaligned or empty", what, addr, offset, length)
+	}
+	if addr < as.p.MinUserAddress() || addr+length > as.p.MaxUserAddress() || addr+length < addr {
+		return fmt.Errorf("systrap: %s(%#x, %#x): outside the user address range", what, addr, length)
+	}
+	return as.check()
+}
+
+// maxHostFiles bounds the host files one stub holds for MapHostFile; past
+// it, mm copies file pages into the memory file instead.
+const maxHostFiles = 256
+
+var _ platform.HostFileMapper = (*AddressSpace)(nil)
+
+// CanMapHostFile implements platform.HostFileMapper.
+func (as *AddressSpace) CanMapHostFile(f platform.HostFile) bool {
+	as.reqMu.Lock()
+	defer as.reqMu.Unlock()
+	_, ok := as.hostFDs[f]
+	return ok || len(as.hostFDs) < maxHostFiles
+}
+
+// MapHostFile implements platform.HostFileMapper. The first mapping of f
+// in the stub sends its descriptor over the stub's channel (SCM_RIGHTS)
+// and queues the mapper's recvmsg of it before the mmap; the stub keeps
+// the descriptor until it dies. The mapping is MAP_PRIVATE and never
+// writable: a write faults, and mm gives the page a memory file copy.
+//
+// The mapper's recvmsg header is on the stub's scratch page, which the
+// application can write: tampering with it can only make the receive
+// fail or drop the descriptor, and the request fails (the mmap of the
+// expected number finds nothing there), which kills the stub.
+func (as *AddressSpace) MapHostFile(addr uintptr, f platform.HostFile, offset int64, length uintptr, at platform.AccessType) error {
+	if err := as.checkMap("MapHostFile", addr, offset, length); err != nil {
+		return err
+	}
+	as.reqMu.Lock()
+	defer as.reqMu.Unlock()
+	fd, ok := as.hostFDs[f]
+	if !ok {
+		if len(as.hostFDs) >= maxHostFiles {
+			return fmt.Errorf("systrap: MapHostFile: the stub holds %d host files already", maxHostFiles)
+		}
+		if len(as.queued)+3 > maxReqOps {
+			if err := as.requestLocked(nil); err != nil {
+				return err
+			}
+		}
+		if err := as.sendFD(f.FD()); err != nil {
+			return err
+		}
+		for fd = 0; as.stubFDs[fd]; fd++ {
+		}
+		as.hostFDs[f] = fd
+		as.stubFDs[fd] = true
+		as.queued = append(as.queued, op{nr: unix.SYS_RECVMSG, args: [6]uintptr{uintptr(as.p.memfd + 1),
+			as.p.stub.start + scratchOff + scrMsghdr, unix.MSG_DONTWAIT | unix.MSG_CMSG_CLOEXEC}})
+	}
+	at.Write = false
+	as.queued = append(as.queued, op{nr: unix.SYS_MMAP, args: [6]uintptr{addr, length, uintptr(at.Prot()),
+		unix.MAP_PRIVATE | unix.MAP_FIXED, uintptr(fd), uintptr(offset)}})
+	if len(as.queued) < maxReqOps-2 {
+		return nil
+	}
+	return as.requestLocked(nil)
+}
+
+// sendFD sends fd to the mapper, with one byte of payload. The channel's
+// buffer holds many such messages; if it is full, the queued requests
+// (which receive the earlier ones) go first. The caller holds reqMu.
+func (as *AddressSpace) sendFD(fd int) error {
+	for try := 0; ; try++ {
+		err := unix.Sendmsg(as.sock, []byte{0}, unix.UnixRights(fd), nil, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
+		switch {
+		case err == nil:
+			return nil
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN && try == 0 && len(as.queued) > 0:
+			if err := as.requestLocked(nil); err != nil {
+				return err
+			}
+			continue
+		}
+		as.markDead()
+		return fmt.Errorf("systrap: send a host file to the stub: %w", err)
+	}
 }
 
 // Unmap implements platform.AddressSpace. The stub region is never
@@ -536,9 +641,9 @@ func (as *AddressSpace) reap() {
 		}
 	}
 	as.reqMu.Lock()
-	if as.pipe >= 0 {
-		unix.Close(as.pipe)
-		as.pipe = -1
+	if as.sock >= 0 {
+		unix.Close(as.sock)
+		as.sock = -1
 	}
 	as.reqMu.Unlock()
 	as.memMu.Lock()

@@ -272,7 +272,7 @@ func (s *stubRegion) init() error {
 // application could write.
 const (
 	rLastSeq = asm.R12 // mapper: the last request served
-	rPipe    = asm.RBP // mapper: the completion pipe's descriptor
+	rPipe    = asm.RBP // mapper: the channel's descriptor
 	rOps     = asm.RBX // mapper: the next operation
 	rCount   = asm.R14 // mapper: operations left
 	rReq     = asm.R15 // mapper: the request page
@@ -283,7 +283,7 @@ const (
 // whose pid is sentryPID. It returns the code and its label offsets.
 //
 // A forked child starts at "entry" with every signal blocked, the
-// completion pipe's write end in r12, the memory file in r13 and the
+// channel's stub end in r12, the memory file in r13 and the
 // context file in r14 (see forkFromFactory).
 func stubProgram(base uintptr, sentryPID uint64) ([]byte, map[string]int) {
 	data := uint64(base) + pageSize
@@ -320,10 +320,10 @@ func stubProgram(base uintptr, sentryPID uint64) ([]byte, map[string]int) {
 		a.Jcc(asm.CondNE, "exit")
 	}
 
-	// The pipe moves to r13+1.
+	// The channel moves to r13+1.
 	moveAfterMemoryFile(a, asm.R12, "closefds")
 
-	// Only the memory file (r13) and the pipe (r13+1) stay open; the copy
+	// Only the memory file (r13) and the channel (r13+1) stay open; the copy
 	// of the Sentry's memory goes.
 	a.Label("closefds")
 	a.CloseAllBut(asm.R13, rPipe)
@@ -339,10 +339,10 @@ func stubProgram(base uintptr, sentryPID uint64) ([]byte, map[string]int) {
 	// The mapper: the main thread serves the Sentry's requests for good,
 	// with every signal blocked. Each request is a list of operations
 	// (system calls) in the request page, run in order up to the first
-	// that fails; its completion is one packet on the pipe, whose length
+	// that fails; its completion is one packet on the channel, whose length
 	// says how it went: 1 byte for success, 1+errno bytes for a failure.
 	// The bytes are the code page's (read-only): the length is the one
-	// thing the application cannot forge, as the pipe is in no other
+	// thing the application cannot forge, as the channel is in no other
 	// thread's descriptor table and nothing the mapper reads is
 	// writable by the application. Its first packet says it is ready.
 	a.MovImm(rReq, reqPage)
@@ -376,6 +376,14 @@ func stubProgram(base uintptr, sentryPID uint64) ([]byte, map[string]int) {
 	for i, r := range []int{asm.RDI, asm.RSI, asm.RDX, asm.R10, asm.R8, asm.R9} {
 		a.Load(r, rOps, int32(8+8*i))
 	}
+	// A recvmsg (of a host file, MapHostFile) gets a full control
+	// buffer: msg_controllen is what the last receive left there.
+	a.MovImm(asm.RCX, unix.SYS_RECVMSG)
+	a.CmpReg(asm.RAX, asm.RCX)
+	a.Jcc(asm.CondNE, "notRecvmsg")
+	a.MovImm(asm.RCX, scrControlLen)
+	a.Store(asm.RSI, 40, asm.RCX)
+	a.Label("notRecvmsg")
 	a.MovImm(asm.RCX, unix.SYS_CLONE)
 	a.CmpReg(asm.RAX, asm.RCX)
 	a.Jcc(asm.CondE, "cloneOp")
@@ -394,7 +402,7 @@ func stubProgram(base uintptr, sentryPID uint64) ([]byte, map[string]int) {
 	a.Jcc(asm.CondE, "threadStart")
 	a.Jmp("opDone")
 
-	// complete: write(pipe, code, 1 + errno), where rax is the last
+	// complete: write(channel, code, 1 + errno), where rax is the last
 	// result (0 or positive for success, -errno).
 	a.Label("complete")
 	a.MovImm(asm.RDX, 1)
@@ -686,7 +694,7 @@ func (b *filterBuilder) fromStub(code, codeEnd uintptr) {
 // installed its filter: the mapper's (its operations, futex, write), a new
 // thread's until it has its own filter, and the handler's.
 var baseSyscalls = []uint32{
-	unix.SYS_MMAP, unix.SYS_MUNMAP, unix.SYS_CLONE, unix.SYS_WRITE, unix.SYS_FUTEX,
+	unix.SYS_MMAP, unix.SYS_MUNMAP, unix.SYS_CLONE, unix.SYS_WRITE, unix.SYS_FUTEX, unix.SYS_RECVMSG,
 	unix.SYS_SIGALTSTACK, sysCloseRange, unix.SYS_RT_SIGPROCMASK, sysSeccomp,
 	unix.SYS_RT_SIGRETURN, unix.SYS_ARCH_PRCTL, unix.SYS_EXIT, unix.SYS_EXIT_GROUP,
 }

@@ -21,13 +21,13 @@
 // of the Sentry itself copies its page tables and leaves its private pages
 // copy-on-write, which fork and exec in the sandbox would pay for. Each
 // stub starts with the memory file, its address space's context file (a
-// memfd of its own, which the Sentry maps too) and the write end of its
-// completion pipe. The stub, running only stub code: asks for SIGKILL when
+// memfd of its own, which the Sentry maps too) and its end of its channel
+// (a SOCK_SEQPACKET socket pair). The stub, running only stub code: asks for SIGKILL when
 // the factory thread dies; resets every signal disposition and installs
 // the stub handler for the trapped signals (on an alternate stack, every
 // signal blocked); maps the context file's first page read-only as the
 // request page and the rest over the region's context area; keeps only
-// the memory file and the pipe open; unmaps everything outside the stub
+// the memory file and the channel open; unmaps everything outside the stub
 // region; installs the base seccomp filter; and becomes the mapper. Two
 // stubs are kept ready ahead of need (the pool); Release kills a stub and
 // leaves the reaping to a goroutine. MapFile queues its mmap: the queue
@@ -42,12 +42,14 @@
 //   - The mapper (the main thread) runs nothing but stub code, with every
 //     signal blocked, no stack, and its state in registers. It reads
 //     requests (lists of system calls: mmap and munmap for MapFile and
-//     Unmap, clone for new threads) from the request page, which the
-//     application cannot write, runs them and reports each completion as
-//     one packet on the pipe, whose length (1, or 1+errno) is its result.
-//     Only the mapper's descriptor table holds the pipe and the memory
-//     file, and nothing it reads is writable by the application, so the
-//     application can neither make it do anything nor forge its answers.
+//     Unmap, recvmsg and mmap for MapHostFile, clone for new threads)
+//     from the request page, which the application cannot write, runs
+//     them and reports each completion as one packet on the channel, whose
+//     length (1, or 1+errno) is its result. Only the mapper's descriptor
+//     table holds the channel, the memory file and the host files it was
+//     sent, and nothing it acts on is writable by the application (but
+//     recvmsg's header, see MapHostFile), so the application can neither
+//     make it do anything nor forge its answers.
 //   - Application threads, cloned by the mapper without CLONE_FILES, close
 //     every descriptor they inherited and add a second filter before they
 //     run application code: from the stub code it allows rt_sigreturn,
