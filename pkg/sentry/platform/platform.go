@@ -135,8 +135,9 @@ type AddressSpace interface {
 
 // HostFile is a host file that an address space may map directly: a
 // program's text and read-only data are then the host's page cache, never
-// copied into the memory file. Its descriptor is open for reading and stays
-// open as long as the HostFile is reachable.
+// copied into the memory file. Its descriptor is open for reading, on a
+// mount that allows executable mappings, and stays open as long as the
+// HostFile is reachable.
 type HostFile interface {
 	// FD returns the host descriptor.
 	FD() int
@@ -146,9 +147,9 @@ type HostFile interface {
 // (systrap). mm uses it for private file mappings that have not been
 // written: the pages are the host file's until a write copies them.
 type HostFileMapper interface {
-	// CanMapHostFile reports whether MapHostFile of f may be used now.
-	// It is false when f cannot be mapped executable (a noexec mount) or
-	// the address space already holds as many host files as it may.
+	// CanMapHostFile reports whether MapHostFile of f may be used now:
+	// false when the address space already holds as many other host
+	// files as it may.
 	CanMapHostFile(f HostFile) bool
 	// MapHostFile maps [offset, offset+length) of f at addr, private and
 	// never writable (at.Write is ignored), replacing whatever was mapped
