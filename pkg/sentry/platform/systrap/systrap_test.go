@@ -44,7 +44,7 @@ func TestConformance(t *testing.T) {
 		New:         newPlatform,
 		StubPID:     func(as platform.AddressSpace) int { return as.(*AddressSpace).pid },
 		Settle:      func(p platform.Platform) { p.(*Platform).reaping.Wait() },
-		StubFDs:     2, // the memory file and the pipe
+		StubFDs:     2, // the memory file and the channel
 		MaxStubVMAs: 6, // the stub's code and data, the context pages; [vsyscall]
 		CheckStub: func(t *testing.T, a *apptest.App) {
 			as, ctx := a.AS.(*AddressSpace), a.Ctx.(*Context)
