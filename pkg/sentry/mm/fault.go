@@ -283,15 +283,28 @@ func (mm *MemoryManager) fill(v *seg[vma], start, end uintptr) error {
 // from the platform (the Sentry's copy paths); otherwise the caller remaps
 // [start, end) (the fault path). Callers hold mu.
 func (mm *MemoryManager) breakCOW(start, end uintptr, unmap bool) error {
+	return mm.copyShared(start, end, unmap, false)
+}
+
+// copyHostPages gives the host file pages in [start, end) private copies
+// and unmaps them from the platform: the Sentry reads and writes
+// application memory in the memory file only (a host file read per access
+// would cost a host system call each time). Callers hold mu.
+func (mm *MemoryManager) copyHostPages(start, end uintptr) error {
+	return mm.copyShared(start, end, true, true)
+}
+
+// copyShared implements breakCOW and, with hostOnly, copyHostPages.
+func (mm *MemoryManager) copyShared(start, end uintptr, unmap, hostOnly bool) error {
 	shared := false
 	for _, p := range mm.pmas.overlapping(start, end) {
-		shared = shared || p.val.needsCopy
+		shared = shared || p.val.needsCopy && (p.val.host != nil || !hostOnly)
 	}
 	if !shared {
 		return nil
 	}
 	for _, p := range mm.pmas.isolate(start, end) {
-		if !p.val.needsCopy {
+		if !p.val.needsCopy || hostOnly && p.val.host == nil {
 			continue
 		}
 		length := uint64(p.end - p.start)

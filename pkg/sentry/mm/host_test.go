@@ -91,6 +91,11 @@ func TestPrivateHostFileMapping(t *testing.T) {
 	if n, err := mm.CopyIn(addr, got); err != nil || n != len(data) || !bytes.Equal(got, data) {
 		t.Fatalf("CopyIn of the host pages: %d, %v, equal %v", n, err, bytes.Equal(got, data))
 	}
+	// The Sentry read from copies; the host pages it copied are unmapped,
+	// to be mapped again from the copies.
+	if _, unmaps := as.Calls(); len(unmaps) == 0 || unmaps[0].Addr != addr {
+		t.Errorf("after the Sentry read the host pages, unmaps %+v, want them from %#x", unmaps, addr)
+	}
 	tail := make([]byte, pg-100)
 	if _, err := mm.CopyIn(addr+3*pg+100, tail); err != nil || !bytes.Equal(tail, make([]byte, len(tail))) {
 		t.Errorf("the last page past the end reads %v (%v), want zeros", tail[:8], err)

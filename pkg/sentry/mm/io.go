@@ -63,20 +63,20 @@ func (mm *MemoryManager) access(addr uintptr, n int, write bool, fn func(b []byt
 			if err := mm.breakCOW(a&^pageMask, ce, true); err != nil {
 				return done, unix.EFAULT
 			}
+		} else if v.val.private {
+			// Host file pages are read from copies, made a
+			// copy-on-write window at a time (program text and
+			// strings are read again and again).
+			ce, _ := pageRoundUp(segEnd)
+			ws := max(a&^(cowChunk-1), ps)
+			we := min((ce+cowChunk-1)&^(cowChunk-1), popEnd)
+			if err := mm.copyHostPages(ws, we); err != nil {
+				return done, unix.EFAULT
+			}
 		}
 		for _, p := range mm.pmas.overlapping(a, segEnd) {
 			s, e := max(a, p.start), min(segEnd, p.end)
-			var b []byte
-			if p.val.host != nil {
-				// Host file pages (never written: a write copied
-				// them above) are read, not mapped, by the Sentry.
-				b = make([]byte, e-s)
-				if err := readHost(p.val.host, b, p.val.off+int64(s-p.start)); err != nil {
-					return done, unix.EFAULT
-				}
-			} else {
-				b = mm.mf.Bytes(p.val.off+int64(s-p.start), uint64(e-s))
-			}
+			b := mm.mf.Bytes(p.val.off+int64(s-p.start), uint64(e-s))
 			c, stop := fn(b)
 			done += c
 			if stop {
