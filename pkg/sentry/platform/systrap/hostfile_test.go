@@ -191,7 +191,12 @@ func TestHostCodeDisassembly(t *testing.T) {
 // once: it exists before any host file is sent.
 func newHostApp(t testing.TB) *testApp {
 	t.Helper()
-	a := newTestApp(t, hostCode())
+	return startHostApp(t, newTestApp(t, hostCode()))
+}
+
+// startHostApp runs a's thread once.
+func startHostApp(t testing.TB, a *testApp) *testApp {
+	t.Helper()
 	if _, err := peek(t, a, a.Context, apptest.DataAddr); err != nil {
 		t.Fatal(err)
 	}
@@ -349,14 +354,30 @@ func checkHostMapping(t testing.TB, a *testApp, addr uintptr, f *testHostFile, p
 
 // TestMapHostFile maps two host files, one from a nonzero offset, into
 // an application, which loads from both and runs code from one; the
-// descriptors are the mapper's alone.
+// descriptors are the mapper's alone. Stubs forked by the template and
+// by the Sentry itself (when there is no template) hold the same
+// descriptors.
 func TestMapHostFile(t *testing.T) {
+	t.Run("template", func(t *testing.T) { testMapHostFile(t, newHostApp(t)) })
+	t.Run("factory", func(t *testing.T) {
+		a := startHostApp(t, apptest.NewTyped[*Platform, *AddressSpace, *Context](t, func(t testing.TB, memfd int) platform.Platform {
+			p := newPlatform(t, memfd).(*Platform)
+			p.tmplOnce.Do(func() {}) // no template: the factory forks stubs
+			return p
+		}, hostCode()))
+		if a.Plat.tmplPid != 0 || a.Plat.tmplSock >= 0 {
+			t.Fatalf("template %d started", a.Plat.tmplPid)
+		}
+		testMapHostFile(t, a)
+	})
+}
+
+func testMapHostFile(t *testing.T, a *testApp) {
 	dir := execDir(t)
 	data := hostData(0xa, 3)
 	copy(data[hostCodeOff:], getpid)
 	fa := writeHostFile(t, dir, "host-a", data)
 	fb := newHostFile(t, dir, 0xb, 3)
-	a := newHostApp(t)
 
 	mapHost(t, a.Space, hostAddrA, fa, 0, 2*pageSize, platform.ReadExec)
 	mapHost(t, a.Space, hostAddrB, fb, pageSize, 2*pageSize, platform.Read)
@@ -487,6 +508,84 @@ func TestMapHostFileAgain(t *testing.T) {
 		t.Errorf("file B: loaded %#x, want %#x", v, fb.qword(0))
 	}
 	checkStubFDs(t, a, fa, fb)
+}
+
+// TestMapHostFileReplaces: a host file mapping replaces what was mapped
+// there (a memory file mapping, another host file's) and is replaced by a
+// memory file mapping; Unmap removes it.
+func TestMapHostFileReplaces(t *testing.T) {
+	dir := execDir(t)
+	fa := newHostFile(t, dir, 0xa, 1)
+	fb := newHostFile(t, dir, 0xb, 1)
+	a := newHostApp(t)
+	const memQword = 0x1122334455667788
+	le.PutUint64(a.Mem[apptest.ExtraOff:], memQword)
+	steps := []struct {
+		name string
+		do   func() error
+		want uint64 // 0: unmapped
+	}{
+		{"memory file", func() error { return a.Space.MapFile(hostAddrA, apptest.ExtraOff, pageSize, platform.Read) }, memQword},
+		{"file A over it", func() error { return a.Space.MapHostFile(hostAddrA, fa, 0, pageSize, platform.Read) }, fa.qword(0)},
+		{"file B over A", func() error { return a.Space.MapHostFile(hostAddrA, fb, 0, pageSize, platform.Read) }, fb.qword(0)},
+		{"memory file over B", func() error { return a.Space.MapFile(hostAddrA, apptest.ExtraOff, pageSize, platform.Read) }, memQword},
+		{"file A again", func() error { return a.Space.MapHostFile(hostAddrA, fa, 0, pageSize, platform.Read) }, fa.qword(0)},
+		{"unmapped", func() error { a.Space.Unmap(hostAddrA, pageSize); return nil }, 0},
+	}
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		regs := apptest.InitialRegs()
+		regs.Rip = apptest.CodeAddr + progPeek
+		regs.Rdi = hostAddrA
+		ev := a.SwitchOK(t, &regs)
+		switch {
+		case st.want == 0 && (ev.Kind != platform.EventFault || ev.Addr != hostAddrA):
+			t.Errorf("%s: got %+v, want a fault at %#x", st.name, ev, hostAddrA)
+		case st.want != 0 && (ev.Kind != platform.EventSyscall || regs.Rsi != st.want):
+			t.Errorf("%s: got %+v, loaded %#x, want %#x", st.name, ev, regs.Rsi, st.want)
+		}
+	}
+	checkStubFDs(t, a, fa, fb)
+}
+
+// TestJumpIntoStubRecvmsg: an application thread that jumps to the stub's
+// system call instructions with the mapper's recvmsg set up faults there,
+// and a message waiting in the channel stays there.
+func TestJumpIntoStubRecvmsg(t *testing.T) {
+	fa := newHostFile(t, execDir(t), 0xa, 1)
+	a := newHostApp(t)
+	mapHost(t, a.Space, hostAddrA, fa, 0, pageSize, platform.Read)
+	mustPeek(t, a, hostAddrA)
+	// A message of the Sentry's the mapper has not received (its
+	// receive would be queued after the Switches below).
+	if err := unix.Sendmsg(a.Space.sock, []byte{0}, nil, nil, unix.MSG_DONTWAIT); err != nil {
+		t.Fatal(err)
+	}
+	waiting, err := unix.IoctlGetInt(a.Space.sock, unix.SIOCOUTQ)
+	if err != nil || waiting == 0 {
+		t.Fatalf("SIOCOUTQ: %d bytes (%v), want the message's", waiting, err)
+	}
+	for _, site := range stubSyscallSites(a.Plat) {
+		regs := apptest.InitialRegs()
+		regs.Rip = uint64(site)
+		regs.Rax = unix.SYS_RECVMSG
+		regs.Rdi = uint64(a.Plat.memfd) + 1
+		regs.Rsi = uint64(a.Plat.stub.start) + scratchOff + scrMsghdr
+		regs.Rdx = unix.MSG_DONTWAIT
+		ev, err := a.Context.Switch(a.Space, &regs)
+		if err != nil {
+			t.Fatalf("recvmsg at %#x: Switch: %v", site, err)
+		}
+		if ev.Kind != platform.EventFault || !ev.Access.Execute || !a.Plat.stub.contains(ev.Addr) {
+			t.Fatalf("recvmsg at %#x: got %+v, want an execute fault in the stub region", site, ev)
+		}
+	}
+	if n, err := unix.IoctlGetInt(a.Space.sock, unix.SIOCOUTQ); err != nil || n != waiting {
+		t.Errorf("SIOCOUTQ: %d bytes (%v) after the application's attempts, want %d", n, err, waiting)
+	}
+	checkStubFDs(t, a, fa)
 }
 
 // TestHostFileLimit: the stub holds at most maxHostFiles host files, each
