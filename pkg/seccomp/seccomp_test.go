@@ -84,6 +84,8 @@ func TestSentryFilter(t *testing.T) {
 		{"ioctl-tiocsti", Data(unix.SYS_IOCTL, 0, unix.TIOCSTI), RetKillProcess},
 		{"newfstatat-fd", Data(unix.SYS_NEWFSTATAT, 3, 0, 0, unix.AT_EMPTY_PATH), RetAllow},
 		{"newfstatat-path", Data(unix.SYS_NEWFSTATAT, 3, 0, 0, 0), RetKillProcess},
+		{"fstatfs", Data(unix.SYS_FSTATFS, 3), RetAllow},
+		{"statfs-path", Data(unix.SYS_STATFS), RetKillProcess},
 		{"statx-path", Data(unix.SYS_STATX, 3, 0, 0), RetKillProcess},
 		{"futex-private", Data(unix.SYS_FUTEX, 0, futexWaitPrivate), RetAllow},
 		{"fcntl-setlk", Data(unix.SYS_FCNTL, 3, unix.F_SETLK), RetKillProcess},
@@ -104,6 +106,7 @@ func TestSentryFilter(t *testing.T) {
 			{"prctl-pdeathsig", Data(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG), RetAllow},
 			{"prctl-dumpable", Data(unix.SYS_PRCTL, unix.PR_SET_DUMPABLE), RetKillProcess},
 			{"futex-shared", Data(unix.SYS_FUTEX, 0, futexWait), RetKillProcess},
+			{"mmap-host-file", Data(unix.SYS_MMAP, 0, 4096, unix.PROT_READ|unix.PROT_EXEC, unix.MAP_PRIVATE|unix.MAP_FIXED, 3), RetKillProcess},
 		},
 		PlatformSystrap: {
 			{"futex-shared", Data(unix.SYS_FUTEX, 0, futexWait), RetAllow},
@@ -113,6 +116,10 @@ func TestSentryFilter(t *testing.T) {
 			{"seccomp-filter", Data(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER), RetAllow},
 			{"seccomp-strict", Data(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_STRICT), RetKillProcess},
 			{"ptrace", Data(unix.SYS_PTRACE), RetKillProcess},
+			// MapHostFile: private, fixed, never writable.
+			{"mmap-host-file", Data(unix.SYS_MMAP, 0, 4096, unix.PROT_READ|unix.PROT_EXEC, unix.MAP_PRIVATE|unix.MAP_FIXED, 3), RetAllow},
+			{"mmap-host-file-writable", Data(unix.SYS_MMAP, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED, 3), RetKillProcess},
+			{"mmap-host-file-not-fixed", Data(unix.SYS_MMAP, 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE, 3), RetKillProcess},
 		},
 	}
 	for _, platform := range []string{PlatformPtrace, PlatformSystrap} {

@@ -235,6 +235,15 @@ func (t *Task) run() {
 		case platform.EventSyscall:
 			t.doSyscall()
 		case platform.EventFault:
+			if ev.Signo == int32(unix.SIGBUS) {
+				// The host has no page behind a mapped one: a host
+				// file mapped directly shrank outside the Sentry's
+				// view, or the memory file could not grow. Mapping
+				// the page again would fault again; Linux gives
+				// SIGBUS.
+				t.forceSignal(unix.SIGBUS, ev.Code, ev.Addr)
+				break
+			}
 			if err := t.MemoryManager().HandleFault(ev.Addr, ev.Access); err != nil {
 				sig, code := unix.SIGSEGV, int32(SegvMapErr)
 				var fe *mm.FaultError

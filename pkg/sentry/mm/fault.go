@@ -109,6 +109,9 @@ func (mm *MemoryManager) mapLocked(v *seg[vma], start, end, addr, cs, ce uintptr
 		off        int64
 		at         platform.AccessType
 	}
+	if err := mm.copyUnmappableHostPages(start, end); err != nil {
+		return err
+	}
 	var runs []run
 	var segs []*seg[pma]
 	for _, p := range mm.pmas.isolate(start, end) {
@@ -360,6 +363,29 @@ func (mm *MemoryManager) hostFile(v *seg[vma]) platform.HostFile {
 		return nil
 	}
 	return hf
+}
+
+// copyUnmappableHostPages copies the host file pages in [start, end) whose
+// host file the address space can no longer take (it holds as many as it
+// may): pages recorded in one address space and copied into another by
+// fork, or recorded before others took the room. Callers hold mu.
+func (mm *MemoryManager) copyUnmappableHostPages(start, end uintptr) error {
+	hfm, ok := mm.as.(platform.HostFileMapper)
+	if !ok {
+		return nil
+	}
+	var copies [][2]uintptr
+	for _, p := range mm.pmas.overlapping(start, end) {
+		if p.val.host != nil && !hfm.CanMapHostFile(p.val.host) {
+			copies = append(copies, [2]uintptr{max(start, p.start), min(end, p.end)})
+		}
+	}
+	for _, r := range copies {
+		if err := mm.copyShared(r[0], r[1], true, true); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // readHost fills b with the bytes of hf at off; bytes beyond the host

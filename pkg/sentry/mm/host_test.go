@@ -200,3 +200,34 @@ func TestSharedMappingNotHost(t *testing.T) {
 		t.Errorf("a shared mapping mapped host pages: %+v", host)
 	}
 }
+
+// TestHostPagesCopiedWhenFull: pages recorded as host file pages (here by
+// fork) are copied, not mapped, in an address space that can take no more
+// host files.
+func TestHostPagesCopiedWhenFull(t *testing.T) {
+	mm, _ := newMM(t)
+	data := pattern(2 * pg)
+	f := newHostFile(t, data)
+	addr := mustMMap(t, mm, MMapOpts{Length: 2 * pg, Prot: unix.PROT_READ, Private: true, Mappable: f})
+	if err := mm.HandleFault(addr, platform.Read); err != nil {
+		t.Fatal(err)
+	}
+	child, err := mm.Fork()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer child.DecUsers()
+	cas := child.as.(*mmtest.AddressSpace)
+	cas.NoHostFiles = true
+	if err := child.HandleFault(addr+pg, platform.Read); err != nil {
+		t.Fatal(err)
+	}
+	host, mem := hostMaps(cas)
+	if len(host) != 0 || len(mem) == 0 {
+		t.Fatalf("the full address space mapped %+v from the host and %+v from the memory file, want copies", host, mem)
+	}
+	got := make([]byte, 2*pg)
+	if _, err := child.CopyIn(addr, got); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("the copies do not read as the file (%v)", err)
+	}
+}

@@ -68,6 +68,9 @@ type AddressSpace struct {
 	Maps     []MapCall
 	Unmaps   []UnmapCall
 	Released bool
+	// NoHostFiles makes CanMapHostFile false (an address space that
+	// holds as many host files as it may).
+	NoHostFiles bool
 }
 
 // MapFile implements platform.AddressSpace.
@@ -78,8 +81,12 @@ func (as *AddressSpace) MapFile(addr uintptr, offset int64, length uintptr, at p
 	return nil
 }
 
-// CanMapHostFile implements platform.HostFileMapper: always.
-func (as *AddressSpace) CanMapHostFile(f platform.HostFile) bool { return true }
+// CanMapHostFile implements platform.HostFileMapper: unless NoHostFiles.
+func (as *AddressSpace) CanMapHostFile(f platform.HostFile) bool {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return !as.NoHostFiles
+}
 
 // MapHostFile implements platform.HostFileMapper.
 func (as *AddressSpace) MapHostFile(addr uintptr, f platform.HostFile, offset int64, length uintptr, at platform.AccessType) error {

@@ -176,6 +176,14 @@ func (as *AddressSpace) request(prep func(req []byte), ops ...op) error {
 
 // requestLocked is request with reqMu held.
 func (as *AddressSpace) requestLocked(prep func(req []byte), ops ...op) error {
+	if len(ops) > 0 && slices.ContainsFunc(as.queued, isRecvmsg) {
+		// Queued receives go alone: the failure of a later operation
+		// (a clone's EAGAIN) must not look like a failed receive,
+		// which kills the stub.
+		if err := as.requestLocked(nil); err != nil {
+			return err
+		}
+	}
 	if len(as.queued) > 0 {
 		ops = append(as.queued, ops...)
 		as.queued = nil
@@ -208,13 +216,16 @@ func (as *AddressSpace) requestLocked(prep func(req []byte), ops ...op) error {
 	as.memMu.RUnlock()
 	as.p.requests.Add(1)
 	err := as.complete()
-	if err != nil && slices.ContainsFunc(ops, func(o op) bool { return o.nr == unix.SYS_RECVMSG }) {
+	if err != nil && slices.ContainsFunc(ops, isRecvmsg) {
 		// The descriptor numbers the Sentry expects in the stub hold
 		// only while every receive succeeds.
 		as.markDead()
 	}
 	return err
 }
+
+// isRecvmsg reports whether o receives a host file.
+func isRecvmsg(o op) bool { return o.nr == unix.SYS_RECVMSG }
 
 // flush has the mapper run the queued mappings, if any. Switch calls it
 // before it runs application code.
@@ -492,6 +503,9 @@ func (as *AddressSpace) MapHostFile(addr uintptr, f platform.HostFile, offset in
 	}
 	as.reqMu.Lock()
 	defer as.reqMu.Unlock()
+	if as.sock < 0 {
+		return ErrReleased
+	}
 	fd, ok := as.hostFDs[f]
 	if !ok {
 		if len(as.hostFDs) >= maxHostFiles {
