@@ -412,6 +412,37 @@ func (f *File) Open(flags uint32) (hostFD *os.File, qid QID, iounit uint32, err 
 	return fd, r.QID, r.IOUnit, nil
 }
 
+// WalkOpen clones f and opens the clone with Linux open flags, in one round
+// trip: Twalk and Tlopen are sent back to back. It returns the open clone
+// and, as Open, the donated host file.
+func (f *File) WalkOpen(flags uint32) (nf *File, hostFD *os.File, qid QID, iounit uint32, err error) {
+	nfid := f.c.allocFID()
+	wc := f.c.start(&Twalk{FID: f.fid, NewFID: nfid})
+	oc := f.c.start(&Tlopen{FID: nfid, Flags: flags})
+	_, _, werr := wc.wait(MsgRwalk)
+	om, fd, oerr := oc.wait(MsgRlopen)
+	if werr != nil {
+		if fd != nil {
+			fd.Close()
+		}
+		f.c.freeFID(nfid)
+		return nil, nil, QID{}, 0, werr
+	}
+	nf = &File{c: f.c, fid: nfid}
+	if oerr != nil {
+		// A server without the ordering extension may have handled
+		// the Tlopen before the walk made the fid: open it now.
+		hostFD, qid, iounit, err = nf.Open(flags)
+		if err != nil {
+			nf.Close()
+			return nil, nil, QID{}, 0, err
+		}
+		return nf, hostFD, qid, iounit, nil
+	}
+	r := om.(*Rlopen)
+	return nf, fd, r.QID, r.IOUnit, nil
+}
+
 // Create creates name in directory f and opens it with flags; f then
 // refers to the new file. The donated host file, if any, is returned as
 // by Open.

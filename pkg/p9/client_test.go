@@ -294,6 +294,26 @@ func TestClientServer(t *testing.T) {
 			if _, _, _, err := l.Open(unix.O_RDONLY); !errors.Is(err, unix.ELOOP) {
 				t.Errorf("open symlink: %v", err)
 			}
+			if _, _, _, _, err := l.WalkOpen(unix.O_RDONLY); !errors.Is(err, unix.ELOOP) {
+				t.Errorf("walk-open symlink: %v", err)
+			}
+			// WalkOpen opens a clone; the walked fid stays unopened.
+			_, wf, err := root.Walk([]string{"d", "f"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			of, _, q, _, err := wf.WalkOpen(unix.O_RDONLY)
+			if err != nil || q.Type != QIDTypeRegular {
+				t.Fatalf("walk-open: %v %v", q, err)
+			}
+			if n, err := of.ReadAt(got[:len(big)], 10); err != nil || n != len(big) || string(got[:n]) != string(big) {
+				t.Errorf("read from the walk-opened clone: %d %v", n, err)
+			}
+			of.Close()
+			if _, _, _, err := wf.Open(unix.O_RDONLY); err != nil {
+				t.Errorf("open of the fid WalkOpen cloned: %v", err)
+			}
+			wf.Close()
 			if _, _, _, err := root.Open(unix.O_RDONLY); err != nil {
 				t.Fatal(err)
 			}

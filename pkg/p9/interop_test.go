@@ -540,3 +540,57 @@ func TestWalkGetAttrWithUnorderedServer(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestWalkOpenWithUnorderedServer: as TestWalkGetAttrWithUnorderedServer,
+// for the pipelined Tlopen of WalkOpen.
+func TestWalkOpenWithUnorderedServer(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rawConn{t: t, fd: fds[0]}
+	defer unix.Close(fds[0])
+	served := make(chan error, 1)
+	go func() {
+		defer close(served)
+		fail := func(format string, args ...any) { served <- fmt.Errorf(format, args...) }
+		tag, m := r.recv()
+		r.send(tag, &Rversion{MSize: m.(*Tversion).MSize, Version: Version})
+		tag, _ = r.recv()
+		r.send(tag, &Rattach{QID: QID{Type: QIDTypeDir, Path: 1}})
+		wtag, wm := r.recv()
+		otag, om := r.recv()
+		w, ok1 := wm.(*Twalk)
+		o, ok2 := om.(*Tlopen)
+		if !ok1 || !ok2 || o.FID != w.NewFID || len(w.Names) != 0 {
+			fail("expected a pipelined clone Twalk and Tlopen, got %#v, %#v", wm, om)
+			return
+		}
+		r.send(otag, &Rlerror{Errno: uint32(unix.EIO)}) // "unknown fid"
+		r.send(wtag, &Rwalk{})
+		tag, m = r.recv()
+		if o2, ok := m.(*Tlopen); !ok || o2.FID != w.NewFID {
+			fail("expected Tlopen again, got %#v", m)
+			return
+		}
+		r.send(tag, &Rlopen{QID: QID{Type: QIDTypeRegular, Path: 2}, IOUnit: 4096})
+	}()
+	cf := os.NewFile(uintptr(fds[1]), "client")
+	c, err := NewClient(cf, 8192)
+	cf.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	root, _, err := c.Attach("", NoUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nf, fd, qid, iounit, err := root.WalkOpen(unix.O_RDONLY)
+	if err != nil || nf == nil || fd != nil || qid.Path != 2 || iounit != 4096 {
+		t.Errorf("WalkOpen: %v %v %+v %d %v", nf, fd, qid, iounit, err)
+	}
+	if err := <-served; err != nil {
+		t.Error(err)
+	}
+}

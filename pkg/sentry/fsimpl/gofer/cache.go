@@ -117,10 +117,16 @@ func (c *pageCache) HostFile() platform.HostFile {
 // file a host descriptor that private mappings copy from.
 func (f *regularFile) Mappable() (mm.Mappable, error) {
 	i := f.inode
-	if i.fs.mf == nil {
-		return i.mappable()
+	// A read-only open's host descriptor serves as the inode's read
+	// descriptor: no second open of the file (two 9P round trips).
+	var from *os.File
+	if !f.writable {
+		from = f.host
 	}
-	c, err := i.pageCache()
+	if i.fs.mf == nil {
+		return i.mappable(from)
+	}
+	c, err := i.pageCache(from)
 	if err != nil {
 		return nil, err
 	}
@@ -148,9 +154,10 @@ func (f *regularFile) Mappable() (mm.Mappable, error) {
 	return c, nil
 }
 
-// pageCache returns the inode's cache, making it the first time.
-func (i *inode) pageCache() (*pageCache, error) {
-	readFD, err := i.openReadFD()
+// pageCache returns the inode's cache, making it the first time (with
+// openReadFD(from)).
+func (i *inode) pageCache(from *os.File) (*pageCache, error) {
+	readFD, err := i.openReadFD(from)
 	if err != nil {
 		return nil, err
 	}

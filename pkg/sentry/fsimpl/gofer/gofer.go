@@ -222,13 +222,8 @@ func (i *inode) Open(ctx vfs.Context, d *vfs.Dentry, flags uint32) (vfs.FileImpl
 	}
 	switch vfs.FileType(mode) {
 	case unix.S_IFDIR:
-		_, f, err := i.file.Walk(nil)
+		f, hostFD, _, _, err := i.file.WalkOpen(unix.O_RDONLY)
 		if err != nil {
-			return nil, err
-		}
-		hostFD, _, _, err := f.Open(unix.O_RDONLY)
-		if err != nil {
-			f.Close()
 			return nil, err
 		}
 		if hostFD != nil {
@@ -333,29 +328,33 @@ func (f *regularFile) Write(ctx vfs.Context, p []byte, off int64) (int, error) {
 	return n, err
 }
 
-// mappable returns the inode's shared read handle for private mappings.
-func (i *inode) mappable() (mm.Mappable, error) {
-	fd, err := i.openReadFD()
+// mappable returns the inode's shared read handle for private mappings
+// (openReadFD(from)).
+func (i *inode) mappable(from *os.File) (mm.Mappable, error) {
+	fd, err := i.openReadFD(from)
 	if err != nil {
 		return nil, err
 	}
 	return &hostMappable{inode: i, fd: fd}, nil
 }
 
-// openReadFD returns i.readFD, opening it the first time.
-func (i *inode) openReadFD() (*os.File, error) {
+// openReadFD returns i.readFD, opening it the first time: as a copy of
+// from (a host descriptor of the file open for reading only), or else
+// with a new open.
+func (i *inode) openReadFD(from *os.File) (*os.File, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	if i.readFD == nil && from != nil {
+		if fd, err := unix.FcntlInt(from.Fd(), unix.F_DUPFD_CLOEXEC, 0); err == nil {
+			i.readFD = os.NewFile(uintptr(fd), "gofer-read")
+		}
+	}
 	if i.readFD == nil {
-		_, f, err := i.file.Walk(nil)
+		f, host, _, _, err := i.file.WalkOpen(unix.O_RDONLY)
 		if err != nil {
 			return nil, err
 		}
-		host, _, _, err := f.Open(unix.O_RDONLY)
 		f.Close()
-		if err != nil {
-			return nil, err
-		}
 		if host == nil {
 			return nil, unix.ENODEV
 		}

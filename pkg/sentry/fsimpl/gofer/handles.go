@@ -84,16 +84,11 @@ func (i *inode) openHandle(flags uint32) (*handle, error) {
 			return h, nil
 		}
 	}
-	_, f, err := i.file.Walk(nil)
-	if err != nil {
-		return nil, err
-	}
 	// O_APPEND is vfs's business: the host descriptor is written at the
 	// offsets vfs gives.
 	openFlags := flags & (unix.O_ACCMODE | unix.O_TRUNC | unix.O_SYNC | unix.O_DSYNC | unix.O_DIRECT)
-	host, _, _, err := f.Open(openFlags)
+	f, host, _, _, err := i.file.WalkOpen(openFlags)
 	if err != nil {
-		f.Close()
 		return nil, err
 	}
 	h := newHandle(f, host)
