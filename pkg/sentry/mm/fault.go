@@ -109,9 +109,6 @@ func (mm *MemoryManager) mapLocked(v *seg[vma], start, end, addr, cs, ce uintptr
 		off        int64
 		at         platform.AccessType
 	}
-	if err := mm.copyUnmappableHostPages(start, end); err != nil {
-		return err
-	}
 	var runs []run
 	var segs []*seg[pma]
 	for _, p := range mm.pmas.isolate(start, end) {
@@ -222,6 +219,7 @@ func (mm *MemoryManager) populate(v *seg[vma], start, end uintptr) (uintptr, err
 		}
 		end = fe
 	}
+	mm.dropUnusableHostPages(v, start, end)
 	gaps := mm.pmas.gaps(start, end)
 	for _, g := range gaps {
 		if err := mm.fill(v, g[0], g[1]); err != nil {
@@ -365,27 +363,25 @@ func (mm *MemoryManager) hostFile(v *seg[vma]) platform.HostFile {
 	return hf
 }
 
-// copyUnmappableHostPages copies the host file pages in [start, end) whose
-// host file the address space can no longer take (it holds as many as it
-// may): pages recorded in one address space and copied into another by
-// fork, or recorded before others took the room. Callers hold mu.
-func (mm *MemoryManager) copyUnmappableHostPages(start, end uintptr) error {
-	hfm, ok := mm.as.(platform.HostFileMapper)
-	if !ok {
-		return nil
-	}
-	var copies [][2]uintptr
+// dropUnusableHostPages drops the host file pages in [start, end) of v
+// that may not be used any more: v's object no longer offers that host file
+// (it holds bytes the host file does not), or the address space can take
+// no more host files. Such pages were never written; the caller populates
+// the range again, with copies of the object's bytes. Callers hold mu.
+func (mm *MemoryManager) dropUnusableHostPages(v *seg[vma], start, end uintptr) {
+	var hf platform.HostFile
+	checked := false
 	for _, p := range mm.pmas.overlapping(start, end) {
-		if p.val.host != nil && !hfm.CanMapHostFile(p.val.host) {
-			copies = append(copies, [2]uintptr{max(start, p.start), min(end, p.end)})
+		if p.val.host == nil {
+			continue
+		}
+		if !checked {
+			hf, checked = mm.hostFile(v), true
+		}
+		if p.val.host != hf {
+			mm.freeHostPMAs(max(start, p.start), min(end, p.end))
 		}
 	}
-	for _, r := range copies {
-		if err := mm.copyShared(r[0], r[1], true, true); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // readHost fills b with the bytes of hf at off; bytes beyond the host

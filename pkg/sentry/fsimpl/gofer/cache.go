@@ -83,8 +83,8 @@ type pageCache struct {
 }
 
 // hostFile is a cached file's host file as address spaces map it
-// (platform.HostFile): a descriptor of its own, open for reading, which
-// stays open while any mapping or address space refers to it.
+// (platform.HostFile): the inode's read descriptor, which is never closed
+// while anything refers to it.
 type hostFile struct{ f *os.File }
 
 // FD implements platform.HostFile.
@@ -104,11 +104,7 @@ func (c *pageCache) HostFile() platform.HostFile {
 			c.noHost = true
 			return nil
 		}
-		fd, err := unix.FcntlInt(c.readFD.Fd(), unix.F_DUPFD_CLOEXEC, 0)
-		if err != nil {
-			return nil
-		}
-		c.host = &hostFile{os.NewFile(uintptr(fd), "gofer-mapped")}
+		c.host = &hostFile{c.readFD}
 	}
 	return c.host
 }
