@@ -203,19 +203,41 @@ func (k *Kernel) load(t *Task, filename string, argv, envv []string, creds *auth
 		return nil, loader.LoadResult{}, err
 	}
 	m.SetStackLimit(t.tg.limits.Get(unix.RLIMIT_STACK).Cur)
+	// Every file opened to load the program is denied to writers
+	// (ETXTBSY) while it loads; the program's own (the last ELF file
+	// opened, or the one before its interpreter) for the life of the
+	// address space, as on Linux.
+	var denials []*vfs.WriteDenial
 	res, err := loader.Load(m, loader.LoadArgs{
 		Filename: filename,
-		Open:     func(p string) (loader.Executable, error) { return k.openExecutable(t, p) },
-		Argv:     argv,
-		Envv:     envv,
-		Random:   rand.Reader,
-		UID:      creds.RealUID,
-		EUID:     creds.EffectiveUID,
-		GID:      creds.RealGID,
-		EGID:     creds.EffectiveGID,
-		HWCap:    hwcap(),
-		VDSO:     k.vdso(),
+		Open: func(p string) (loader.Executable, error) {
+			e, d, err := k.openExecutable(t, p)
+			if d != nil {
+				denials = append(denials, d)
+			}
+			return e, err
+		},
+		Argv:   argv,
+		Envv:   envv,
+		Random: rand.Reader,
+		UID:    creds.RealUID,
+		EUID:   creds.EffectiveUID,
+		GID:    creds.RealGID,
+		EGID:   creds.EffectiveGID,
+		HWCap:  hwcap(),
+		VDSO:   k.vdso(),
 	})
+	program := len(denials) - 1
+	if res.Interpreter != "" {
+		program--
+	}
+	for i, d := range denials {
+		if err == nil && i == program {
+			m.SetExecutable(d)
+		} else {
+			d.Release()
+		}
+	}
 	if err != nil {
 		m.DecUsers()
 		return nil, loader.LoadResult{}, err
@@ -224,40 +246,50 @@ func (k *Kernel) load(t *Task, filename string, argv, envv []string, creds *auth
 }
 
 // openExecutable opens a program or interpreter for the loader, with the
-// checks execve makes: a regular file, executable by the caller.
-func (k *Kernel) openExecutable(t *Task, p string) (loader.Executable, error) {
+// checks execve makes: a regular file, executable by the caller, not open
+// for writing (ETXTBSY). It returns the file and the denial of writes to
+// it that the caller releases.
+func (k *Kernel) openExecutable(t *Task, p string) (loader.Executable, *vfs.WriteDenial, error) {
 	fs := t.fs
 	r := vfs.Resolution{Root: fs.Root(), Start: fs.Cwd(), Path: p, FollowFinal: true}
 	vd, err := k.VFS.GetDentry(t, r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	st, err := vd.Dentry.Inode().Stat(t)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if vfs.FileType(st.Mode) != unix.S_IFREG {
-		return nil, unix.EACCES
+		return nil, nil, unix.EACCES
 	}
 	if !t.Credentials().CanAccess(uint32(st.Mode), st.Uid, st.Gid, auth.MayExecute, false) {
-		return nil, unix.EACCES
+		return nil, nil, unix.EACCES
 	}
 	f, err := k.VFS.Open(t, vd, unix.O_RDONLY)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	defer f.DecRef()
 	mf, ok := f.Impl().(vfs.Mappable)
 	if !ok {
-		f.DecRef()
-		return nil, unix.EACCES
+		return nil, nil, unix.EACCES
 	}
-	// The mappable outlives the open file: mappings keep what they need.
-	mp, err := mf.Mappable()
-	f.DecRef()
+	deny, err := k.VFS.DenyWrite(t, f)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return mp, nil
+	// The mappable outlives the open file: mappings keep what they need,
+	// and the loader gets a reference of its own, which it drops.
+	mp, err := mf.Mappable()
+	if err != nil {
+		deny.Release()
+		return nil, nil, err
+	}
+	if rc, ok := mp.(mm.RefCounted); ok {
+		rc.IncRef()
+	}
+	return mp, deny, nil
 }
 
 // deThread makes t the only thread of its process, as execve does: every

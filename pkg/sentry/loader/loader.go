@@ -47,7 +47,9 @@ type LoadArgs struct {
 	// Open opens a path in the sandbox for execution, checking execute
 	// permission; it is used for Filename, "#!" interpreters and ELF
 	// interpreters. Its errors (ENOENT, EACCES, ...) are returned as they
-	// are.
+	// are. An Executable that is an mm.RefCounted comes with a reference
+	// for Load, which Load drops when it is done with the file (its
+	// mappings hold their own).
 	Open func(path string) (Executable, error)
 	// Argv and Envv are the argument and environment strings.
 	Argv, Envv []string

@@ -20,6 +20,9 @@ func (mm *MemoryManager) Fork() (*MemoryManager, error) {
 	child.stackStart = mm.stackStart
 	child.argv, child.envv = mm.argv, mm.envv
 	child.auxv = append([]uint64(nil), mm.auxv...)
+	if mm.exe != nil {
+		child.exe = mm.exe.Clone()
+	}
 
 	// Parent ranges whose writable private pages must lose write access
 	// in the platform, merged so that adjacent ones take one call.

@@ -213,6 +213,16 @@ func (p pma) split(delta uintptr) pma {
 	return p
 }
 
+// ExecutableHold is what an address space holds on the file its program
+// runs from: execve's denial of writes to it (ETXTBSY), which a fork clones
+// and the address space's release ends.
+type ExecutableHold interface {
+	// Clone returns another hold on the same file.
+	Clone() ExecutableHold
+	// Release ends the hold.
+	Release()
+}
+
 // MemoryManager is one application address space. It is safe for concurrent
 // use by the tasks that share it.
 type MemoryManager struct {
@@ -235,8 +245,10 @@ type MemoryManager struct {
 
 	brkStart, brk uintptr
 	stackStart    uintptr
-	argv, envv    [2]uintptr
-	auxv          []uint64
+	// exe is the hold on the program's file (SetExecutable), or nil.
+	exe        ExecutableHold
+	argv, envv [2]uintptr
+	auxv       []uint64
 
 	// released holds references to drop once mu is released.
 	released []RefCounted
@@ -336,9 +348,12 @@ func (mm *MemoryManager) DecUsers() {
 	for _, v := range mm.vmas.all() {
 		mm.dropVMA(v)
 	}
-	as := mm.as
-	mm.as = nil
+	as, exe := mm.as, mm.exe
+	mm.as, mm.exe = nil, nil
 	mm.unlock()
+	if exe != nil {
+		exe.Release()
+	}
 	if as != nil {
 		as.Release()
 	}
@@ -491,3 +506,15 @@ func subset(a, b platform.AccessType) bool {
 // readable reports whether pages with permissions at can be read: on x86-64
 // any present page is readable.
 func readable(at platform.AccessType) bool { return at.Read || at.Write || at.Execute }
+
+// SetExecutable gives the address space the hold on its program's file
+// (execve), released with the address space.
+func (mm *MemoryManager) SetExecutable(h ExecutableHold) {
+	mm.mu.Lock()
+	old := mm.exe
+	mm.exe = h
+	mm.mu.Unlock()
+	if old != nil {
+		old.Release()
+	}
+}

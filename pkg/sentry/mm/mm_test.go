@@ -773,3 +773,33 @@ func TestAtomics(t *testing.T) {
 		t.Errorf("SharedFutexKey(private) = %v %v", shared, err)
 	}
 }
+
+// countingHold is an ExecutableHold that counts the holds alive.
+type countingHold struct{ n *int }
+
+func (h countingHold) Clone() ExecutableHold { *h.n++; return h }
+func (h countingHold) Release()              { *h.n-- }
+
+// TestExecutableHold: a fork holds the program's file too; each address
+// space releases its hold, and SetExecutable replaces one.
+func TestExecutableHold(t *testing.T) {
+	n := 1
+	mm, _ := newMM(t)
+	mm.SetExecutable(countingHold{&n})
+	child, err := mm.Fork()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Fatalf("%d holds after fork, want 2", n)
+	}
+	child.DecUsers()
+	if n != 1 {
+		t.Errorf("%d holds after the child's release, want 1", n)
+	}
+	m := 1
+	mm.SetExecutable(countingHold{&m})
+	if n != 0 || m != 1 {
+		t.Errorf("after SetExecutable replaced the hold: old %d, new %d; want 0, 1", n, m)
+	}
+}

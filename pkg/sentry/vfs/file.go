@@ -88,6 +88,10 @@ type FileDescription struct {
 	// hasLocks is set once the file has asked for a flock or OFD lock,
 	// which its last reference releases (lock.go).
 	hasLocks atomic.Bool
+
+	// putWrite, if not nil, releases the file's write access
+	// (writeaccess.go) with the last reference.
+	putWrite func()
 }
 
 // NewFileDescription returns a file description with one reference.
@@ -112,6 +116,9 @@ func (fd *FileDescription) DecRef() {
 		fd.releaseLocks()
 		fd.notifyClose()
 		fd.impl.Release()
+		if fd.putWrite != nil {
+			fd.putWrite()
+		}
 		if fd.vd.Mount != nil {
 			fd.vd.Mount.openFiles.Add(-1)
 		}

@@ -98,6 +98,19 @@ func (v *VFS) open(ctx Context, vd VirtualDentry, flags uint32, created bool) (*
 		// may_open_dev).
 		return nil, unix.EACCES
 	}
+	// A file a program runs from cannot be written (ETXTBSY).
+	var putWrite func()
+	if flags&unix.O_PATH == 0 && ft == unix.S_IFREG {
+		if acc == unix.O_WRONLY || acc == unix.O_RDWR {
+			if putWrite, err = v.getWriteAccess(keyOf(&st)); err != nil {
+				return nil, err
+			}
+		} else if flags&unix.O_TRUNC != 0 {
+			if err := v.checkWriteAccess(keyOf(&st)); err != nil {
+				return nil, err
+			}
+		}
+	}
 	var impl FileImpl
 	if drv, ok := v.device(&st); ok && flags&unix.O_PATH == 0 {
 		impl, err = drv(ctx, flags)
@@ -105,9 +118,13 @@ func (v *VFS) open(ctx Context, vd VirtualDentry, flags uint32, created bool) (*
 		impl, err = vd.Dentry.inode.Open(ctx, vd.Dentry, flags)
 	}
 	if err != nil {
+		if putWrite != nil {
+			putWrite()
+		}
 		return nil, err
 	}
 	fd := NewFileDescription(impl, vd, flags)
+	fd.putWrite = putWrite
 	fd.isDir = ft == unix.S_IFDIR
 	if b, ok := impl.(binder); ok {
 		b.Bind(fd)

@@ -690,6 +690,10 @@ func (v *VFS) SetAttrAt(ctx Context, vd VirtualDentry, a SetAttr, timesNow bool)
 		if !creds.CanAccess(uint32(st.Mode), st.Uid, st.Gid, auth.MayWrite, false) {
 			return unix.EACCES
 		}
+		// A file a program runs from cannot be truncated.
+		if err := v.checkWriteAccess(keyOf(&st)); err != nil {
+			return err
+		}
 	}
 	if a.Mask&(unix.STATX_ATIME|unix.STATX_MTIME) != 0 {
 		if timesNow {

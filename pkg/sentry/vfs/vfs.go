@@ -213,11 +213,17 @@ type VFS struct {
 	// devMu protects devices, the registered device drivers (device.go).
 	devMu   sync.Mutex
 	devices map[deviceKey]DeviceOpener
+
+	// writeMu protects writeCount: per file, the open file descriptions
+	// that may write it, or minus the programs running from it
+	// (writeaccess.go).
+	writeMu    sync.Mutex
+	writeCount map[fileKey]int
 }
 
 // New returns an empty VFS.
 func New() *VFS {
-	return &VFS{mounts: make(map[VirtualDentry]*Mount), nextID: 1, nextDev: 1}
+	return &VFS{mounts: make(map[VirtualDentry]*Mount), nextID: 1, nextDev: 1, writeCount: make(map[fileKey]int)}
 }
 
 // NewFilesystemInstance wraps fs for mounting.
