@@ -80,7 +80,10 @@ type AddressSpace struct {
 	released bool
 	dead     bool
 	// threads maps the tid of a Sentry thread to its stub thread.
-	threads   map[int]*stubThread
+	threads map[int]*stubThread
+	// spare is an application thread cloned ahead of need (pooled
+	// address spaces), which the first newThread takes, or nil.
+	spare     *stubThread
 	freeSlots []int
 	nextSlot  int
 }
@@ -366,6 +369,13 @@ func (as *AddressSpace) newThread(owner int) (*stubThread, error) {
 		as.mu.Unlock()
 		return nil, errDead
 	}
+	if t := as.spare; t != nil {
+		as.spare = nil
+		t.owner = owner
+		as.threads[owner] = t
+		as.mu.Unlock()
+		return t, nil
+	}
 	slot := -1
 	if n := len(as.freeSlots); n > 0 {
 		slot = as.freeSlots[n-1]
@@ -395,6 +405,32 @@ func (as *AddressSpace) newThread(owner int) (*stubThread, error) {
 	as.threads[owner] = t
 	as.mu.Unlock()
 	return t, nil
+}
+
+// cloneSpare clones the spare thread of a new address space, so that its
+// first Context does not wait for a clone and the new thread's first
+// event (the pool does this ahead of need).
+func (as *AddressSpace) cloneSpare() error {
+	as.ctlMu.Lock()
+	defer as.ctlMu.Unlock()
+	as.mu.Lock()
+	if as.spare != nil || as.nextSlot != 0 {
+		as.mu.Unlock()
+		return nil
+	}
+	as.nextSlot = 1
+	as.mu.Unlock()
+	t, err := as.cloneThread(0, map[int]bool{as.pid: true})
+	if err != nil {
+		as.mu.Lock()
+		as.freeSlots = append(as.freeSlots, 0)
+		as.mu.Unlock()
+		return err
+	}
+	as.mu.Lock()
+	as.spare = t
+	as.mu.Unlock()
+	return nil
 }
 
 // cloneThread clones a thread into slot and waits for its first event.

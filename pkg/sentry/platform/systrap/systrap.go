@@ -330,6 +330,10 @@ func (p *Platform) fillPool() {
 		if err != nil {
 			return
 		}
+		if err := as.cloneSpare(); err != nil {
+			as.Release()
+			return
+		}
 		select {
 		case p.pool <- as:
 		default:
