@@ -486,40 +486,27 @@ func TestClunkAndRemoveEndTheFid(t *testing.T) {
 	}
 }
 
-// TestWalkGetAttrWithUnorderedServer plays a server without the ordering
-// extension (diod): it answers the pipelined Tgetattr before the Twalk
-// that creates its fid, with EIO. The client must ask again.
-func TestWalkGetAttrWithUnorderedServer(t *testing.T) {
+// scriptedServer serves a client with a scripted server: it answers
+// Tversion and Tattach, then runs script, whose failure the returned
+// channel reports when the script is done. It returns the attached root.
+func scriptedServer(t *testing.T, script func(r *rawConn) error) (*File, <-chan error) {
+	t.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &rawConn{t: t, fd: fds[0]}
-	defer unix.Close(fds[0])
+	t.Cleanup(func() { unix.Close(fds[0]) })
 	served := make(chan error, 1)
 	go func() {
 		defer close(served)
-		fail := func(format string, args ...any) { served <- fmt.Errorf(format, args...) }
 		tag, m := r.recv()
 		r.send(tag, &Rversion{MSize: m.(*Tversion).MSize, Version: Version})
 		tag, _ = r.recv()
 		r.send(tag, &Rattach{QID: QID{Type: QIDTypeDir, Path: 1}})
-		wtag, wm := r.recv()
-		gtag, gm := r.recv()
-		w, ok1 := wm.(*Twalk)
-		g, ok2 := gm.(*Tgetattr)
-		if !ok1 || !ok2 || g.FID != w.NewFID {
-			fail("expected a pipelined Twalk and Tgetattr, got %#v, %#v", wm, gm)
-			return
+		if err := script(r); err != nil {
+			served <- err
 		}
-		r.send(gtag, &Rlerror{Errno: uint32(unix.EIO)}) // "unknown fid"
-		r.send(wtag, &Rwalk{QIDs: []QID{{Path: 2}}})
-		tag, m = r.recv()
-		if g2, ok := m.(*Tgetattr); !ok || g2.FID != w.NewFID {
-			fail("expected Tgetattr again, got %#v", m)
-			return
-		}
-		r.send(tag, &Rgetattr{Valid: AttrBasic, QID: QID{Path: 2}, Attr: Attr{Mode: unix.S_IFREG | 0o644, Size: 42}})
 	}()
 	cf := os.NewFile(uintptr(fds[1]), "client")
 	c, err := NewClient(cf, 8192)
@@ -527,11 +514,35 @@ func TestWalkGetAttrWithUnorderedServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	root, _, err := c.Attach("", NoUID)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return root, served
+}
+
+// TestWalkGetAttrWithUnorderedServer plays a server without the ordering
+// extension (diod): it answers the pipelined Tgetattr before the Twalk
+// that creates its fid, with EIO. The client must ask again.
+func TestWalkGetAttrWithUnorderedServer(t *testing.T) {
+	root, served := scriptedServer(t, func(r *rawConn) error {
+		wtag, wm := r.recv()
+		gtag, gm := r.recv()
+		w, ok1 := wm.(*Twalk)
+		g, ok2 := gm.(*Tgetattr)
+		if !ok1 || !ok2 || g.FID != w.NewFID {
+			return fmt.Errorf("expected a pipelined Twalk and Tgetattr, got %#v, %#v", wm, gm)
+		}
+		r.send(gtag, &Rlerror{Errno: uint32(unix.EIO)}) // "unknown fid"
+		r.send(wtag, &Rwalk{QIDs: []QID{{Path: 2}}})
+		tag, m := r.recv()
+		if g2, ok := m.(*Tgetattr); !ok || g2.FID != w.NewFID {
+			return fmt.Errorf("expected Tgetattr again, got %#v", m)
+		}
+		r.send(tag, &Rgetattr{Valid: AttrBasic, QID: QID{Path: 2}, Attr: Attr{Mode: unix.S_IFREG | 0o644, Size: 42}})
+		return nil
+	})
 	qids, _, valid, attr, err := root.WalkGetAttr([]string{"f"}, AttrBasic)
 	if err != nil || len(qids) != 1 || valid != AttrBasic || attr.Size != 42 {
 		t.Errorf("WalkGetAttr: %v %#x %+v %v", qids, valid, attr, err)
@@ -544,48 +555,23 @@ func TestWalkGetAttrWithUnorderedServer(t *testing.T) {
 // TestWalkOpenWithUnorderedServer: as TestWalkGetAttrWithUnorderedServer,
 // for the pipelined Tlopen of WalkOpen.
 func TestWalkOpenWithUnorderedServer(t *testing.T) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &rawConn{t: t, fd: fds[0]}
-	defer unix.Close(fds[0])
-	served := make(chan error, 1)
-	go func() {
-		defer close(served)
-		fail := func(format string, args ...any) { served <- fmt.Errorf(format, args...) }
-		tag, m := r.recv()
-		r.send(tag, &Rversion{MSize: m.(*Tversion).MSize, Version: Version})
-		tag, _ = r.recv()
-		r.send(tag, &Rattach{QID: QID{Type: QIDTypeDir, Path: 1}})
+	root, served := scriptedServer(t, func(r *rawConn) error {
 		wtag, wm := r.recv()
 		otag, om := r.recv()
 		w, ok1 := wm.(*Twalk)
 		o, ok2 := om.(*Tlopen)
 		if !ok1 || !ok2 || o.FID != w.NewFID || len(w.Names) != 0 {
-			fail("expected a pipelined clone Twalk and Tlopen, got %#v, %#v", wm, om)
-			return
+			return fmt.Errorf("expected a pipelined clone Twalk and Tlopen, got %#v, %#v", wm, om)
 		}
 		r.send(otag, &Rlerror{Errno: uint32(unix.EIO)}) // "unknown fid"
 		r.send(wtag, &Rwalk{})
-		tag, m = r.recv()
+		tag, m := r.recv()
 		if o2, ok := m.(*Tlopen); !ok || o2.FID != w.NewFID {
-			fail("expected Tlopen again, got %#v", m)
-			return
+			return fmt.Errorf("expected Tlopen again, got %#v", m)
 		}
 		r.send(tag, &Rlopen{QID: QID{Type: QIDTypeRegular, Path: 2}, IOUnit: 4096})
-	}()
-	cf := os.NewFile(uintptr(fds[1]), "client")
-	c, err := NewClient(cf, 8192)
-	cf.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	root, _, err := c.Attach("", NoUID)
-	if err != nil {
-		t.Fatal(err)
-	}
+		return nil
+	})
 	nf, fd, qid, iounit, err := root.WalkOpen(unix.O_RDONLY)
 	if err != nil || nf == nil || fd != nil || qid.Path != 2 || iounit != 4096 {
 		t.Errorf("WalkOpen: %v %v %+v %d %v", nf, fd, qid, iounit, err)
