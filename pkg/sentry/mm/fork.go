@@ -1,5 +1,7 @@
 package mm
 
+import "bufferzone.dev/pkg/sentry/platform"
+
 // Fork returns a copy of the address space for a child created by fork(2)
 // (clone without CLONE_VM), in a new platform address space.
 //
@@ -59,7 +61,9 @@ func (mm *MemoryManager) Fork() (*MemoryManager, error) {
 		mm.mergePMAsAround(v.start, v.end)
 	}
 	// Unmapped parent pages are mapped again read-only on the next fault.
-	if mm.as != nil {
+	if ru, ok := mm.as.(platform.RangeUnmapper); ok && len(protect) > 0 {
+		ru.UnmapRanges(protect)
+	} else if mm.as != nil {
 		for _, r := range protect {
 			mm.as.Unmap(r[0], r[1]-r[0])
 		}

@@ -157,6 +157,14 @@ type HostFileMapper interface {
 	MapHostFile(addr uintptr, f HostFile, offset int64, length uintptr, at AccessType) error
 }
 
+// RangeUnmapper is implemented by AddressSpaces that remove several ranges
+// for about the price of one (systrap: one request to the stub).
+type RangeUnmapper interface {
+	// UnmapRanges removes the mappings in each [start, end) of ranges,
+	// as Unmap does for each.
+	UnmapRanges(ranges [][2]uintptr)
+}
+
 // Context runs one application thread's code. A Context is used by one task
 // goroutine at a time; Interrupt may be called from any goroutine.
 type Context interface {

@@ -597,18 +597,43 @@ func (as *AddressSpace) sendFD(fd int) error {
 // unmapped. If the mapper cannot unmap (it died), the stub is killed: no
 // page may stay mapped in a live stub after Unmap returns.
 func (as *AddressSpace) Unmap(addr, length uintptr) {
-	lo, hi := addr, addr+length
-	if lo < as.p.MinUserAddress() {
-		lo = as.p.MinUserAddress()
+	as.UnmapRanges([][2]uintptr{{addr, addr + length}})
+}
+
+var _ platform.RangeUnmapper = (*AddressSpace)(nil)
+
+// UnmapRanges implements platform.RangeUnmapper: the munmaps go in as few
+// requests as the request page holds (a fork write-protects a few ranges
+// at once).
+func (as *AddressSpace) UnmapRanges(ranges [][2]uintptr) {
+	ops := make([]op, 0, len(ranges))
+	for _, r := range ranges {
+		lo, hi := max(r[0], as.p.MinUserAddress()), r[1]
+		if hi > as.p.MaxUserAddress() || hi < r[0] {
+			hi = as.p.MaxUserAddress()
+		}
+		if lo < hi {
+			ops = append(ops, op{nr: unix.SYS_MUNMAP, args: [6]uintptr{lo, hi - lo}})
+		}
 	}
-	if hi > as.p.MaxUserAddress() || hi < addr {
-		hi = as.p.MaxUserAddress()
-	}
-	if lo >= hi || as.check() != nil {
+	if len(ops) == 0 || as.check() != nil {
 		return
 	}
-	if err := as.request(nil, op{nr: unix.SYS_MUNMAP, args: [6]uintptr{lo, hi - lo}}); err != nil {
-		as.markDead()
+	as.reqMu.Lock()
+	defer as.reqMu.Unlock()
+	for len(ops) > 0 {
+		if len(as.queued) > 0 && len(as.queued)+len(ops) > maxReqOps {
+			if err := as.requestLocked(nil); err != nil {
+				as.markDead()
+				return
+			}
+		}
+		n := min(len(ops), maxReqOps)
+		if err := as.requestLocked(nil, ops[:n]...); err != nil {
+			as.markDead()
+			return
+		}
+		ops = ops[n:]
 	}
 }
 

@@ -126,6 +126,34 @@ func TestQueuedMappings(t *testing.T) {
 	}
 }
 
+// TestUnmapRanges: several ranges go in one request, and each is gone.
+func TestUnmapRanges(t *testing.T) {
+	a := newTestApp(t, apptest.Cat(apptest.Load, apptest.Syscall))
+	for _, addr := range []uintptr{apptest.HoleAddr, apptest.HoleAddr + 2*pageSize} {
+		if err := a.Space.MapFile(addr, apptest.ExtraOff, pageSize, platform.Read); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Space.flush(); err != nil {
+		t.Fatal(err)
+	}
+	r0 := a.Plat.Requests()
+	a.Space.UnmapRanges([][2]uintptr{
+		{apptest.HoleAddr, apptest.HoleAddr + pageSize},
+		{apptest.HoleAddr + 2*pageSize, apptest.HoleAddr + 3*pageSize},
+	})
+	if n := a.Plat.Requests() - r0; n != 1 {
+		t.Errorf("two ranges took %d requests, want 1", n)
+	}
+	for _, addr := range []uintptr{apptest.HoleAddr, apptest.HoleAddr + 2*pageSize} {
+		regs := apptest.InitialRegs()
+		regs.Rdi = uint64(addr)
+		if ev := a.SwitchOK(t, &regs); ev.Kind != platform.EventFault || ev.Addr != addr {
+			t.Errorf("load at %#x after UnmapRanges: %+v, want a fault there", addr, ev)
+		}
+	}
+}
+
 func TestStubDisassembly(t *testing.T) {
 	code, _ := stubProgram(0x7e0000000000, 1)
 	apptest.Disassemble(t, code)
