@@ -103,13 +103,7 @@ func (mm *MemoryManager) HandleFault(addr uintptr, at platform.AccessType) error
 // (just made writable). Contiguous pages are mapped with one call. Callers
 // hold mu.
 func (mm *MemoryManager) mapLocked(v *seg[vma], start, end, addr, cs, ce uintptr) error {
-	type run struct {
-		start, end uintptr
-		host       platform.HostFile
-		off        int64
-		at         platform.AccessType
-	}
-	var runs []run
+	var runs []mapRun
 	var segs []*seg[pma]
 	for _, p := range mm.pmas.isolate(start, end) {
 		if p.val.mapped && !(p.start <= addr && addr < p.end) && !(p.start < ce && cs < p.end) {
@@ -119,23 +113,17 @@ func (mm *MemoryManager) mapLocked(v *seg[vma], start, end, addr, cs, ce uintptr
 		if p.val.needsCopy {
 			at.Write = false
 		}
-		if n := len(runs); n > 0 && runs[n-1].end == p.start && runs[n-1].at == at && runs[n-1].host == p.val.host &&
-			runs[n-1].off+int64(runs[n-1].end-runs[n-1].start) == p.val.off {
+		r := mapRun{start: p.start, end: p.end, host: p.val.host, off: p.val.off, at: at}
+		if n := len(runs); n > 0 && runs[n-1].joins(r) {
 			runs[n-1].end = p.end
 		} else {
-			runs = append(runs, run{start: p.start, end: p.end, host: p.val.host, off: p.val.off, at: at})
+			runs = append(runs, r)
 		}
 		segs = append(segs, p)
 	}
 	var err error
 	for _, r := range runs {
-		if r.host != nil {
-			// Only a HostFileMapper's address space has host pmas.
-			err = mm.as.(platform.HostFileMapper).MapHostFile(r.start, r.host, r.off, r.end-r.start, r.at)
-		} else {
-			err = mm.as.MapFile(r.start, r.off, r.end-r.start, r.at)
-		}
-		if err != nil {
+		if err = mm.mapRun(r); err != nil {
 			break
 		}
 	}
@@ -145,6 +133,30 @@ func (mm *MemoryManager) mapLocked(v *seg[vma], start, end, addr, cs, ce uintptr
 	}
 	mm.mergePMAsAround(start, end)
 	return err
+}
+
+// mapRun is a range to map in the platform address space with one call:
+// contiguous pages of the memory file, or of a host file, with one access.
+type mapRun struct {
+	start, end uintptr
+	host       platform.HostFile
+	off        int64
+	at         platform.AccessType
+}
+
+// joins reports whether r continues m: adjacent, with the next pages of the
+// same file and the same access.
+func (m mapRun) joins(r mapRun) bool {
+	return m.end == r.start && m.at == r.at && m.host == r.host && m.off+int64(m.end-m.start) == r.off
+}
+
+// mapRun maps r in the platform address space. Callers hold mu.
+func (mm *MemoryManager) mapRun(r mapRun) error {
+	if r.host != nil {
+		// Only a HostFileMapper's address space has host pmas.
+		return mm.as.(platform.HostFileMapper).MapHostFile(r.start, r.host, r.off, r.end-r.start, r.at)
+	}
+	return mm.as.MapFile(r.start, r.off, r.end-r.start, r.at)
 }
 
 // allows reports whether v permits an access of type at, as the MMU would:

@@ -10,6 +10,12 @@ import "bufferzone.dev/pkg/sentry/platform"
 // them read-only and the first write (by the application or by the Sentry)
 // copies them. Mappings marked MADV_DONTFORK are left out of the child;
 // MADV_WIPEONFORK ones are mapped in the child without their pages.
+//
+// Where the platform queues mappings (platform.MappingQueuer), the child
+// maps what the parent has mapped (read-only where shared copy-on-write)
+// ahead of its first faults, up to forkMapAhead runs: they go to its
+// address space with its first Switch, in one request, where each would
+// otherwise be a fault and its round trip.
 func (mm *MemoryManager) Fork() (*MemoryManager, error) {
 	child, err := New(mm.p, mm.mf)
 	if err != nil {
@@ -29,6 +35,10 @@ func (mm *MemoryManager) Fork() (*MemoryManager, error) {
 	// Parent ranges whose writable private pages must lose write access
 	// in the platform, merged so that adjacent ones take one call.
 	var protect [][2]uintptr
+	var ahead []mapRun
+	mq, ok := child.as.(platform.MappingQueuer)
+	mapAhead := ok && mq.QueuesMappings()
+	hfm, _ := child.as.(platform.HostFileMapper)
 	for _, v := range mm.vmas.all() {
 		if v.val.dontFork {
 			continue
@@ -44,6 +54,7 @@ func (mm *MemoryManager) Fork() (*MemoryManager, error) {
 			}
 			cp := p.val
 			cp.mapped = false
+			wasMapped := p.val.mapped
 			if v.val.private {
 				if p.val.mapped && v.val.perms.Write && !p.val.needsCopy {
 					if n := len(protect); n > 0 && protect[n-1][1] == p.start {
@@ -56,9 +67,29 @@ func (mm *MemoryManager) Fork() (*MemoryManager, error) {
 				p.val.needsCopy = true
 				cp.needsCopy = true
 			}
+			if mapAhead && wasMapped && (cp.host == nil || hfm != nil && hfm.CanMapHostFile(cp.host)) {
+				at := v.val.perms
+				if cp.needsCopy {
+					at.Write = false
+				}
+				r := mapRun{start: p.start, end: p.end, host: cp.host, off: cp.off, at: at}
+				if n := len(ahead); n > 0 && ahead[n-1].joins(r) {
+					ahead[n-1].end = r.end
+					cp.mapped = true
+				} else if n < forkMapAhead {
+					ahead = append(ahead, r)
+					cp.mapped = true
+				}
+			}
 			child.pmas.insert(&seg[pma]{start: p.start, end: p.end, val: cp})
 		}
 		mm.mergePMAsAround(v.start, v.end)
+	}
+	for _, r := range ahead {
+		if err := child.mapRun(r); err != nil {
+			child.DecUsers()
+			return nil, err
+		}
 	}
 	// Unmapped parent pages are mapped again read-only on the next fault.
 	if ru, ok := mm.as.(platform.RangeUnmapper); ok && len(protect) > 0 {
@@ -70,3 +101,7 @@ func (mm *MemoryManager) Fork() (*MemoryManager, error) {
 	}
 	return child, nil
 }
+
+// forkMapAhead bounds the runs a fork maps ahead in the child: one
+// request's worth (the queue of a stub holds 72 operations).
+const forkMapAhead = 48

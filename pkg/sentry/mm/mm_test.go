@@ -803,3 +803,51 @@ func TestExecutableHold(t *testing.T) {
 		t.Errorf("after SetExecutable replaced the hold: old %d, new %d; want 0, 1", n, m)
 	}
 }
+
+// TestForkMapsAhead: where the platform queues mappings, the child maps
+// what the parent had mapped, read-only where shared copy-on-write, before
+// any fault.
+func TestForkMapsAhead(t *testing.T) {
+	p := &mmtest.Platform{QueueMappings: true}
+	mm, err := New(p, testMF(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mm.DecUsers()
+	priv := mustMMap(t, mm, anon(0x100000, 2*pg, rw))
+	shared := mustMMap(t, mm, MMapOpts{Addr: 0x200000, Length: pg, Prot: rw, Shared: true, Anonymous: true, Fixed: true})
+	unused := mustMMap(t, mm, anon(0x300000, pg, rw))
+	for _, a := range []uintptr{priv, shared} {
+		if err := mm.HandleFault(a, platform.AccessType{Write: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	child, err := mm.Fork()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer child.DecUsers()
+	maps, _ := p.ASs[1].Calls()
+	got := map[uintptr]bool{}
+	for _, m := range maps {
+		got[m.Addr] = m.Access.Write
+	}
+	if w, ok := got[priv]; !ok || w {
+		t.Errorf("child mapped the private pages: %v, writable %v; want mapped read-only", ok, w)
+	}
+	if w, ok := got[shared]; !ok || !w {
+		t.Errorf("child mapped the shared page: %v, writable %v; want mapped writable", ok, w)
+	}
+	if _, ok := got[unused]; ok {
+		t.Errorf("child mapped a page the parent never touched")
+	}
+	// A write copies and maps the page writable.
+	p.ASs[1].Reset()
+	if err := child.HandleFault(priv, platform.AccessType{Write: true}); err != nil {
+		t.Fatal(err)
+	}
+	maps, _ = p.ASs[1].Calls()
+	if len(maps) == 0 || !maps[len(maps)-1].Access.Write {
+		t.Errorf("write fault in the child mapped %+v, want a writable mapping", maps)
+	}
+}

@@ -157,6 +157,15 @@ type HostFileMapper interface {
 	MapHostFile(addr uintptr, f HostFile, offset int64, length uintptr, at AccessType) error
 }
 
+// MappingQueuer is implemented by AddressSpaces whose MapFile and
+// MapHostFile queue the mapping and send it with the next request to the
+// address space (systrap): mapping ahead of faults then costs no round
+// trip of its own.
+type MappingQueuer interface {
+	// QueuesMappings reports whether mappings are queued.
+	QueuesMappings() bool
+}
+
 // RangeUnmapper is implemented by AddressSpaces that remove several ranges
 // for about the price of one (systrap: one request to the stub).
 type RangeUnmapper interface {

@@ -22,6 +22,9 @@ const (
 type Platform struct {
 	mu  sync.Mutex
 	ASs []*AddressSpace
+	// QueueMappings makes the address spaces it makes from now on
+	// platform.MappingQueuers.
+	QueueMappings bool
 }
 
 // Name implements platform.Platform.
@@ -29,8 +32,8 @@ func (p *Platform) Name() string { return "fake" }
 
 // NewAddressSpace implements platform.Platform.
 func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
-	as := &AddressSpace{}
 	p.mu.Lock()
+	as := &AddressSpace{queues: p.QueueMappings}
 	p.ASs = append(p.ASs, as)
 	p.mu.Unlock()
 	return as, nil
@@ -71,7 +74,11 @@ type AddressSpace struct {
 	// NoHostFiles makes CanMapHostFile false (an address space that
 	// holds as many host files as it may).
 	NoHostFiles bool
+	queues      bool
 }
+
+// QueuesMappings implements platform.MappingQueuer.
+func (as *AddressSpace) QueuesMappings() bool { return as.queues }
 
 // MapFile implements platform.AddressSpace.
 func (as *AddressSpace) MapFile(addr uintptr, offset int64, length uintptr, at platform.AccessType) error {

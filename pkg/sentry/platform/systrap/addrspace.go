@@ -602,6 +602,12 @@ func (as *AddressSpace) Unmap(addr, length uintptr) {
 
 var _ platform.RangeUnmapper = (*AddressSpace)(nil)
 
+var _ platform.MappingQueuer = (*AddressSpace)(nil)
+
+// QueuesMappings implements platform.MappingQueuer: MapFile and
+// MapHostFile queue their mmaps (see MapFile).
+func (as *AddressSpace) QueuesMappings() bool { return true }
+
 // UnmapRanges implements platform.RangeUnmapper: the munmaps go in as few
 // requests as the request page holds (a fork write-protects a few ranges
 // at once).
