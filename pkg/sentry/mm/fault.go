@@ -381,6 +381,9 @@ func (mm *MemoryManager) hostFile(v *seg[vma]) platform.HostFile {
 // no more host files. Such pages were never written; the caller populates
 // the range again, with copies of the object's bytes. Callers hold mu.
 func (mm *MemoryManager) dropUnusableHostPages(v *seg[vma], start, end uintptr) {
+	if !v.val.private || v.val.mappable == nil {
+		return // only private file mappings have host pages
+	}
 	var hf platform.HostFile
 	checked := false
 	for _, p := range mm.pmas.overlapping(start, end) {

@@ -63,10 +63,11 @@ func (mm *MemoryManager) access(addr uintptr, n int, write bool, fn func(b []byt
 			if err := mm.breakCOW(a&^pageMask, ce, true); err != nil {
 				return done, unix.EFAULT
 			}
-		} else if v.val.private {
-			// Host file pages are read from copies, made a
-			// copy-on-write window at a time (program text and
-			// strings are read again and again).
+		} else if v.val.private && v.val.mappable != nil {
+			// Host file pages (only private file mappings have
+			// them) are read from copies, made a copy-on-write
+			// window at a time (program text and strings are read
+			// again and again).
 			ce, _ := pageRoundUp(segEnd)
 			ws := max(a&^(cowChunk-1), ps)
 			we := min((ce+cowChunk-1)&^(cowChunk-1), popEnd)
