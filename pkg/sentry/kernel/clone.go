@@ -118,6 +118,7 @@ func (t *Task) Clone(a CloneArgs) (int32, error) {
 		pctx:      pctx,
 		regs:      t.regs,
 		interrupt: make(chan struct{}, 1),
+		wakeCh:    t.k.newWakeChan(),
 		mm:        m,
 		fdTable:   fds,
 		fs:        fs,

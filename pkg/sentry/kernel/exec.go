@@ -69,7 +69,7 @@ func (k *Kernel) createProcess(a CreateProcessArgs, init bool) (*Task, error) {
 		children: make(map[*ThreadGroup]struct{}), exitSignal: unix.SIGCHLD,
 		startTime: time.Now(), exited: make(chan struct{}),
 		oomScoreAdj: a.OOMScoreAdj, oomScoreAdjMin: a.OOMScoreAdj}
-	t := &Task{k: k, tg: tg, interrupt: make(chan struct{}, 1), fdTable: NewFDTable(), startTime: time.Now()}
+	t := &Task{k: k, tg: tg, interrupt: make(chan struct{}, 1), wakeCh: k.newWakeChan(), fdTable: NewFDTable(), startTime: time.Now()}
 	t.creds.Store(creds)
 	t.noNewPrivs.Store(a.NoNewPrivs)
 	t.fs = NewFSContext(root, root, a.Umask)

@@ -32,9 +32,15 @@ type Task struct {
 
 	// interrupt receives a value when a blocking wait must end.
 	interrupt chan struct{}
-	// sleepState is the host futex word the task sleeps on in Block
-	// (task_block.go).
+	// sleepState is the word the task sleeps on in Block (task_block.go):
+	// with a host futex wait, or on wakeCh if that is not nil.
 	sleepState atomic.Uint32
+	// wakeCh is set if the task goroutine is not locked to an OS thread
+	// (platform.MigratingContexts): Wake sends on it.
+	wakeCh chan struct{}
+	// sleepTimer times Block's deadlines on wakeCh (task goroutine only;
+	// created on first use).
+	sleepTimer *time.Timer
 
 	mu      sync.Mutex
 	mm      *mm.MemoryManager
@@ -209,8 +215,11 @@ func (t *Task) start() {
 func (t *Task) run() {
 	// The ptrace platform requires every Switch of a task to come from one
 	// OS thread; a task keeps its thread for life, and the thread is
-	// discarded with it.
-	runtime.LockOSThread()
+	// discarded with it. Platforms whose contexts migrate leave the
+	// goroutine free.
+	if t.wakeCh == nil {
+		runtime.LockOSThread()
+	}
 	// CPU time: a Switch is user time, the rest system time, read from
 	// the monotonic clock alone (time.Now reads two clocks, and this loop
 	// runs once per system call).

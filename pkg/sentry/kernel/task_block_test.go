@@ -9,8 +9,26 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// newSleeper returns a task with just what Block and Wake use.
-func newSleeper() *Task { return &Task{interrupt: make(chan struct{}, 1)} }
+// newSleeper returns a task with just what Block and Wake use: it sleeps
+// on a host futex word, or parks on its wake channel (as with a platform
+// whose contexts migrate).
+func newSleeper(parked bool) *Task {
+	t := &Task{interrupt: make(chan struct{}, 1)}
+	if parked {
+		t.wakeCh = make(chan struct{}, 1)
+	}
+	return t
+}
+
+// sleepModes runs f for each way a task sleeps.
+func sleepModes(t *testing.T, f func(t *testing.T, parked bool)) {
+	for _, m := range []struct {
+		name   string
+		parked bool
+	}{{"futex", false}, {"parked", true}} {
+		t.Run(m.name, func(t *testing.T) { f(t, m.parked) })
+	}
+}
 
 // interrupt does what Task.Interrupt does to a blocked task (without a
 // platform context): the token, then the wake-up.
@@ -36,106 +54,145 @@ func guard(t *testing.T, ch <-chan error, what string) error {
 }
 
 func TestBlockReturns(t *testing.T) {
-	past := time.Now().Add(-time.Second)
-	for _, tc := range []struct {
-		name     string
-		before   func(*Task) // run before Block
-		deadline time.Time
-		want     error
-	}{
-		{"pending wake", (*Task).Wake, time.Time{}, nil},
-		{"pending wake beats an expired deadline", (*Task).Wake, past, nil},
-		{"expired deadline", func(*Task) {}, past, unix.ETIMEDOUT},
-		{"short deadline", func(*Task) {}, time.Now().Add(time.Millisecond), unix.ETIMEDOUT},
-		{"pending interrupt", interrupt, time.Time{}, ErrInterrupted},
-		{"interrupt beats a wake", func(t *Task) { t.Wake(); interrupt(t) }, time.Time{}, ErrInterrupted},
-		{"interrupt beats an expired deadline", interrupt, past, ErrInterrupted},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			task := newSleeper()
-			tc.before(task)
-			if err := task.Block(tc.deadline); err != tc.want {
-				t.Fatalf("Block: %v, want %v", err, tc.want)
-			}
-			if s := task.sleepState.Load(); s != sleepRunning {
-				t.Errorf("sleepState after Block: %d, want %d (running)", s, sleepRunning)
-			}
-		})
-	}
+	sleepModes(t, func(t *testing.T, parked bool) {
+		past := time.Now().Add(-time.Second)
+		for _, tc := range []struct {
+			name     string
+			before   func(*Task) // run before Block
+			deadline time.Time
+			want     error
+		}{
+			{"pending wake", (*Task).Wake, time.Time{}, nil},
+			{"pending wake beats an expired deadline", (*Task).Wake, past, nil},
+			{"expired deadline", func(*Task) {}, past, unix.ETIMEDOUT},
+			{"short deadline", func(*Task) {}, time.Now().Add(time.Millisecond), unix.ETIMEDOUT},
+			{"pending interrupt", interrupt, time.Time{}, ErrInterrupted},
+			{"interrupt beats a wake", func(t *Task) { t.Wake(); interrupt(t) }, time.Time{}, ErrInterrupted},
+			{"interrupt beats an expired deadline", interrupt, past, ErrInterrupted},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				task := newSleeper(parked)
+				tc.before(task)
+				if err := task.Block(tc.deadline); err != tc.want {
+					t.Fatalf("Block: %v, want %v", err, tc.want)
+				}
+				if s := task.sleepState.Load(); s != sleepRunning {
+					t.Errorf("sleepState after Block: %d, want %d (running)", s, sleepRunning)
+				}
+			})
+		}
+	})
 }
 
 func TestBlockConsumesOneWake(t *testing.T) {
-	task := newSleeper()
-	task.Wake()
-	task.Wake()
-	if err := task.Block(time.Time{}); err != nil {
-		t.Fatalf("first Block: %v", err)
-	}
-	if err := task.Block(time.Now().Add(time.Millisecond)); err != unix.ETIMEDOUT {
-		t.Fatalf("second Block: %v, want ETIMEDOUT (wake-ups do not accumulate)", err)
-	}
+	sleepModes(t, func(t *testing.T, parked bool) {
+		task := newSleeper(parked)
+		task.Wake()
+		task.Wake()
+		if err := task.Block(time.Time{}); err != nil {
+			t.Fatalf("first Block: %v", err)
+		}
+		if err := task.Block(time.Now().Add(time.Millisecond)); err != unix.ETIMEDOUT {
+			t.Fatalf("second Block: %v, want ETIMEDOUT (wake-ups do not accumulate)", err)
+		}
+	})
 }
 
 func TestBlockWokenWhileAsleep(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		end  func(*Task)
-		want error
-	}{
-		{"wake", (*Task).Wake, nil},
-		{"interrupt", interrupt, ErrInterrupted},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			task := newSleeper()
-			done := make(chan error, 1)
-			go func() {
-				runtime.LockOSThread() // as a task goroutine is
-				defer runtime.UnlockOSThread()
-				done <- task.Block(time.Time{})
-			}()
-			// Wait until the sleeper has announced its sleep, so
-			// that the wake-up goes through FUTEX_WAKE.
-			for task.sleepState.Load() != sleepAsleep {
-				runtime.Gosched()
-			}
-			tc.end(task)
-			if err := guard(t, done, "Block"); err != tc.want {
-				t.Fatalf("Block: %v, want %v", err, tc.want)
-			}
-		})
-	}
+	sleepModes(t, func(t *testing.T, parked bool) {
+		for _, tc := range []struct {
+			name string
+			end  func(*Task)
+			want error
+		}{
+			{"wake", (*Task).Wake, nil},
+			{"interrupt", interrupt, ErrInterrupted},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				task := newSleeper(parked)
+				done := make(chan error, 1)
+				go func() {
+					if !parked {
+						runtime.LockOSThread() // as a task goroutine is
+						defer runtime.UnlockOSThread()
+					}
+					done <- task.Block(time.Time{})
+				}()
+				// Wait until the sleeper has announced its sleep, so
+				// that the wake-up goes through FUTEX_WAKE or the
+				// wake channel.
+				for task.sleepState.Load() != sleepAsleep {
+					runtime.Gosched()
+				}
+				tc.end(task)
+				if err := guard(t, done, "Block"); err != tc.want {
+					t.Fatalf("Block: %v, want %v", err, tc.want)
+				}
+			})
+		}
+	})
 }
 
-// TestBlockPingPong bounces a turn between two sleepers on locked threads,
-// each sleeping until it holds the turn: a lost wake-up hangs it.
-func TestBlockPingPong(t *testing.T) {
-	const rounds = 20000
-	var turn atomic.Int32 // the index of the player to move
-	players := [2]*Task{newSleeper(), newSleeper()}
-	done := make(chan error, 2)
-	for me := range players {
-		go func() {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			peer := 1 - me
-			for range rounds {
-				for turn.Load() != int32(me) {
-					if err := players[me].Block(time.Time{}); err != nil {
-						done <- err
-						return
-					}
-				}
-				turn.Store(int32(peer))
-				players[peer].Wake()
+// TestBlockDeadlinesInTurn has one sleeper time out, be woken before its
+// deadline, and time out again (a parked task reuses its timer).
+func TestBlockDeadlinesInTurn(t *testing.T) {
+	sleepModes(t, func(t *testing.T, parked bool) {
+		task := newSleeper(parked)
+		for i, step := range []struct {
+			wake bool
+			wait time.Duration
+			want error
+		}{
+			{false, time.Millisecond, unix.ETIMEDOUT},
+			{true, time.Hour, nil},
+			{false, time.Millisecond, unix.ETIMEDOUT},
+			{false, 2 * time.Millisecond, unix.ETIMEDOUT},
+		} {
+			if step.wake {
+				task.Wake()
 			}
-			done <- nil
-		}()
-	}
-	for range players {
-		if err := guard(t, done, "ping-pong"); err != nil {
-			t.Fatal(err)
+			if err := task.Block(time.Now().Add(step.wait)); err != step.want {
+				t.Fatalf("step %d: Block: %v, want %v", i, err, step.want)
+			}
 		}
-	}
+	})
+}
+
+// TestBlockPingPong bounces a turn between two sleepers (on locked threads
+// if they sleep on futex words), each sleeping until it holds the turn: a
+// lost wake-up hangs it.
+func TestBlockPingPong(t *testing.T) {
+	sleepModes(t, func(t *testing.T, parked bool) {
+		const rounds = 20000
+		var turn atomic.Int32 // the index of the player to move
+		players := [2]*Task{newSleeper(parked), newSleeper(parked)}
+		done := make(chan error, 2)
+		for me := range players {
+			go func() {
+				if !parked {
+					runtime.LockOSThread()
+					defer runtime.UnlockOSThread()
+				}
+				peer := 1 - me
+				for range rounds {
+					for turn.Load() != int32(me) {
+						if err := players[me].Block(time.Time{}); err != nil {
+							done <- err
+							return
+						}
+					}
+					turn.Store(int32(peer))
+					players[peer].Wake()
+				}
+				done <- nil
+			}()
+		}
+		for range players {
+			if err := guard(t, done, "ping-pong"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 }
 
 // BenchmarkWakeRoundTrip compares a round trip between two goroutines
@@ -145,7 +202,7 @@ func TestBlockPingPong(t *testing.T) {
 func BenchmarkWakeRoundTrip(b *testing.B) {
 	b.Run("futex", func(b *testing.B) {
 		var turn atomic.Int32
-		players := [2]*Task{newSleeper(), newSleeper()}
+		players := [2]*Task{newSleeper(false), newSleeper(false)}
 		pingPong(b, func(me int) {
 			for turn.Load() != int32(me) {
 				players[me].Block(time.Time{})

@@ -118,6 +118,16 @@ type Warmer interface {
 	Warm()
 }
 
+// MigratingContexts is implemented by Platforms whose Contexts may be
+// switched from any OS thread (systrap), unlike ptrace's, whose tracer is
+// one thread. The kernel then leaves task goroutines unlocked, so that a
+// task woken by another is run by the Go scheduler, often on the waker's
+// own thread once the waker blocks, without a host thread wake-up.
+type MigratingContexts interface {
+	// ContextsMigrate reports whether Contexts may migrate.
+	ContextsMigrate() bool
+}
+
 // AddressSpace is one application address space. mm calls MapFile and Unmap
 // to keep its page tables in agreement with the VMAs and pages it manages;
 // every page an application sees is a page of the Sentry's memory file.
@@ -196,4 +206,13 @@ type Context interface {
 	ResetFPState() error
 	// Release frees the context's resources.
 	Release()
+}
+
+// Idler is implemented by Contexts that want to know when their task goes
+// to sleep in the kernel (systrap: a stub thread spinning for its reply
+// stops, and leaves its CPU to others).
+type Idler interface {
+	// Idle is called by the task goroutine before it sleeps; the next
+	// Switch is likely far off.
+	Idle()
 }

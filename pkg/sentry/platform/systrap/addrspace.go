@@ -91,13 +91,13 @@ type AddressSpace struct {
 var _ platform.AddressSpace = (*AddressSpace)(nil)
 
 // stubThread is one application thread of a stub and the Sentry's view of
-// its slot. Fields below "owner only" are used by the one Sentry thread
-// that exchanges with it at a time (its Context's Switch thread).
+// its slot. Fields below "owner only" are used by the one goroutine that
+// exchanges with it at a time (its Context's Switch goroutine).
 type stubThread struct {
 	as   *AddressSpace
 	slot int
 	tid  int
-	// owner is the tid of the Sentry thread whose Context runs here.
+	// owner is the number of the Context that runs here.
 	owner int
 	// mem is the slot as the Sentry maps it; stubBase its stub address.
 	mem      []byte
@@ -355,8 +355,8 @@ func (as *AddressSpace) check() error {
 const cloneFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_SIGHAND | unix.CLONE_THREAD |
 	unix.CLONE_SYSVSEM | unix.CLONE_PARENT_SETTID | unix.CLONE_CHILD_SETTID | unix.CLONE_CHILD_CLEARTID
 
-// newThread has the mapper clone an application thread for the Sentry
-// thread owner and waits until it is ready.
+// newThread has the mapper clone an application thread for the Context
+// numbered owner and waits until it is ready.
 func (as *AddressSpace) newThread(owner int) (*stubThread, error) {
 	as.ctlMu.Lock()
 	defer as.ctlMu.Unlock()

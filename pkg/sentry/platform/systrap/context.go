@@ -4,7 +4,6 @@ package systrap
 
 import (
 	"fmt"
-	"runtime"
 	"sync"
 	"time"
 
@@ -15,12 +14,13 @@ import (
 // Lock order: Context.mu is a leaf; it is never held while taking an
 // AddressSpace lock, nor across a host system call other than tgkill.
 
-// Context runs one application thread. Switch is called from one
-// goroutine, which it locks to its OS thread for good (the stub thread is
-// pinned relative to that thread, and MapFile finds the thread's stub
-// thread by its tid). Interrupt may be called from any goroutine.
+// Context runs one application thread. Switch and Idle are called by one
+// goroutine at a time, from any OS thread (the platform's
+// ContextsMigrate): each exchange pins the stub thread relative to the CPU
+// it runs on then. Interrupt may be called from any goroutine.
 type Context struct {
-	p *Platform
+	p  *Platform
+	id int
 
 	// mu protects interrupted and running.
 	mu sync.Mutex
@@ -40,6 +40,26 @@ type Context struct {
 	// state.
 	fpThread *stubThread
 	fp       []byte
+	// last is the stub thread of the last Switch, or nil.
+	last *stubThread
+}
+
+var _ platform.Idler = (*Context)(nil)
+
+// Idle implements platform.Idler: the stub thread of the last Switch,
+// which may be spinning for its reply, sleeps at once.
+func (c *Context) Idle() {
+	t := c.last
+	if t == nil {
+		return
+	}
+	// The address space may have been released since (an exec): its
+	// context pages are then unmapped.
+	t.as.memMu.RLock()
+	if !t.as.unmapped {
+		t.idle()
+	}
+	t.as.memMu.RUnlock()
 }
 
 var _ platform.Context = (*Context)(nil)
@@ -47,7 +67,6 @@ var _ platform.Context = (*Context)(nil)
 // Switch implements platform.Context. The segment registers cs and ss are
 // those of the stub (the 64-bit user selectors); orig_rax is ignored.
 func (c *Context) Switch(as platform.AddressSpace, regs *platform.Registers) (platform.Event, error) {
-	runtime.LockOSThread() // never unlocked; see the Context documentation
 	a, ok := as.(*AddressSpace)
 	if !ok {
 		return platform.Event{}, fmt.Errorf("systrap: Switch with a foreign address space %T", as)
@@ -71,6 +90,7 @@ func (c *Context) Switch(as platform.AddressSpace, regs *platform.Registers) (pl
 	if err := a.check(); err != nil {
 		return platform.Event{}, err
 	}
+	c.last = t
 	c.loadFP(t)
 	t.writeRegs(regs)
 
@@ -123,10 +143,13 @@ func (c *Context) threadFor(a *AddressSpace) (*stubThread, error) {
 			if c.fpThread == t {
 				c.fpThread, c.fp = nil, nil
 			}
+			if c.last == t {
+				c.last = nil
+			}
 			delete(c.threads, o)
 		}
 	}
-	t, err := a.newThread(gettid())
+	t, err := a.newThread(c.id)
 	if err != nil {
 		return nil, err
 	}
@@ -247,6 +270,7 @@ func (c *Context) Release() {
 	c.threads = make(map[*AddressSpace]*stubThread)
 	c.fpThread = nil
 	c.fp = nil
+	c.last = nil
 }
 
 // Registers in the signal frame.

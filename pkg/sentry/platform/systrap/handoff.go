@@ -101,7 +101,8 @@ type handoffPolicy struct {
 	// handleEMA is a moving average of the Sentry's time between an event
 	// and the next exchange, in ticks.
 	handleEMA int64
-	// eventAt is when the last event arrived (ticks), or 0.
+	// eventAt is when the last event arrived (ticks), or 0 if none did
+	// or the task slept since (idle).
 	eventAt uint64
 }
 
@@ -114,11 +115,6 @@ func (t *stubThread) exchange() error {
 		pol.handleEMA = ema(pol.handleEMA, int64(now-pol.eventAt))
 	}
 	cpu := stubproc.CurrentCPU()
-	// A stub thread asleep now has not seen its reply within its spin
-	// budget (or was told not to spin): in spin mode it is woken where it
-	// is, on another CPU, and the exchange counts as a miss; the first
-	// exchange of a probe wakes it there too, and is not judged.
-	asleep := t.stubSleeping.Load() != 0
 	probing := false
 	if !pol.spin && ncpu > 1 {
 		// In block mode: probe now and then, if round trips are short.
@@ -152,19 +148,26 @@ func (t *stubThread) exchange() error {
 
 	t.state.Store(stateRun) // XCHG: a full barrier before the load below
 	if t.stubSleeping.Load() != 0 {
+		// Asleep: it did not see its reply within its spin budget, or
+		// was told not to spin (block mode, Idle). In spin mode it is
+		// woken where it is, on another CPU, and the exchange is judged
+		// as any other, except a probe's first (see below).
 		statWakes.Add(1)
 		futexWakeOne(t.state)
 	}
 
-	switch {
-	case spin && !asleep && t.spinWait(cpu):
+	outcome := spinRefused
+	if spin {
+		outcome = t.spinWait(cpu)
+	}
+	if outcome == spinHit {
 		statSpinHits.Add(1)
 		pol.history = pol.history<<1 | 1
-	default:
+	} else {
 		switch {
 		case !spin:
 			statBlocks.Add(1)
-		case !probing:
+		case outcome == spinMiss && !probing:
 			statSpinMisses.Add(1)
 			pol.history <<= 1
 		}
@@ -177,7 +180,7 @@ func (t *stubThread) exchange() error {
 	}
 	pol.eventAt = stubproc.Ticks()
 	switch {
-	case pol.spin && missesIn(pol.history) >= 2:
+	case pol.spin && missesIn(pol.history) >= 4:
 		// Spinning does not pay (a long-running application, a slow
 		// Sentry, a busy machine): block, and probe less often.
 		pol.spin = false
@@ -204,27 +207,52 @@ func missesIn(h uint8) int {
 	return n
 }
 
+// Outcomes of spinWait.
+const (
+	// spinHit: the stub thread posted its event within the budget.
+	spinHit = iota
+	// spinMiss: it did not.
+	spinMiss
+	// spinRefused: the wait was cut short for reasons that say nothing
+	// of the stub thread: too many threads spin, or the caller moved to
+	// the CPU the stub thread may use.
+	spinRefused
+)
+
 // spinWait spins for up to spinBudget until t posts stateEvent. It gives
 // up early if the calling thread lands on a CPU the stub thread may run on
 // (never spin on the CPU the peer needs) or if too many threads spin.
-func (t *stubThread) spinWait(cpu int) bool {
+func (t *stubThread) spinWait(cpu int) int {
 	if n := spinners.Add(1); n > int32(ncpu-1) {
 		spinners.Add(-1)
-		return false
+		return spinRefused
 	}
 	defer spinners.Add(-1)
 	start := stubproc.Ticks()
 	for i := 0; ; i++ {
 		if t.state.Load() == stateEvent {
-			return true
+			return spinHit
 		}
 		stubproc.Relax()
 		if i&31 == 31 {
-			if int64(stubproc.Ticks()-start) > spinBudgetTicks || stubproc.CurrentCPU() != cpu {
-				return t.state.Load() == stateEvent
+			switch {
+			case t.state.Load() == stateEvent:
+				return spinHit
+			case stubproc.CurrentCPU() != cpu:
+				return spinRefused
+			case int64(stubproc.Ticks()-start) > spinBudgetTicks:
+				return spinMiss
 			}
 		}
 	}
+}
+
+// idle tells t, whose task now sleeps in the Sentry, to stop spinning:
+// the reply is far off, and its CPU is better given to another stub
+// thread. The sleep is not part of the Sentry's handling time.
+func (t *stubThread) idle() {
+	t.setStubSpin(0)
+	t.pol.eventAt = 0
 }
 
 // blockWait sleeps on t's state word until t posts stateEvent. The sleep

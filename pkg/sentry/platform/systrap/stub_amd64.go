@@ -78,7 +78,7 @@ const (
 	ctxStubSleeping   = 4  // u32: the stub thread waits in FUTEX_WAIT
 	ctxSentrySleeping = 8  // u32: the Sentry thread waits in FUTEX_WAIT
 	ctxTid            = 12 // u32: CLONE_CHILD_SETTID/CLEARTID word
-	ctxStubSpin       = 16 // u64: PAUSE iterations the stub spins before it sleeps
+	ctxStubSpin       = 16 // u64: PAUSE iterations the stub spins before it sleeps; 0 stops a spin
 	ctxUcontext       = 24 // u64: stub address of the last signal's ucontext
 	ctxSiginfo        = 32 // u64: ... and of its siginfo
 	ctxSigno          = 40 // u64: ... and its number
@@ -525,7 +525,8 @@ func stubProgram(base uintptr, sentryPID uint64) ([]byte, map[string]int) {
 	a.MovImm(asm.RDX, 1)
 	a.Syscall()
 
-	// wait: spin ctx.stubSpin times, then sleep, until state != stateEvent.
+	// wait: spin ctx.stubSpin times (fewer if the Sentry zeroes it
+	// meanwhile), then sleep, until state != stateEvent.
 	a.Label("wait")
 	a.Load(asm.RCX, rCtx, ctxStubSpin)
 	a.Label("spin")
@@ -534,6 +535,11 @@ func stubProgram(base uintptr, sentryPID uint64) ([]byte, map[string]int) {
 	a.Load32(asm.RAX, rCtx, ctxState)
 	a.CmpImm32(asm.RAX, stateEvent)
 	a.Jcc(asm.CondNE, "dispatch")
+	// The Sentry zeroes the budget when the reply will be long in
+	// coming (the task sleeps): stop spinning at once.
+	a.Load(asm.RDX, rCtx, ctxStubSpin)
+	a.TestReg(asm.RDX)
+	a.Jcc(asm.CondE, "sleep")
 	a.Pause()
 	a.Dec(asm.RCX)
 	a.Jmp("spin")

@@ -42,11 +42,6 @@ func futexWakeOne(w *atomic.Uint32) {
 	unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(w)), futexWake, 1, 0, 0, 0)
 }
 
-func gettid() int {
-	tid, _, _ := unix.RawSyscall(unix.SYS_GETTID, 0, 0, 0)
-	return int(tid)
-}
-
 func tgkill(tgid, tid int, sig unix.Signal) error {
 	_, _, e := unix.RawSyscall(unix.SYS_TGKILL, uintptr(tgid), uintptr(tid), uintptr(sig))
 	if e != 0 {
