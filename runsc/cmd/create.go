@@ -212,6 +212,7 @@ func createContainer(conf *config.Config, req createRequest) (_ *created, retErr
 		Isolate:     isolateContainer(conf),
 		Rootless:    os.Geteuid() != 0,
 		Network:     conf.Network,
+		SchedBatch:  conf.Platform == config.PlatformSystrap,
 		Cgroup:      cg,
 	})
 	// Only the Sentry may hold the listening socket: if it dies, clients

@@ -128,7 +128,7 @@ func (d *Do) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcommand
 	}
 	// The Gofer may write to the host only when writes go through to it.
 	goferReadOnly := d.readOnly || conf.Overlay != config.OverlayNone
-	code, err := runSandbox(conf.ToFlags(), conf.Network, spec, goferReadOnly)
+	code, err := runSandbox(conf.ToFlags(), conf.Network, conf.Platform == config.PlatformSystrap, spec, goferReadOnly)
 	if err != nil {
 		return Fatalf(args, "do: %v", err)
 	}
@@ -171,7 +171,7 @@ func absDir(p string) (string, error) {
 // runSandbox starts a Gofer for spec's root and a Sentry (runsc boot) for
 // spec's process, connected by a socketpair, waits for the Sentry and
 // returns its exit code.
-func runSandbox(globalFlags []string, network config.Network, spec *specs.Spec, goferReadOnly bool) (int, error) {
+func runSandbox(globalFlags []string, network config.Network, schedBatch bool, spec *specs.Spec, goferReadOnly bool) (int, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return 0, fmt.Errorf("finding runsc: %w", err)
@@ -235,7 +235,11 @@ func runSandbox(globalFlags []string, network config.Network, spec *specs.Spec, 
 		boot.SysProcAttr.Cloneflags = sandbox.SentryCloneFlags(network)
 		boot.Args = append(boot.Args, "--isolate")
 	}
-	if err := boot.Start(); err != nil {
+	start := boot.Start
+	if schedBatch {
+		start = func() error { return sandbox.StartSchedBatch(boot) }
+	}
+	if err := start(); err != nil {
 		specR.Close()
 		specW.Close()
 		return 0, fmt.Errorf("starting the sentry: %w", err)

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"syscall"
+	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -58,6 +59,11 @@ type Options struct {
 	// namespace that maps the caller to root (see inUserNS): how a caller
 	// without root privileges gets isolated processes.
 	Rootless bool
+	// SchedBatch starts the Sentry, and so every process it forks, with
+	// the host scheduling policy SCHED_BATCH: a woken thread then never
+	// preempts the running one (see the systrap platform's hand-off
+	// policy, which asks for it).
+	SchedBatch bool
 	// Cgroup, if set, is the created cgroup both processes are put in.
 	// The Sentry joins it before it reads its spec, so that every stub
 	// process it forks is born in it.
@@ -162,7 +168,7 @@ func Start(o Options) (*Sandbox, error) {
 		sentry.Stdin, sentry.Stdout, sentry.Stderr = o.Stdio[0], o.Stdio[1], o.Stdio[2]
 	}
 	sentry.SysProcAttr = attr()
-	sentryThread := forkThread{}
+	sentryThread := forkThread{batch: o.SchedBatch}
 	if o.Isolate {
 		sentry.SysProcAttr.Cloneflags = SentryCloneFlags(o.Network)
 		sentry.Args = append(sentry.Args, "--isolate")
@@ -231,6 +237,8 @@ type forkThread struct {
 	// caps, if set, are the capabilities the child starts with (see
 	// startCaps).
 	caps *startCaps
+	// batch gives the thread, and so the child, SCHED_BATCH.
+	batch bool
 }
 
 // start starts cmd from an OS thread of its own, made as t says, and then
@@ -280,6 +288,13 @@ func (t forkThread) start(cmd *exec.Cmd, cg *cgroup.Cgroup) <-chan error {
 
 // enter makes the calling thread what t says.
 func (t forkThread) enter() error {
+	if t.batch {
+		// A policy lives across fork and execve: every thread of the
+		// child, and every process it forks, inherits it.
+		if err := setSchedBatch(); err != nil {
+			return err
+		}
+	}
 	if t.netns != "" {
 		ns, err := os.Open(t.netns)
 		if err != nil {
@@ -295,6 +310,37 @@ func (t forkThread) enter() error {
 		return t.caps.apply()
 	}
 	return nil
+}
+
+// setSchedBatch gives the calling thread the scheduling policy SCHED_BATCH
+// (sched_setscheduler(2); any user may choose it).
+func setSchedBatch() error { return setSchedPolicy(unix.SCHED_BATCH) }
+
+// setSchedPolicy sets the calling thread's scheduling policy, one without
+// a priority.
+func setSchedPolicy(policy int) error {
+	var param struct{ priority int32 }
+	if _, _, e := unix.RawSyscall(unix.SYS_SCHED_SETSCHEDULER, 0, uintptr(policy), uintptr(unsafe.Pointer(&param))); e != 0 {
+		return fmt.Errorf("setting scheduling policy %d: %w", policy, e)
+	}
+	return nil
+}
+
+// StartSchedBatch starts cmd as Options.SchedBatch says, from the calling
+// thread, which has SCHED_BATCH only meanwhile.
+func StartSchedBatch(cmd *exec.Cmd) error {
+	runtime.LockOSThread()
+	if err := setSchedBatch(); err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	err := cmd.Start()
+	if setSchedPolicy(unix.SCHED_NORMAL) == nil {
+		// Otherwise the thread stays with this goroutine, and ends
+		// with it.
+		runtime.UnlockOSThread()
+	}
+	return err
 }
 
 // waitReadable blocks the calling thread until fd is readable (a pidfd:

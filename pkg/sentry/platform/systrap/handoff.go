@@ -5,6 +5,7 @@ package systrap
 import (
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"bufferzone.dev/pkg/sentry/platform/internal/stubproc"
 	"golang.org/x/sys/unix"
@@ -328,11 +329,13 @@ func (p *Platform) watchSleepers() {
 	}
 }
 
-// setStubSpin sets how long the stub thread spins after its next event.
+// setStubSpin sets how long the stub thread spins after its next event
+// (or, if it spins now, for how much longer: 0 stops it). The stub reads
+// the word while it spins, hence the atomic store.
 func (t *stubThread) setStubSpin(n uint64) {
 	if t.stubSpin != n {
 		t.stubSpin = n
-		le.PutUint64(t.mem[ctxStubSpin:], n)
+		atomic.StoreUint64((*uint64)(unsafe.Pointer(&t.mem[ctxStubSpin])), n)
 	}
 }
 

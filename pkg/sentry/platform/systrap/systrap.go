@@ -147,7 +147,13 @@
 // (ContextsMigrate), so a task that wakes another and then sleeps usually
 // hands its OS thread over to it without a host wake-up; the Sentry's side
 // of a pipe ping-pong then runs on one CPU and both stubs on the other.
-// In block mode the round trip is timed,
+// The Sentry runs, and its stubs are forked, with the host scheduling
+// policy SCHED_BATCH (runsc starts it so; see sandbox.Options.SchedBatch):
+// a woken thread then never preempts the running one. The Go runtime wakes
+// an idle thread to look for work at each goroutine wake-up; on the CPU of
+// the running Sentry thread that thread preempted it, found nothing and
+// slept, twice per exchange in a ping-pong; and a stub woken on the CPU
+// where another spins preempted it. In block mode the round trip is timed,
 // and after probeAfter exchanges (32 at first), if the round trips were
 // short and no other thread spins, the pair tries spinning again: the
 // probe's first exchange wakes the stub thread on the other CPU and is not
@@ -182,7 +188,8 @@
 // host's wake-up latency and on par with ptrace (0.8–1.1× its time), until
 // unlocked task goroutines, Idle and judging woken stubs by their answer
 // let it spin: 73 µs against ptrace's 85 µs (medians of 7 alternating
-// runs).
+// runs); SCHED_BATCH then took it to 50–60 µs against ptrace's 74–83 µs
+// (under ptrace SCHED_BATCH is slower: 95 against 84 µs).
 //
 // # Host files
 //
