@@ -295,3 +295,44 @@ func TestNewForksNothing(t *testing.T) {
 	}
 	p.reaping.Wait()
 }
+
+// TestIdleStopsSpinningStub: a stub thread spinning for its reply with a
+// budget of hours goes to sleep as soon as its context is told its task
+// sleeps.
+func TestIdleStopsSpinningStub(t *testing.T) {
+	// again: mov eax, 39; syscall; jmp again
+	a := newTestApp(t, apptest.Cat(apptest.MovEAX(39), apptest.Syscall, []byte{0xeb, 0xf7}))
+	if ncpu < 2 {
+		t.Skip("spinning needs two usable CPUs")
+	}
+	regs := apptest.InitialRegs()
+	a.SwitchOK(t, &regs)
+	saved := stubSpinIters
+	stubSpinIters = 1 << 50
+	defer func() { stubSpinIters = saved }()
+	th := a.Context.last
+	th.pol.spin, th.pol.history, th.pol.handleEMA = true, 0xff, 0
+	if ev := a.SwitchOK(t, &regs); ev.Kind != platform.EventSyscall {
+		t.Fatalf("got %+v, want a system call", ev)
+	}
+	if th.stubSpin != 1<<50 {
+		t.Fatalf("the exchange set a spin budget of %d, want %d", th.stubSpin, uint64(1<<50))
+	}
+	// The stub spins now, and for good: it is not asleep a while later.
+	time.Sleep(20 * time.Millisecond)
+	if th.stubSleeping.Load() != 0 {
+		t.Fatal("the stub thread sleeps without being told to")
+	}
+	a.Context.Idle()
+	deadline := time.Now().Add(5 * time.Second)
+	for th.stubSleeping.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the stub thread still spins 5 s after Idle")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	stubSpinIters = saved
+	if ev := a.SwitchOK(t, &regs); ev.Kind != platform.EventSyscall {
+		t.Fatalf("after Idle: got %+v, want a system call", ev)
+	}
+}
