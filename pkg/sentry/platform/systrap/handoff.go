@@ -181,7 +181,7 @@ func (t *stubThread) exchange() error {
 	}
 	pol.eventAt = stubproc.Ticks()
 	switch {
-	case pol.spin && missesIn(pol.history) >= 4:
+	case pol.spin && missesIn(pol.history) >= 2:
 		// Spinning does not pay (a long-running application, a slow
 		// Sentry, a busy machine): block, and probe less often.
 		pol.spin = false

@@ -133,7 +133,7 @@
 //     ptrace platform does) and both sides sleep on the futex at once, so
 //     every wake is a same-CPU wake.
 //
-// A pair spins while the application comes back within the budget; four
+// A pair spins while the application comes back within the budget; two
 // misses in the last eight exchanges (a long-running application, a busy
 // machine) switch it to block mode. A stub thread found asleep in spin mode
 // (the Sentry took longer than the stub's budget, or its task slept) is
@@ -189,7 +189,15 @@
 // unlocked task goroutines, Idle and judging woken stubs by their answer
 // let it spin: 73 µs against ptrace's 85 µs (medians of 7 alternating
 // runs); SCHED_BATCH then took it to 50–60 µs against ptrace's 74–83 µs
-// (under ptrace SCHED_BATCH is slower: 95 against 84 µs).
+// (under ptrace SCHED_BATCH is slower: 95 against 84 µs). The cost is
+// paid by threads that could run side by side: two threads bouncing a
+// futex whose waits often find the word changed ran as two blocking pairs,
+// one per CPU, in 27–35 µs per round trip, and now spin as one chain in
+// 51–60 µs (ptrace 37–44 µs). Blocking everywhere would give them 25 µs
+// and a pipe ping-pong 87 µs; a platform-wide switch that tried both
+// modes in turn and kept the one with more exchanges per second could not
+// tell them apart (the futex pair makes as many exchanges per second
+// either way), so the per-pair policy above stands.
 //
 // # Host files
 //
