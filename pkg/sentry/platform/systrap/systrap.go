@@ -192,12 +192,14 @@
 // (under ptrace SCHED_BATCH is slower: 95 against 84 µs). The cost is
 // paid by threads that could run side by side: two threads bouncing a
 // futex whose waits often find the word changed ran as two blocking pairs,
-// one per CPU, in 27–35 µs per round trip, and now spin as one chain in
-// 51–60 µs (ptrace 37–44 µs). Blocking everywhere would give them 25 µs
-// and a pipe ping-pong 87 µs; a platform-wide switch that tried both
-// modes in turn and kept the one with more exchanges per second could not
-// tell them apart (the futex pair makes as many exchanges per second
-// either way), so the per-pair policy above stands.
+// one per CPU, in 27–35 µs per round trip, and spun as one chain in 51–60
+// µs (ptrace 37–44 µs); a futex wake-up now yields the waker's thread to
+// the woken task (kernel.Task.YieldToWoken), which brings them to 43–50
+// µs. Blocking everywhere would give them 25 µs and a pipe ping-pong 87
+// µs; a platform-wide switch that tried both modes in turn and kept the
+// one with more exchanges per second could not tell them apart (the futex
+// pair makes as many exchanges per second either way), so the per-pair
+// policy above stands.
 //
 // # Host files
 //

@@ -102,7 +102,11 @@ func Futex(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 		if err != nil {
 			return 0, err
 		}
-		return uintptr(m.Wake(k, int(val), bitset)), nil
+		n := m.Wake(k, int(val), bitset)
+		if n > 0 {
+			t.YieldToWoken()
+		}
+		return uintptr(n), nil
 	case futexRequeue, futexCmpRequeue:
 		if a[4]%4 != 0 {
 			return 0, unix.EINVAL
@@ -161,6 +165,9 @@ func Futex(t *kernel.Task, a kernel.SyscallArgs) (uintptr, error) {
 				}
 			}
 		})
+		if n > 0 {
+			t.YieldToWoken()
+		}
 		return uintptr(n), err
 	case futexLockPI, futexUnlockPI, futexTrylockPI, futexWaitRequeuePI, futexCmpRequeuePI, futexLockPI2:
 		return 0, unix.ENOSYS
